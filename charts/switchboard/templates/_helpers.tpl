@@ -1,0 +1,129 @@
+{{/*
+The roles this chart knows. A key under .Values.roles that is not one of these
+is a typo (e.g. roles.parsr.enabled=false) and fails the render instead of
+being silently ignored.
+*/}}
+{{- define "switchboard.knownRoles" -}}
+intake parser sentiment retriever router feedback metrics
+{{- end }}
+
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "switchboard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+Truncated at 63 chars because some Kubernetes name fields are limited to that
+(by the DNS naming spec). If the release name contains the chart name it is
+used as the full name.
+*/}}
+{{- define "switchboard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of one role's Deployment and Service: <fullname>-<role>.
+Call with (dict "root" $ "role" $role).
+*/}}
+{{- define "switchboard.roleFullname" -}}
+{{- printf "%s-%s" (include "switchboard.fullname" .root | trunc 52 | trimSuffix "-") .role }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "switchboard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "switchboard.labels" -}}
+helm.sh/chart: {{ include "switchboard.chart" . }}
+{{ include "switchboard.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: switchboard
+{{- end }}
+
+{{/*
+Selector labels.
+*/}}
+{{- define "switchboard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "switchboard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one role's objects: the common labels plus the component.
+Call with (dict "root" $ "role" $role).
+*/}}
+{{- define "switchboard.roleLabels" -}}
+{{ include "switchboard.labels" .root }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{/*
+Selector labels of one role's pods: the selector labels plus the component,
+so each role's Deployment and Service select only that role's pods.
+Call with (dict "root" $ "role" $role).
+*/}}
+{{- define "switchboard.roleSelectorLabels" -}}
+{{ include "switchboard.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{/*
+Name of the ServiceAccount to use.
+*/}}
+{{- define "switchboard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "switchboard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference; the tag defaults to the chart's appVersion.
+*/}}
+{{- define "switchboard.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+Where the config file is mounted, and its path.
+*/}}
+{{- define "switchboard.configDir" -}}
+/etc/switchboard
+{{- end }}
+{{- define "switchboard.configPath" -}}
+{{ include "switchboard.configDir" . }}/switchboard.toml
+{{- end }}
+
+{{/*
+Fail on a role key the chart does not know.
+*/}}
+{{- define "switchboard.validateRoles" -}}
+{{- $known := splitList " " (include "switchboard.knownRoles" .) }}
+{{- range $role, $_ := .Values.roles }}
+{{- if not (has $role $known) }}
+{{- fail (printf "roles.%s: unknown role; the roles are: %s" $role (join ", " $known)) }}
+{{- end }}
+{{- end }}
+{{- end }}

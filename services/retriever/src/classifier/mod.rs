@@ -1,0 +1,224 @@
+//! The learned classifier: a linear model over hashed character and word n-grams, trained on CPU from
+//! every record in the knowledge base and updated online by each correction or resolution.
+//!
+//! It is derived state of the knowledge base, like an index, so it lives beside the store and every
+//! holder of the store (the retriever stage, feedback, the bench) shares one model. The store counts its
+//! writes (its generation); the model remembers the generation it reflects:
+//! - a ticket that finds the model stale (an import, a gRPC `Import`, a fresh process over an existing
+//!   store) waits for one retrain, shared by every ticket waiting, rather than being routed by a model
+//!   that has never seen the new history. Retraining 10,000 records takes seconds;
+//! - feedback writes one record and then calls [`Classifier::learn`], which folds that record in with
+//!   a few SGD steps and moves the model to the new generation, so a correction needs no retrain.
+//!
+//! Lazy retraining needs no call from any import path, which keeps importers (the CLI, gRPC, tests)
+//! ignorant of the model.
+
+mod features;
+mod model;
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use switchboard_proto::{DepartmentScore, KnowledgeRecord};
+
+pub use model::FitReport;
+use model::{Model, Sample};
+
+use crate::error::RetrieverError;
+use crate::store::KnowledgeBase;
+
+/// Names the method in every model version.
+pub const METHOD: &str = "ngram-softmax-1";
+
+/// A shared handle: clones use one model.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: RwLock<State>,
+    /// One retrain at a time: tickets that find the model stale wait for the retrain under way.
+    training: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `None` until trained, and when the knowledge base holds fewer than two departments.
+    model: Option<Model>,
+    /// The store generation the model reflects; `None` before the first training.
+    generation: Option<u64>,
+    /// When the model was trained and how many records it has learnt online since: its version.
+    trained_at_ms: i64,
+    learned: u64,
+}
+
+/// What one retrain did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Training {
+    pub records: usize,
+    pub departments: usize,
+    pub seconds: f64,
+    /// `None` when there was no model to fit (fewer than two departments).
+    pub fit: Option<FitReport>,
+}
+
+/// The model's view of one ticket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelScores {
+    /// The most probable departments, best first.
+    pub scores: Vec<DepartmentScore>,
+    /// Empty when there is no model.
+    pub version: String,
+}
+
+impl Classifier {
+    /// Retrains from every record when the store changed since the model was trained; `None` when the
+    /// model was already up to date.
+    pub async fn refresh(&self, kb: &KnowledgeBase) -> Result<Option<Training>, RetrieverError> {
+        if self.reflects(kb.generation()) {
+            return Ok(None);
+        }
+        let _turn = self.inner.training.lock().await;
+        // Read before the records: a write landing during the scroll leaves the model stale, so the
+        // next ticket retrains again instead of trusting a model that may have missed it.
+        let generation = kb.generation();
+        if self.reflects(generation) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let records = kb.records().await?;
+        let count = records.len();
+        let (departments, fitted) = tokio::task::spawn_blocking(move || fit(&records))
+            .await
+            .map_err(RetrieverError::Task)?;
+        let training = Training {
+            records: count,
+            departments,
+            seconds: started.elapsed().as_secs_f64(),
+            fit: fitted.as_ref().map(|(_, report)| *report),
+        };
+        tracing::info!(
+            records = count,
+            departments,
+            seconds = training.seconds,
+            holdout_accuracy = ?training.fit.and_then(|f| f.holdout_accuracy),
+            temperature = ?training.fit.map(|f| f.temperature),
+            "classifier trained"
+        );
+        *self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = State {
+            model: fitted.map(|(model, _)| model),
+            generation: Some(generation),
+            trained_at_ms: switchboard_runtime::now_ms(),
+            learned: 0,
+        };
+        Ok(Some(training))
+    }
+
+    /// The `limit` most probable departments for `text`, after retraining if the store changed.
+    pub async fn scores(
+        &self,
+        kb: &KnowledgeBase,
+        text: &str,
+        limit: usize,
+    ) -> Result<ModelScores, RetrieverError> {
+        self.refresh(kb).await?;
+        let inner = Arc::clone(&self.inner);
+        let text = text.to_owned();
+        // Featurising (jieba) and scoring every department are CPU work: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let state = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(model) = &state.model else {
+                return ModelScores::default();
+            };
+            let scores = model
+                .predict(&text)
+                .into_iter()
+                .take(limit)
+                .map(|(class, probability)| DepartmentScore {
+                    department: model.classes()[class].clone(),
+                    probability,
+                })
+                .collect();
+            ModelScores {
+                scores,
+                version: format!("{METHOD}@{}+{}", state.trained_at_ms, state.learned),
+            }
+        })
+        .await
+        .map_err(RetrieverError::Task)
+    }
+
+    /// Folds one record just written to the store into the model. `generation` is the store's generation
+    /// after that write: when the model reflected the one before, it learns the record and moves up;
+    /// otherwise (another write came between, the model is not trained yet, or the department is new to
+    /// it) it leaves the model stale for the next ticket to retrain.
+    pub async fn learn(&self, record: KnowledgeRecord, generation: u64) {
+        let inner = Arc::clone(&self.inner);
+        let learnt = tokio::task::spawn_blocking(move || {
+            let mut state = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+            if state.generation != generation.checked_sub(1) {
+                return false;
+            }
+            let Some(model) = &mut state.model else {
+                return false;
+            };
+            let Some(class) = model.class(record.department.trim()) else {
+                return false;
+            };
+            let weight = if record.weight > 0.0 {
+                record.weight
+            } else {
+                1.0
+            };
+            model.learn(&record.text, class, weight);
+            state.generation = Some(generation);
+            state.learned += 1;
+            true
+        })
+        .await;
+        match learnt {
+            Ok(true) => tracing::debug!(generation, "classifier learnt a record"),
+            Ok(false) => tracing::info!(
+                generation,
+                "classifier left stale; it retrains on the next ticket"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "classifier learning failed; it retrains on the next ticket")
+            }
+        }
+    }
+
+    fn reflects(&self, generation: u64) -> bool {
+        let state = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.generation == Some(generation)
+    }
+}
+
+/// The departments found, and the model when there are two or more. Sample weight is the record's
+/// weight, so corrections count more here as they do in the similarity evidence.
+fn fit(records: &[KnowledgeRecord]) -> (usize, Option<(Model, FitReport)>) {
+    let mut classes: Vec<String> = records.iter().map(|r| r.department.clone()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let samples: Vec<Sample> = records
+        .iter()
+        .filter_map(|r| {
+            Some(Sample {
+                groups: features::extract(&r.text),
+                class: classes.binary_search(&r.department).ok()?,
+                weight: if r.weight > 0.0 { r.weight } else { 1.0 },
+            })
+        })
+        .collect();
+    (classes.len(), Model::fit(classes, &samples))
+}

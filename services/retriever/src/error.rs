@@ -1,0 +1,122 @@
+use std::error::Error as _;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use qdrant_edge::OperationError;
+
+/// Everything that can go wrong in the knowledge base, with the cause kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieverError {
+    #[error("cannot create the knowledge base directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Boxed: qdrant's error is large, and every `Result` in the crate would carry its size.
+    #[error("the vector store failed to {action}")]
+    Store {
+        action: &'static str,
+        #[source]
+        source: Box<OperationError>,
+    },
+    /// The store's blocking task panicked or was cancelled, so the operation's outcome is unknown.
+    #[error("the vector store task did not finish")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("record {id:?}: {field} {problem}")]
+    InvalidRecord {
+        id: String,
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read CSV {path}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("{path}: column {column:?} is not in the header; the header has {header:?}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        header: Vec<String>,
+    },
+}
+
+impl RetrieverError {
+    pub(crate) fn store(action: &'static str) -> impl FnOnce(OperationError) -> Self {
+        move |source| Self::Store {
+            action,
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<RetrieverError> for tonic::Status {
+    fn from(err: RetrieverError) -> Self {
+        let code = match &err {
+            RetrieverError::InvalidRecord { .. } | RetrieverError::MissingColumn { .. } => {
+                tonic::Code::InvalidArgument
+            }
+            RetrieverError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                tonic::Code::NotFound
+            }
+            RetrieverError::Csv { .. } => tonic::Code::InvalidArgument,
+            RetrieverError::Store { .. } | RetrieverError::Task(_) => tonic::Code::Unavailable,
+            RetrieverError::CreateDir { .. } | RetrieverError::Open { .. } => tonic::Code::Internal,
+        };
+        // A client sees only the message, so it carries the whole cause chain; the error itself stays
+        // attached as the source for server-side logging and tracing layers.
+        let mut message = err.to_string();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&c.to_string());
+            cause = c.source();
+        }
+        let mut status = tonic::Status::new(code, message);
+        status.set_source(Arc::new(err));
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_record_is_invalid_argument_naming_the_field() {
+        let status = tonic::Status::from(RetrieverError::InvalidRecord {
+            id: "t-1".into(),
+            field: "department",
+            problem: "is empty",
+        });
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("department"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains("t-1"), "{}", status.message());
+    }
+
+    #[test]
+    fn store_failure_is_unavailable_with_its_cause() {
+        let status = tonic::Status::from(RetrieverError::store("search")(
+            OperationError::validation_error("bad vector"),
+        ));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(
+            status.message().contains("bad vector"),
+            "{}",
+            status.message()
+        );
+    }
+}

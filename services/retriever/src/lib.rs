@@ -1,0 +1,20 @@
+//! The retriever role: the knowledge base of historical tickets (BM25 sparse vectors in an embedded
+//! qdrant-edge store) with a classifier trained from it, the pipeline stage that attaches the most
+//! similar tickets and the classifier's department probabilities to each ticket, the
+//! `KnowledgeBase` gRPC service, and CSV import of a ticket system's history.
+
+mod bm25;
+mod classifier;
+mod error;
+mod import;
+mod service;
+mod stage;
+mod store;
+mod timestamp;
+
+pub use classifier::{Classifier, FitReport, ModelScores, Training};
+pub use error::RetrieverError;
+pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
+pub use service::KnowledgeBaseService;
+pub use stage::RetrieverStage;
+pub use store::KnowledgeBase;

@@ -1,0 +1,47 @@
+//! The retriever's place in the pipeline: attach the most similar historical tickets, and the
+//! classifier's department probabilities, as the evidence the router decides on.
+
+use async_trait::async_trait;
+use switchboard_proto::{Matches, Stage, Ticket};
+use switchboard_runtime::{HandlerError, TicketStage};
+
+use crate::bm25::VECTOR_NAME;
+use crate::store::KnowledgeBase;
+
+/// How many of the classifier's departments travel with the ticket: the router blends them with the
+/// similar tickets' shares, and beyond the first ten the probabilities are too small to matter.
+const MODEL_SCORES: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct RetrieverStage {
+    pub kb: KnowledgeBase,
+    /// How many similar tickets to attach: the router's evidence is a vote over them.
+    pub limit: usize,
+}
+
+#[async_trait]
+impl TicketStage for RetrieverStage {
+    /// A ticket with nothing similar still moves on, with empty matches: the router then sends it to
+    /// human review rather than guessing.
+    async fn process(&self, ticket: &mut Ticket) -> Result<Stage, HandlerError> {
+        // A store failure is the store's state, not the ticket's: redelivery may well succeed.
+        let similar = self
+            .kb
+            .similar(&ticket.text, self.limit)
+            .await
+            .map_err(HandlerError::transient)?;
+        let model = self
+            .kb
+            .classifier()
+            .scores(&self.kb, &ticket.text, MODEL_SCORES)
+            .await
+            .map_err(HandlerError::transient)?;
+        ticket.matches = Some(Matches {
+            similar,
+            retriever: VECTOR_NAME.to_owned(),
+            model_scores: model.scores,
+            model_version: model.version,
+        });
+        Ok(Stage::Matched)
+    }
+}

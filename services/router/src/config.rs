@@ -1,0 +1,50 @@
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Lowest confidence at which a ticket is routed automatically; below it goes to review.
+    pub threshold: f32,
+    /// The classifier's part in the blend with the similar tickets' shares (0: similar tickets only,
+    /// 1: the classifier only). The default was chosen on a held-out tenth of benchmark histories (never
+    /// on their test tickets): the classifier alone ranked better than the similar tickets, and a little
+    /// of their evidence on top still helped.
+    pub model_weight: f32,
+    /// A similar ticket's vote halves with every this many days of age (tickets with a creation time
+    /// only); 0 turns recency off. Old history should count less once policies and teams change.
+    pub half_life_days: f32,
+    /// The explanation's window: the share and count of similar tickets each department handled counts
+    /// those created in the last this many days (all of them when none has a creation time); 0 counts all.
+    pub window_days: u32,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            model_weight: 0.7,
+            half_life_days: 180.0,
+            window_days: 90,
+        }
+    }
+}
+
+impl RouterConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("threshold", self.threshold),
+            ("model_weight", self.model_weight),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("router.{key} must be within 0..=1, got {value}"));
+            }
+        }
+        if !self.half_life_days.is_finite() || self.half_life_days < 0.0 {
+            return Err(format!(
+                "router.half_life_days must be a number of days, 0 or more, got {}",
+                self.half_life_days
+            ));
+        }
+        Ok(())
+    }
+}

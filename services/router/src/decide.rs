@@ -1,0 +1,298 @@
+//! The decision itself, a pure function of the ticket, the rules and the configuration, so it can be
+//! tested and replayed.
+//!
+//! Two kinds of evidence, blended:
+//! - the similar tickets: each votes for its department with its similarity times its weight
+//!   (corrections carry more) times its recency (halved every `half_life_days` of age, when it has a
+//!   creation time). A department's share is its votes over all votes;
+//! - the knowledge base's classifier: its probability for each department.
+//!
+//! The blend is `p = w·p_model + (1−w)·p_share` with `w = model_weight`, the classifier alone when the
+//! votes come to nothing, the shares alone without a classifier. Both parts sum to at most 1. A fired
+//! rule adds its weight to its department's `p`; the confidence is the department's part of the total
+//! after that, so a rule of weight 3 outweighs any evidence. Nothing similar in the knowledge base
+//! means review whatever the classifier says: it has no evidence to stand on.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use switchboard_proto::{
+    Decision, DepartmentEvidence, DepartmentScore, FiredRule, Outcome, Rule, SimilarTicket, Ticket,
+};
+
+use crate::config::RouterConfig;
+use crate::rules::RuleSet;
+
+/// Names the method behind a decision, recorded on every decision with the classifier's version.
+pub const MODEL_VERSION: &str = "knn-model-blend-1";
+
+const DAY_MS: f64 = 86_400_000.0;
+
+#[derive(Debug, Default)]
+struct Tally {
+    /// Similar tickets in the window, and the resolution times among them.
+    count: u32,
+    resolution_minutes: Vec<i64>,
+    votes: f32,
+    model: f32,
+    rule_weight: f32,
+}
+
+/// Whether a decision with this department and confidence is routed automatically: the one test
+/// [`decide`] applies, so anyone replaying decisions at another threshold gets the same outcomes.
+pub fn routes(department: &str, confidence: f32, threshold: f32) -> bool {
+    !department.is_empty() && confidence >= threshold
+}
+
+pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i64) -> Decision {
+    let matches = ticket.matches.as_ref();
+    let similar = matches.map(|m| m.similar.as_slice()).unwrap_or_default();
+    let model_scores = matches
+        .map(|m| m.model_scores.as_slice())
+        .unwrap_or_default();
+    let window = Window::new(similar, config.window_days, now_ms);
+    let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
+    for s in similar {
+        let t = tallies.entry(s.department.as_str()).or_default();
+        let weight = if s.weight > 0.0 { s.weight } else { 1.0 };
+        t.votes += s.score.max(0.0) * weight * recency(s, config.half_life_days, now_ms);
+        if window.contains(s) {
+            t.count += 1;
+            t.resolution_minutes.extend(s.resolution_minutes);
+        }
+    }
+    let total_votes: f32 = tallies.values().map(|t| t.votes).sum();
+    let use_model = !similar.is_empty() && !model_scores.is_empty();
+    if use_model {
+        for m in model_scores {
+            tallies.entry(m.department.as_str()).or_default().model = m.probability.clamp(0.0, 1.0);
+        }
+    }
+    let model_weight = match (use_model, total_votes > 0.0) {
+        (true, true) => config.model_weight,
+        (true, false) => 1.0,
+        (false, _) => 0.0,
+    };
+    let fired = fired_rules(ticket, &rules.rules);
+    for f in &fired {
+        tallies
+            .entry(f.1.department.as_str())
+            .or_default()
+            .rule_weight += f.1.weight;
+    }
+
+    let in_window: u32 = tallies.values().map(|t| t.count).sum();
+    let mut evidence: Vec<DepartmentEvidence> = tallies
+        .iter()
+        .map(|(dept, t)| {
+            let share = if total_votes > 0.0 {
+                t.votes / total_votes
+            } else {
+                0.0
+            };
+            DepartmentEvidence {
+                department: (*dept).to_owned(),
+                count: t.count,
+                share: t.count as f32 / in_window.max(1) as f32,
+                score: model_weight * t.model + (1.0 - model_weight) * share + t.rule_weight,
+                median_resolution_hours: median(&t.resolution_minutes).map(|m| m / 60.0),
+            }
+        })
+        .collect();
+    let total: f32 = evidence.iter().map(|e| e.score).sum();
+    for e in &mut evidence {
+        e.score = if total > 0.0 { e.score / total } else { 0.0 };
+    }
+    evidence.retain(|e| e.score > 0.0 || e.count > 0);
+    evidence.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.department.cmp(&b.department))
+    });
+
+    let model_version = matches.map_or("", |m| m.model_version.as_str());
+    let mut decision = Decision {
+        priority: ticket.assessment.as_ref().map_or(0, |a| a.priority),
+        rules: fired
+            .iter()
+            .map(|(matched, r)| FiredRule {
+                id: r.id.clone(),
+                department: r.department.clone(),
+                matched: (*matched).to_owned(),
+            })
+            .collect(),
+        model_version: if model_version.is_empty() {
+            MODEL_VERSION.to_owned()
+        } else {
+            format!("{MODEL_VERSION}+{model_version}")
+        },
+        rules_version: rules.version,
+        decided_at_ms: now_ms,
+        ..Decision::default()
+    };
+    if let Some(top) = evidence.first().filter(|e| e.score > 0.0) {
+        decision.department = top.department.clone();
+        decision.confidence = top.score;
+    }
+    if let Some(second) = evidence.get(1).filter(|e| e.score > 0.0) {
+        decision.runner_up = second.department.clone();
+        decision.runner_up_confidence = second.score;
+    }
+    let review_reason = if decision.department.is_empty() {
+        Some("nothing similar in the knowledge base and no rule fired".to_owned())
+    } else if !routes(&decision.department, decision.confidence, config.threshold) {
+        Some(format!(
+            "confidence {:.2} is below the threshold {:.2}",
+            decision.confidence, config.threshold
+        ))
+    } else {
+        None
+    };
+    decision.set_outcome(if review_reason.is_some() {
+        Outcome::Review
+    } else {
+        Outcome::Routed
+    });
+    decision.review_reason = review_reason.unwrap_or_default();
+    decision.evidence = evidence;
+    let model = if use_model { model_scores } else { &[] };
+    decision.explanation = explain(&decision, in_window, &window, model);
+    decision
+}
+
+/// A similar ticket's vote factor for its age: 1 when it has no creation time or recency is off.
+fn recency(s: &SimilarTicket, half_life_days: f32, now_ms: i64) -> f32 {
+    if s.created_at_ms <= 0 || half_life_days <= 0.0 {
+        return 1.0;
+    }
+    let age_days = (now_ms - s.created_at_ms).max(0) as f64 / DAY_MS;
+    0.5f64.powf(age_days / f64::from(half_life_days)) as f32
+}
+
+/// Which similar tickets the explanation's counts cover: those created in the last `days`, when any
+/// similar ticket has a creation time. A ticket without one cannot be dated out, so it counts.
+struct Window {
+    days: u32,
+    since_ms: Option<i64>,
+}
+
+impl Window {
+    fn new(similar: &[SimilarTicket], days: u32, now_ms: i64) -> Self {
+        let dated = days > 0 && similar.iter().any(|s| s.created_at_ms > 0);
+        Self {
+            days,
+            since_ms: dated.then(|| now_ms - (f64::from(days) * DAY_MS) as i64),
+        }
+    }
+
+    fn contains(&self, s: &SimilarTicket) -> bool {
+        self.since_ms
+            .is_none_or(|since| s.created_at_ms <= 0 || s.created_at_ms >= since)
+    }
+}
+
+/// Rules whose keywords appear in the text or the parsed keywords, with the keyword that matched.
+fn fired_rules<'r>(ticket: &Ticket, rules: &'r [Rule]) -> Vec<(&'r str, &'r Rule)> {
+    let text = ticket.text.to_lowercase();
+    let keywords: Vec<String> = ticket
+        .parsed
+        .as_ref()
+        .map(|p| p.keywords.iter().map(|k| k.to_lowercase()).collect())
+        .unwrap_or_default();
+    rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| {
+            r.keywords
+                .iter()
+                .map(|k| k.trim())
+                .filter(|k| !k.is_empty())
+                .find(|k| {
+                    let k = k.to_lowercase();
+                    text.contains(&k) || keywords.contains(&k)
+                })
+                .map(|k| (k, r))
+        })
+        .collect()
+}
+
+fn median(values: &[i64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) as f64 / 2.0
+    } else {
+        v[mid] as f64
+    })
+}
+
+/// One paragraph a person can check against the evidence fields.
+fn explain(d: &Decision, similar: u32, window: &Window, model: &[DepartmentScore]) -> String {
+    let mut out = String::new();
+    if d.outcome() == Outcome::Review {
+        let _ = write!(out, "Sent to human review: {}. ", d.review_reason);
+    } else {
+        let _ = write!(
+            out,
+            "Routed to {} with confidence {:.0}%. ",
+            d.department,
+            d.confidence * 100.0
+        );
+    }
+    let within = if window.since_ms.is_some() {
+        format!("Within the last {} days, ", window.days)
+    } else {
+        String::new()
+    };
+    for (i, e) in d
+        .evidence
+        .iter()
+        .filter(|e| e.count > 0)
+        .take(3)
+        .enumerate()
+    {
+        let _ = write!(
+            out,
+            "{}{:.0}% of the {similar} similar tickets ({}) went to {}",
+            if i == 0 { within.as_str() } else { "" },
+            e.share * 100.0,
+            e.count,
+            e.department
+        );
+        if let Some(h) = e.median_resolution_hours {
+            let _ = write!(out, "; median resolution {h:.1} h");
+        }
+        out.push_str(". ");
+    }
+    if !model.is_empty() {
+        let top: Vec<String> = model
+            .iter()
+            .take(2)
+            .map(|m| format!("{} {:.0}%", m.department, m.probability * 100.0))
+            .collect();
+        let _ = write!(out, "The classifier gives {}. ", top.join(", "));
+    }
+    for r in &d.rules {
+        let _ = write!(
+            out,
+            "Rule {} fired on \"{}\" for {}. ",
+            r.id, r.matched, r.department
+        );
+    }
+    if !d.runner_up.is_empty() {
+        let _ = write!(
+            out,
+            "Runner-up: {} ({:.0}%).",
+            d.runner_up,
+            d.runner_up_confidence * 100.0
+        );
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests;

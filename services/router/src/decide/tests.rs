@@ -1,0 +1,252 @@
+use switchboard_proto::{DepartmentScore, Matches, SimilarTicket};
+
+use super::*;
+
+const DAY: i64 = 86_400_000;
+const NOW: i64 = 1_000 * DAY;
+
+fn similar(dept: &str, score: f32, minutes: Option<i64>) -> SimilarTicket {
+    SimilarTicket {
+        department: dept.into(),
+        score,
+        weight: 1.0,
+        resolution_minutes: minutes,
+        ..SimilarTicket::default()
+    }
+}
+
+fn dated(dept: &str, score: f32, age_days: i64) -> SimilarTicket {
+    SimilarTicket {
+        created_at_ms: NOW - age_days * DAY,
+        ..similar(dept, score, None)
+    }
+}
+
+fn ticket(text: &str, similar: Vec<SimilarTicket>) -> Ticket {
+    with_model(text, similar, &[])
+}
+
+fn with_model(text: &str, similar: Vec<SimilarTicket>, model: &[(&str, f32)]) -> Ticket {
+    Ticket {
+        text: text.into(),
+        matches: Some(Matches {
+            similar,
+            retriever: "bm25".into(),
+            model_scores: model
+                .iter()
+                .map(|&(department, probability)| DepartmentScore {
+                    department: department.into(),
+                    probability,
+                })
+                .collect(),
+            model_version: if model.is_empty() {
+                String::new()
+            } else {
+                "m-1".into()
+            },
+        }),
+        ..Ticket::default()
+    }
+}
+
+fn config() -> RouterConfig {
+    RouterConfig::default()
+}
+
+/// The outcome always agrees with [`routes`], which replays use.
+fn check_outcome(d: &Decision, threshold: f32) {
+    let routed = d.outcome() == Outcome::Routed;
+    assert_eq!(
+        routed,
+        routes(&d.department, d.confidence, threshold),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn majority_evidence_routes_with_shares_and_median() {
+    let t = ticket(
+        "cannot log in",
+        vec![
+            similar("auth", 3.0, Some(300)),
+            similar("auth", 2.0, Some(420)),
+            similar("auth", 2.0, None),
+            similar("billing", 1.0, None),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, 0.5);
+    assert_eq!(d.outcome(), Outcome::Routed);
+    assert_eq!(d.department, "auth");
+    assert!((d.confidence - 7.0 / 8.0).abs() < 1e-6, "{}", d.confidence);
+    assert_eq!(d.runner_up, "billing");
+    assert_eq!(d.model_version, MODEL_VERSION);
+    let auth = &d.evidence[0];
+    assert_eq!((auth.count, auth.share), (3, 0.75));
+    assert_eq!(auth.median_resolution_hours, Some(6.0));
+    assert!(
+        d.explanation
+            .contains("75% of the 4 similar tickets (3) went to auth"),
+        "{}",
+        d.explanation
+    );
+    assert!(
+        d.explanation.contains("median resolution 6.0 h"),
+        "{}",
+        d.explanation
+    );
+}
+
+#[test]
+fn weak_evidence_goes_to_review() {
+    let t = ticket(
+        "x",
+        vec![
+            similar("a", 1.0, None),
+            similar("b", 1.0, None),
+            similar("c", 1.0, None),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, 0.5);
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert!(
+        d.review_reason.contains("below the threshold"),
+        "{}",
+        d.review_reason
+    );
+    let empty = decide(&ticket("x", vec![]), &RuleSet::default(), &config(), NOW);
+    assert_eq!(empty.outcome(), Outcome::Review);
+    assert!(empty.review_reason.contains("nothing similar"));
+}
+
+#[test]
+fn the_classifier_blends_with_the_similar_tickets() {
+    let t = with_model(
+        "x",
+        vec![similar("a", 2.0, None)],
+        &[("b", 0.8), ("a", 0.2)],
+    );
+    let cfg = RouterConfig {
+        model_weight: 0.5,
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &cfg, NOW);
+    check_outcome(&d, cfg.threshold);
+    // a: 0.5·0.2 + 0.5·1 = 0.6; b: 0.5·0.8 = 0.4.
+    assert_eq!(d.department, "a");
+    assert!((d.confidence - 0.6).abs() < 1e-6, "{}", d.confidence);
+    assert_eq!(d.runner_up, "b");
+    assert!((d.runner_up_confidence - 0.4).abs() < 1e-6);
+    assert_eq!(d.model_version, format!("{MODEL_VERSION}+m-1"));
+    assert!(
+        d.explanation.contains("The classifier gives b 80%, a 20%"),
+        "{}",
+        d.explanation
+    );
+    // b has no similar ticket: it is in the evidence with its score and a count of 0.
+    let b = d.evidence.iter().find(|e| e.department == "b").expect("b");
+    assert_eq!(b.count, 0);
+
+    let only_model = RouterConfig {
+        model_weight: 1.0,
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &only_model, NOW);
+    assert_eq!(d.department, "b");
+    assert!((d.confidence - 0.8).abs() < 1e-6);
+}
+
+#[test]
+fn without_similar_tickets_the_classifier_alone_does_not_route() {
+    let t = with_model("x", vec![], &[("b", 0.99)]);
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, 0.5);
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert!(d.department.is_empty());
+    assert!(d.review_reason.contains("nothing similar"));
+}
+
+#[test]
+fn older_tickets_vote_less() {
+    let cfg = RouterConfig {
+        half_life_days: 30.0,
+        window_days: 0,
+        ..config()
+    };
+    // Equal similarity; b's ticket is one half-life old, so a gets 1 vote to b's 0.5.
+    let t = ticket("x", vec![dated("a", 1.0, 0), dated("b", 1.0, 30)]);
+    let d = decide(&t, &RuleSet::default(), &cfg, NOW);
+    assert_eq!(d.department, "a");
+    assert!((d.confidence - 2.0 / 3.0).abs() < 1e-5, "{}", d.confidence);
+    // Undated tickets are not discounted.
+    let undated = ticket("x", vec![similar("a", 1.0, None), similar("b", 1.0, None)]);
+    let d = decide(&undated, &RuleSet::default(), &cfg, NOW);
+    assert!((d.confidence - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn counts_cover_the_window_when_tickets_have_times() {
+    let t = ticket(
+        "x",
+        vec![
+            dated("a", 1.0, 10),
+            dated("a", 1.0, 20),
+            dated("b", 1.0, 200),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    let a = d.evidence.iter().find(|e| e.department == "a").expect("a");
+    let b = d.evidence.iter().find(|e| e.department == "b").expect("b");
+    assert_eq!((a.count, a.share), (2, 1.0));
+    assert_eq!(b.count, 0, "outside the 90-day window");
+    assert!(b.score > 0.0, "it still votes, discounted by age");
+    assert!(
+        d.explanation
+            .contains("Within the last 90 days, 100% of the 2 similar tickets (2) went to a"),
+        "{}",
+        d.explanation
+    );
+}
+
+#[test]
+fn a_fired_rule_outweighs_evidence_and_is_reported() {
+    let t = with_model(
+        "my LOGIN fails",
+        vec![similar("billing", 5.0, None)],
+        &[("billing", 1.0)],
+    );
+    let rules = RuleSet {
+        rules: vec![
+            Rule {
+                id: "login".into(),
+                keywords: vec!["login".into()],
+                department: "auth".into(),
+                weight: 3.0,
+                enabled: true,
+                description: String::new(),
+            },
+            Rule {
+                id: "off".into(),
+                keywords: vec!["fails".into()],
+                department: "ops".into(),
+                weight: 9.0,
+                enabled: false,
+                description: String::new(),
+            },
+        ],
+        version: 7,
+    };
+    let d = decide(&t, &rules, &config(), NOW);
+    check_outcome(&d, 0.5);
+    assert_eq!(d.department, "auth");
+    assert!((d.confidence - 0.75).abs() < 1e-6);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(d.rules[0].matched, "login");
+    assert_eq!(d.rules_version, 7);
+    assert!(
+        d.explanation.contains("Rule login fired"),
+        "{}",
+        d.explanation
+    );
+}

@@ -1,0 +1,17 @@
+//! The router role: turns a ticket's similar historical tickets, the classifier's probabilities and the
+//! live rules into a decision — a department with a confidence and the evidence behind it, or human
+//! review when the evidence is weak.
+
+mod config;
+mod decide;
+mod error;
+mod rules;
+mod service;
+mod stage;
+
+pub use config::RouterConfig;
+pub use decide::{MODEL_VERSION, decide, routes};
+pub use error::RouterError;
+pub use rules::{RuleBook, RuleSet};
+pub use service::RulesService;
+pub use stage::RouterStage;

@@ -1,0 +1,141 @@
+//! The live rule set. Rules sit in the `rules` KV bucket; every router replica watches the bucket, so an
+//! admin's edit takes effect everywhere without a restart.
+
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use switchboard_bus::{Kv, KvChange};
+use switchboard_proto::Rule;
+use tokio::sync::watch;
+
+use crate::error::RouterError;
+
+/// A snapshot of the rules and the bucket revision it reflects (the decision's `rules_version`).
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub version: u64,
+}
+
+/// Keeps a [`RuleSet`] in step with the bucket. The watch task stops when the book is dropped.
+#[derive(Debug)]
+pub struct RuleBook {
+    current: Arc<RwLock<Arc<RuleSet>>>,
+    version: watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuleBook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RuleBook {
+    /// Loads the bucket and follows it. Returns once the current rules are loaded.
+    pub async fn follow(kv: Arc<dyn Kv>) -> Result<Self, RouterError> {
+        let initial = load(kv.as_ref()).await?;
+        let current = Arc::new(RwLock::new(Arc::new(initial.clone())));
+        let (tx, version) = watch::channel(initial.version);
+        let mut changes = kv.watch().await?;
+        let shared = current.clone();
+        let task = tokio::spawn(async move {
+            let mut rules = initial;
+            while let Some(change) = changes.next().await {
+                match change {
+                    Ok(change) => {
+                        apply(&mut rules, change);
+                        *shared
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Arc::new(rules.clone());
+                        // Nobody listening is fine: the version is only for callers that wait.
+                        let _ = tx.send(rules.version);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %switchboard_runtime::error_chain(&e), "rule watch failed");
+                    }
+                }
+            }
+            tracing::warn!("rule watch ended; rules are frozen at their last version");
+        });
+        Ok(Self {
+            current,
+            version,
+            task,
+        })
+    }
+
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until the book reflects at least `version` (e.g. the revision a `put` returned).
+    pub async fn wait_for(&self, version: u64) {
+        let mut rx = self.version.clone();
+        // An error means the watch task ended; the rules then stay as they are.
+        let _ = rx.wait_for(|v| *v >= version).await;
+    }
+}
+
+async fn load(kv: &dyn Kv) -> Result<RuleSet, RouterError> {
+    let mut set = RuleSet::default();
+    for (key, entry) in kv.entries().await? {
+        set.version = set.version.max(entry.revision);
+        match parse(&key, &entry.value) {
+            Ok(rule) => set.rules.push(rule),
+            Err(e) => {
+                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
+            }
+        }
+    }
+    set.rules.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(set)
+}
+
+fn apply(set: &mut RuleSet, change: KvChange) {
+    set.version = set.version.max(change.revision);
+    set.rules.retain(|r| r.id != change.key);
+    if let Some(value) = change.value {
+        match parse(&change.key, &value) {
+            Ok(rule) => set.rules.push(rule),
+            Err(e) => {
+                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
+            }
+        }
+    }
+    set.rules.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+pub(crate) fn parse(key: &str, value: &[u8]) -> Result<Rule, RouterError> {
+    let mut rule: Rule = serde_json::from_slice(value).map_err(|source| RouterError::RuleJson {
+        key: key.to_owned(),
+        source,
+    })?;
+    // The key is the rule's identity; a body naming another id must not shadow that rule.
+    rule.id = key.to_owned();
+    Ok(rule)
+}
+
+/// Checks what an admin submits before it reaches the bucket.
+pub(crate) fn validate(rule: &Rule) -> Result<(), RouterError> {
+    let invalid = |field, problem: &str| RouterError::InvalidRule {
+        field,
+        problem: problem.to_owned(),
+    };
+    switchboard_bus::validate_key(&rule.id)
+        .map_err(|_| invalid("id", "must be non-empty letters, digits, - _ = . /"))?;
+    if rule.department.trim().is_empty() {
+        return Err(invalid("department", "is required"));
+    }
+    if rule.keywords.iter().all(|k| k.trim().is_empty()) {
+        return Err(invalid("keywords", "needs at least one non-blank keyword"));
+    }
+    if !rule.weight.is_finite() || rule.weight <= 0.0 {
+        return Err(invalid("weight", "must be a positive number"));
+    }
+    Ok(())
+}

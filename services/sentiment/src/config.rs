@@ -1,0 +1,234 @@
+//! The sentiment section of the configuration, embedded by the binary in its own config.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Highest complexity tier the parser reports.
+const MAX_COMPLEXITY: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SentimentConfig {
+    /// Anger (0..1) from which a ticket escalates to a human and its priority rises: an angry customer
+    /// handled by the wrong queue turns into a public complaint.
+    pub anger_threshold: f32,
+    /// Urgency (0..1) from which the priority rises.
+    pub urgency_threshold: f32,
+    /// Complexity tier (1..5) from which a ticket escalates: several tangled problems rarely fit one
+    /// department's script.
+    pub complexity_threshold: u32,
+    /// Earlier unresolved rounds of the same thread from which a ticket escalates: a customer who has come
+    /// back that often needs a person, not another routing attempt.
+    pub unresolved_rounds_threshold: u32,
+    /// Customer tiers that always escalate and get at least high priority, matched case-insensitively.
+    pub vip_tiers: Vec<String>,
+    /// A model written by `switchboard train-sentiment`. When set, the ticket's sentiment comes from it
+    /// (anger and urgency still from the word lists, which the model does not know); when unset, from the
+    /// word lists, so the role runs with no data at all.
+    pub model_path: Option<PathBuf>,
+    /// A ticket that has waited longer than this, from receipt to assessment, rises one priority level: a
+    /// backlog must not leave the oldest tickets at the bottom.
+    pub wait_raise_minutes: u32,
+    /// A ticket whose `sla_deadline` attribute (RFC 3339 or Unix milliseconds) is this close gets at least
+    /// high priority, and urgent once it has passed.
+    pub sla_warning_minutes: u32,
+}
+
+impl Default for SentimentConfig {
+    fn default() -> Self {
+        Self {
+            anger_threshold: 0.6,
+            urgency_threshold: 0.5,
+            complexity_threshold: 3,
+            unresolved_rounds_threshold: 2,
+            vip_tiers: vec!["vip".to_owned()],
+            model_path: None,
+            wait_raise_minutes: 60,
+            sla_warning_minutes: 120,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sentiment.{key}: {problem}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub problem: String,
+}
+
+impl SentimentConfig {
+    /// Checks the values a file or the environment may have broken, naming the key at fault. Each bound
+    /// rules out a setting that would escalate every ticket or none.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let signals = [
+            ("anger_threshold", self.anger_threshold),
+            ("urgency_threshold", self.urgency_threshold),
+        ];
+        for (key, value) in signals {
+            // Written so NaN fails too.
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(ConfigError {
+                    key,
+                    problem: format!("{value} must be above 0 and at most 1"),
+                });
+            }
+        }
+        if !(1..=MAX_COMPLEXITY).contains(&self.complexity_threshold) {
+            return Err(ConfigError {
+                key: "complexity_threshold",
+                problem: format!(
+                    "{} must be a tier from 1 to {MAX_COMPLEXITY}",
+                    self.complexity_threshold
+                ),
+            });
+        }
+        if self.unresolved_rounds_threshold == 0 {
+            return Err(ConfigError {
+                key: "unresolved_rounds_threshold",
+                problem: "must be at least 1".into(),
+            });
+        }
+        // Zero would raise every ticket, or treat every deadline as near.
+        for (key, value) in [
+            ("wait_raise_minutes", self.wait_raise_minutes),
+            ("sla_warning_minutes", self.sla_warning_minutes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError {
+                    key,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if self
+            .model_path
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError {
+                key: "model_path",
+                problem: "must not be empty; leave it out to use the word lists".into(),
+            });
+        }
+        // An empty tier would match every customer without one.
+        if self.vip_tiers.iter().any(|t| t.trim().is_empty()) {
+            return Err(ConfigError {
+                key: "vip_tiers",
+                problem: "tiers must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_vip(&self, tier: &str) -> bool {
+        let tier = tier.trim();
+        !tier.is_empty()
+            && self
+                .vip_tiers
+                .iter()
+                .any(|v| v.trim().eq_ignore_ascii_case(tier))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let config: SentimentConfig =
+            serde_json::from_str(r#"{"anger_threshold": 0.7}"#).unwrap_or_default();
+        assert_eq!(
+            config,
+            SentimentConfig {
+                anger_threshold: 0.7,
+                ..SentimentConfig::default()
+            }
+        );
+        let empty: Result<SentimentConfig, _> = serde_json::from_str("{}");
+        assert_eq!(empty.ok(), Some(SentimentConfig::default()));
+        assert!(SentimentConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                SentimentConfig {
+                    anger_threshold: 0.0,
+                    ..SentimentConfig::default()
+                },
+                "anger_threshold",
+            ),
+            (
+                SentimentConfig {
+                    urgency_threshold: f32::NAN,
+                    ..SentimentConfig::default()
+                },
+                "urgency_threshold",
+            ),
+            (
+                SentimentConfig {
+                    complexity_threshold: 6,
+                    ..SentimentConfig::default()
+                },
+                "complexity_threshold",
+            ),
+            (
+                SentimentConfig {
+                    unresolved_rounds_threshold: 0,
+                    ..SentimentConfig::default()
+                },
+                "unresolved_rounds_threshold",
+            ),
+            (
+                SentimentConfig {
+                    vip_tiers: vec![String::new()],
+                    ..SentimentConfig::default()
+                },
+                "vip_tiers",
+            ),
+            (
+                SentimentConfig {
+                    wait_raise_minutes: 0,
+                    ..SentimentConfig::default()
+                },
+                "wait_raise_minutes",
+            ),
+            (
+                SentimentConfig {
+                    sla_warning_minutes: 0,
+                    ..SentimentConfig::default()
+                },
+                "sla_warning_minutes",
+            ),
+            (
+                SentimentConfig {
+                    model_path: Some(PathBuf::new()),
+                    ..SentimentConfig::default()
+                },
+                "model_path",
+            ),
+        ];
+        for (config, key) in cases {
+            let err = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.starts_with(&format!("sentiment.{key}: ")),
+                "{key}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn vip_tiers_match_case_insensitively() {
+        let config = SentimentConfig::default();
+        assert!(config.is_vip("VIP"));
+        assert!(!config.is_vip(""));
+        assert!(!config.is_vip("standard"));
+    }
+}

@@ -1,0 +1,401 @@
+//! `switchboard bench`: imports a history into a fresh knowledge base, trains its classifier, routes a
+//! labelled set through the whole embedded pipeline under a bounded number of tickets in flight, and
+//! reports accuracy (overall, in scope, out of scope), macro-F1, automatic routing and its calibration,
+//! throughput, latency and peak memory. With `--valid`, a separate labelled set is routed first and the
+//! threshold that scores best on it is applied to the tickets.
+
+mod score;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use prost::Message;
+use serde::Serialize;
+use switchboard_bus::ConsumerSpec;
+use switchboard_intake::{Intake, Submission};
+use switchboard_proto::{Outcome, Stage, Ticket};
+use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
+use switchboard_runtime::Subjects;
+use tokio::sync::{Semaphore, mpsc};
+
+pub use score::{Bin, Routed, Scores, best_threshold, score};
+
+use crate::roles::Roles;
+use crate::settings::{BusKind, Settings};
+
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    pub history: PathBuf,
+    pub tickets: PathBuf,
+    /// A labelled set, separate from `tickets`, to choose the threshold on.
+    pub valid: Option<PathBuf>,
+    /// A fixed threshold instead of `router.threshold` or one chosen on `valid`.
+    pub threshold: Option<f32>,
+    pub columns: CsvColumns,
+    /// Tickets submitted but not yet decided, at most.
+    pub in_flight: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchReport {
+    pub history_rows: u64,
+    pub import_seconds: f64,
+    pub training_seconds: f64,
+    /// The classifier's accuracy on a held-out tenth of the history, trained without it.
+    pub model_holdout_accuracy: Option<f32>,
+    pub model_temperature: Option<f32>,
+    pub valid_tickets: usize,
+    pub tickets: usize,
+    pub threshold: f32,
+    /// Where the threshold came from: `--threshold`, `--valid` or `router.threshold`.
+    pub threshold_from: &'static str,
+    #[serde(flatten)]
+    pub scores: Scores,
+    pub tickets_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The process's peak resident memory (VmHWM), when the platform reports it.
+    pub peak_memory_mib: Option<f64>,
+}
+
+struct Gold {
+    department: String,
+    submitted: Instant,
+}
+
+type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
+
+/// Reads `text,department` rows (column names as configured).
+pub fn read_labelled(path: &Path, columns: &CsvColumns) -> anyhow::Result<Vec<(String, String)>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .with_context(|| {
+                format!(
+                    "{} has no column {name:?}; it has {:?}",
+                    path.display(),
+                    headers
+                )
+            })
+    };
+    let (t, d) = (find(&columns.text)?, find(&columns.department)?);
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{} line {}", path.display(), i + 2))?;
+        let text = record.get(t).unwrap_or_default().to_owned();
+        if !text.trim().is_empty() {
+            rows.push((text, record.get(d).unwrap_or_default().to_owned()));
+        }
+    }
+    Ok(rows)
+}
+
+pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<BenchReport> {
+    let tickets = read_labelled(&args.tickets, &args.columns)?;
+    if tickets.is_empty() {
+        bail!("{} holds no tickets", args.tickets.display());
+    }
+    let valid = match &args.valid {
+        Some(path) => read_labelled(path, &args.columns)?,
+        None => Vec::new(),
+    };
+    if let Some(threshold) = args.threshold {
+        ensure!(
+            (0.0..=1.0).contains(&threshold),
+            "--threshold must be within 0..=1, got {threshold}"
+        );
+        settings.router.threshold = threshold;
+    }
+    let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
+    settings.data_dir = data.path().to_path_buf();
+    settings.bus.kind = BusKind::Memory;
+    settings.http.addr = ([127, 0, 0, 1], 0).into();
+    settings.grpc.addr = ([127, 0, 0, 1], 0).into();
+    let bus = crate::app::connect_bus(&settings).await?;
+    let running = crate::app::start(&settings, &Roles::all(), bus.clone()).await?;
+
+    let kb = running
+        .shared
+        .kb
+        .clone()
+        .context("the retriever opened no knowledge base")?;
+    let started = Instant::now();
+    let summary = import_csv(
+        &kb,
+        &args.history,
+        &args.columns,
+        &mut |p: ImportProgress| {
+            eprintln!(
+                "import: {} rows read, {} imported, {} skipped",
+                p.rows_read, p.imported, p.skipped
+            );
+        },
+    )
+    .await
+    .with_context(|| format!("importing {}", args.history.display()))?;
+    let import_seconds = started.elapsed().as_secs_f64();
+    // Trained here rather than by the first ticket, so training time is not counted as latency.
+    let training = kb.classifier().refresh(&kb).await?;
+    let fit = training.as_ref().and_then(|t| t.fit);
+
+    let subjects = Subjects::new(&settings.subject_prefix);
+    let (tx, mut decided) = mpsc::unbounded_channel();
+    for stage in [Stage::Routed, Stage::Review] {
+        let consumer = bus
+            .consumer(ConsumerSpec {
+                durable: format!("bench-{}", stage.as_str_name().to_lowercase()),
+                filter: subjects.stage(stage),
+                ack_wait: Duration::from_secs(60),
+            })
+            .await?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(d) = consumer.next().await {
+                let _ = d.acker.ack().await;
+                if let Ok(t) = Ticket::decode(d.payload)
+                    && tx.send((t, Instant::now())).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let intake = running.intake.clone().context("intake is not running")?;
+    let runtime_threshold = settings.router.threshold;
+    let (threshold, threshold_from, valid_tickets) = if let Some(t) = args.threshold {
+        (t, "--threshold", 0)
+    } else if !valid.is_empty() {
+        let n = valid.len();
+        let pass = route_all(
+            &intake,
+            &mut decided,
+            "valid",
+            valid,
+            args,
+            runtime_threshold,
+        )
+        .await?;
+        (best_threshold(&pass.results), "--valid", n)
+    } else {
+        (runtime_threshold, "router.threshold", 0)
+    };
+    let pass = route_all(
+        &intake,
+        &mut decided,
+        "test",
+        tickets,
+        args,
+        runtime_threshold,
+    )
+    .await?;
+    running.shutdown().await;
+
+    let mut latencies = pass.latencies_ms;
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    Ok(BenchReport {
+        history_rows: summary.imported,
+        import_seconds,
+        training_seconds: training.as_ref().map_or(0.0, |t| t.seconds),
+        model_holdout_accuracy: fit.and_then(|f| f.holdout_accuracy),
+        model_temperature: fit.map(|f| f.temperature),
+        valid_tickets,
+        tickets: pass.results.len(),
+        threshold,
+        threshold_from,
+        scores: score(&pass.results, threshold),
+        tickets_per_second: pass.results.len() as f64 / pass.seconds,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        peak_memory_mib: peak_memory_mib(),
+    })
+}
+
+struct Pass {
+    results: Vec<Routed>,
+    latencies_ms: Vec<f64>,
+    seconds: f64,
+}
+
+/// Submits `rows` with at most `in_flight` undecided and collects every decision. Checks that each
+/// runtime outcome is the one the offline scoring gives at the runtime threshold.
+async fn route_all(
+    intake: &Arc<Intake>,
+    decided: &mut Decided,
+    name: &'static str,
+    rows: Vec<(String, String)>,
+    args: &BenchArgs,
+    runtime_threshold: f32,
+) -> anyhow::Result<Pass> {
+    let gold: Arc<Mutex<HashMap<String, Gold>>> = Arc::default();
+    let permits = Arc::new(Semaphore::new(args.in_flight.max(1)));
+    let total = rows.len();
+    let started = Instant::now();
+    let submitter = {
+        let (gold, permits, intake) = (gold.clone(), permits.clone(), intake.clone());
+        tokio::spawn(async move {
+            for (i, (text, department)) in rows.into_iter().enumerate() {
+                let permit = permits.acquire().await.context("bench stopped")?;
+                permit.forget();
+                // Keyed by the idempotency key, known before submitting: the decision may arrive before
+                // `submit` returns the ticket id.
+                let key = format!("bench-{name}-{i}");
+                gold.lock().unwrap_or_else(PoisonError::into_inner).insert(
+                    key.clone(),
+                    Gold {
+                        department,
+                        submitted: Instant::now(),
+                    },
+                );
+                let submission = Submission {
+                    text: text.into_bytes(),
+                    channel: "api".into(),
+                    idempotency_key: key,
+                    ..Submission::default()
+                };
+                intake
+                    .submit(submission)
+                    .await
+                    .context("submitting a ticket")?;
+            }
+            anyhow::Ok(())
+        })
+    };
+
+    let mut results = Vec::with_capacity(total);
+    let mut latencies_ms = Vec::with_capacity(total);
+    while results.len() < total {
+        let (ticket, at) = tokio::time::timeout(Duration::from_secs(60), decided.recv())
+            .await
+            .context("no decision for 60 s")?
+            .context("decision stream ended")?;
+        let Some(g) = gold
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ticket.idempotency_key)
+        else {
+            bail!(
+                "decision for a ticket the bench did not submit: {}",
+                ticket.id
+            );
+        };
+        permits.add_permits(1);
+        latencies_ms.push(at.duration_since(g.submitted).as_secs_f64() * 1000.0);
+        let d = ticket.decision.unwrap_or_default();
+        let routed = Routed {
+            gold: g.department,
+            department: d.department.clone(),
+            confidence: d.confidence,
+        };
+        ensure!(
+            switchboard_router::routes(&routed.department, routed.confidence, runtime_threshold)
+                == (d.outcome() == Outcome::Routed),
+            "ticket {}: the router's outcome {:?} disagrees with offline scoring at {runtime_threshold}",
+            ticket.id,
+            d.outcome()
+        );
+        results.push(routed);
+        if results.len() % 500 == 0 {
+            eprintln!("bench {name}: {}/{total} decided", results.len());
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    submitter.await.context("submitter panicked")??;
+    Ok(Pass {
+        results,
+        latencies_ms,
+        seconds,
+    })
+}
+
+/// VmHWM from `/proc/self/status`, in MiB; `None` where there is no procfs.
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.scores;
+        writeln!(
+            f,
+            "history            {} tickets imported in {:.1} s, classifier trained in {:.1} s",
+            self.history_rows, self.import_seconds, self.training_seconds
+        )?;
+        if let Some(accuracy) = self.model_holdout_accuracy {
+            writeln!(
+                f,
+                "classifier         held-out history accuracy {accuracy:.4}, temperature {:.2}",
+                self.model_temperature.unwrap_or(1.0)
+            )?;
+        }
+        writeln!(
+            f,
+            "tickets            {} (threshold {:.2} from {}{})",
+            self.tickets,
+            self.threshold,
+            self.threshold_from,
+            if self.valid_tickets > 0 {
+                format!(", {} validation tickets", self.valid_tickets)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(f, "accuracy           {:.4}", s.accuracy)?;
+        writeln!(f, "in-scope accuracy  {:.4}", s.in_scope_accuracy)?;
+        match s.out_of_scope_recall {
+            Some(recall) => writeln!(f, "out-of-scope recall {recall:.4}")?,
+            None => writeln!(
+                f,
+                "out-of-scope recall n/a (no ticket without a department)"
+            )?,
+        }
+        writeln!(f, "macro-F1           {:.4}", s.macro_f1)?;
+        writeln!(f, "top-1 accuracy     {:.4}", s.top1_accuracy)?;
+        writeln!(
+            f,
+            "auto-routed        {:.4} of tickets, precision {:.4}",
+            s.auto_route_rate, s.auto_route_precision
+        )?;
+        if let Some(all) = s.reliability.first() {
+            write!(
+                f,
+                "reliability        routed {}: mean confidence {:.3}, precision {:.3} |",
+                all.routed, all.mean_confidence, all.precision
+            )?;
+            for b in s.reliability.iter().skip(1).filter(|b| b.routed > 0) {
+                write!(
+                    f,
+                    " ≥{:.1}: {} at {:.3} vs {:.3}",
+                    b.low, b.routed, b.mean_confidence, b.precision
+                )?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(
+            f,
+            "throughput         {:.1} tickets/s",
+            self.tickets_per_second
+        )?;
+        writeln!(
+            f,
+            "latency            p50 {:.1} ms, p99 {:.1} ms",
+            self.p50_ms, self.p99_ms
+        )?;
+        match self.peak_memory_mib {
+            Some(mib) => write!(f, "peak memory        {mib:.0} MiB"),
+            None => write!(f, "peak memory        n/a"),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The `switchboard` binary's library: settings, role wiring and the commands. The binary only parses
+//! arguments and calls in here, so tests drive exactly what users run.
+
+pub mod app;
+pub mod bench;
+pub mod bench_sentiment;
+pub mod roles;
+pub mod route;
+pub mod settings;
+
+pub use app::{Running, connect_bus, start};
+pub use roles::{Role, Roles};
+pub use settings::Settings;

@@ -1,0 +1,270 @@
+//! `switchboard`: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use switchboard::bench::{self, BenchArgs};
+use switchboard::bench_sentiment::{self, SentimentData};
+use switchboard::{Roles, Settings, app, route};
+use switchboard_retriever::{CsvColumns, ImportProgress, KnowledgeBase, import_csv};
+use switchboard_runtime::telemetry;
+use switchboard_sentiment::{FeatureConfig, TrainParams};
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Intelligent ticket dispatch")]
+struct Cli {
+    /// TOML configuration; `SWITCHBOARD__SECTION__KEY` environment variables override it.
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs roles until SIGINT or SIGTERM; with no configuration, every role in one process.
+    Run {
+        /// `all`, or a comma-separated list of intake, parser, sentiment, retriever, router, feedback, metrics.
+        #[arg(long, default_value = "all")]
+        roles: Roles,
+    },
+    /// Imports historical tickets from CSV into the local knowledge base.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Routes one ticket through the embedded pipeline and prints the decision with its evidence.
+    Route { text: String },
+    /// Imports a history, routes a labelled ticket set through the pipeline and prints accuracy and speed.
+    Bench {
+        #[arg(long)]
+        history: PathBuf,
+        #[arg(long)]
+        tickets: PathBuf,
+        /// A separate labelled set: routed first, the threshold with the best accuracy on it is used.
+        #[arg(long)]
+        valid: Option<PathBuf>,
+        /// Route at this threshold (0 to 1) instead of `router.threshold` or one chosen on `--valid`.
+        #[arg(long, conflicts_with = "valid")]
+        threshold: Option<f32>,
+        /// Tickets submitted but not yet decided, at most.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Trains the sentiment classifier on a labelled CSV and scores it, beside the word-list scorer.
+    ///
+    /// Split, reproducible from the file alone: FNV-1a 64 of each text's UTF-8 bytes (as in the file),
+    /// mod 5 == 0 is scored (20%), the rest fits (80%). `--validate` ignores the scored 20% and splits the
+    /// fit part again by (hash / 5) mod 5 == 0, for choosing settings.
+    BenchSentiment {
+        #[command(flatten)]
+        data: SentimentColumns,
+        #[command(flatten)]
+        params: SentimentParams,
+        /// Score on the validation split inside the fit part instead of the scored part.
+        #[arg(long)]
+        validate: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trains the sentiment classifier on every row of a labelled CSV and writes the model for
+    /// `sentiment.model_path`.
+    TrainSentiment {
+        #[command(flatten)]
+        data: SentimentColumns,
+        #[command(flatten)]
+        params: SentimentParams,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SentimentColumns {
+    /// CSV with a text column and a label column (1/0, true/false or positive/negative).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    #[arg(long, default_value = "positive")]
+    label_column: String,
+}
+
+impl From<SentimentColumns> for SentimentData {
+    fn from(c: SentimentColumns) -> Self {
+        Self {
+            data: c.data,
+            text_column: c.text_column,
+            label_column: c.label_column,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SentimentParams {
+    /// SVM cost.
+    #[arg(long, default_value_t = TrainParams::default().c)]
+    c: f32,
+    /// Longest character n-gram.
+    #[arg(long, default_value_t = FeatureConfig::default().char_max)]
+    char_max: u8,
+    /// 0: no word features, 1: words, 2: words and word pairs.
+    #[arg(long, default_value_t = FeatureConfig::default().word_ngrams)]
+    word_ngrams: u8,
+    /// Feature buckets = 2^hash_bits (8..=24).
+    #[arg(long, default_value_t = FeatureConfig::default().hash_bits)]
+    hash_bits: u8,
+}
+
+impl From<SentimentParams> for TrainParams {
+    fn from(p: SentimentParams) -> Self {
+        Self {
+            c: p.c,
+            features: FeatureConfig {
+                char_max: p.char_max,
+                word_ngrams: p.word_ngrams,
+                hash_bits: p.hash_bits,
+                ..FeatureConfig::default()
+            },
+            ..TrainParams::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct Columns {
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    #[arg(long, default_value = "department")]
+    department_column: String,
+    #[arg(long)]
+    id_column: Option<String>,
+    #[arg(long)]
+    created_at_column: Option<String>,
+    #[arg(long)]
+    resolved_at_column: Option<String>,
+    #[arg(long)]
+    resolution_minutes_column: Option<String>,
+}
+
+impl From<Columns> for CsvColumns {
+    fn from(c: Columns) -> Self {
+        Self {
+            text: c.text_column,
+            department: c.department_column,
+            id: c.id_column,
+            created_at: c.created_at_column,
+            resolved_at: c.resolved_at_column,
+            resolution_minutes: c.resolution_minutes_column,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if !matches!(cli.command, Command::Run { .. }) {
+        // One-shot commands print their own results; keep the pipeline's logs to warnings.
+        settings.telemetry.log_filter = format!("warn,{}", telemetry::QUIET_DEPENDENCIES);
+    }
+    let _telemetry = telemetry::init(&settings.telemetry)?;
+    match cli.command {
+        Command::Run { roles } => {
+            let bus = app::connect_bus(&settings).await?;
+            let running = app::start(&settings, &roles, bus).await?;
+            shutdown_signal().await?;
+            tracing::info!("shutting down");
+            running.shutdown().await;
+        }
+        Command::Import { file, columns } => {
+            let dir = settings.knowledge_dir();
+            let kb =
+                KnowledgeBase::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let summary = import_csv(&kb, &file, &columns.into(), &mut |p: ImportProgress| {
+                eprintln!(
+                    "import: {} rows read, {} imported, {} skipped",
+                    p.rows_read, p.imported, p.skipped
+                );
+            })
+            .await?;
+            println!(
+                "imported {} of {} rows into {} ({} skipped)",
+                summary.imported,
+                summary.rows_read,
+                dir.display(),
+                summary.skipped
+            );
+            for row in &summary.first_skipped {
+                println!("  skipped {row}");
+            }
+        }
+        Command::Route { text } => {
+            let ticket = route::run(settings, &text).await?;
+            println!("{}", route::render(&ticket));
+        }
+        Command::Bench {
+            history,
+            tickets,
+            valid,
+            threshold,
+            in_flight,
+            json,
+            columns,
+        } => {
+            let args = BenchArgs {
+                history,
+                tickets,
+                valid,
+                threshold,
+                columns: columns.into(),
+                in_flight,
+            };
+            let report = bench::run(settings, &args).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
+        Command::BenchSentiment {
+            data,
+            params,
+            validate,
+            json,
+        } => {
+            let report = bench_sentiment::run(&data.into(), &params.into(), validate)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
+        Command::TrainSentiment { data, params, out } => {
+            let (rows, seconds) =
+                bench_sentiment::train_to_file(&data.into(), &params.into(), &out)?;
+            println!(
+                "trained on {rows} rows in {seconds:.1} s; model written to {}",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! `switchboard route "<text>"`: one ticket through the embedded pipeline over the local knowledge base,
+//! printing the decision and everything behind it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context;
+use prost::Message;
+use switchboard_bus::ConsumerSpec;
+use switchboard_intake::Submission;
+use switchboard_proto::{Outcome, Priority, Ticket};
+use switchboard_runtime::Subjects;
+
+use crate::roles::Roles;
+use crate::settings::{BusKind, Settings};
+
+pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
+    settings.bus.kind = BusKind::Memory;
+    settings.http.addr = ([127, 0, 0, 1], 0).into();
+    settings.grpc.addr = ([127, 0, 0, 1], 0).into();
+    let bus = crate::app::connect_bus(&settings).await?;
+    let running = crate::app::start(&settings, &Roles::all(), bus.clone()).await?;
+    let subjects = Subjects::new(&settings.subject_prefix);
+    // Decisions land on `<prefix>.routed` or `<prefix>.review`; one wildcard catches both.
+    let consumer = bus
+        .consumer(ConsumerSpec {
+            durable: "route-command".into(),
+            filter: format!("{}.*", subjects.prefix()),
+            ack_wait: Duration::from_secs(30),
+        })
+        .await?;
+    let intake = running.intake.clone().context("intake is not running")?;
+    let submitted = intake
+        .submit(Submission {
+            text: text.as_bytes().to_vec(),
+            channel: "api".into(),
+            ..Submission::default()
+        })
+        .await?;
+    let ticket = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let d = consumer.next().await?;
+            d.acker.ack().await?;
+            let t = Ticket::decode(d.payload.clone()).context("decoding a pipeline event")?;
+            if t.id == submitted.ticket_id && t.decision.is_some() {
+                return anyhow::Ok(t);
+            }
+        }
+    })
+    .await
+    .context("no decision within 30 s")??;
+    running.shutdown().await;
+    Ok(ticket)
+}
+
+/// The decision as a person reads it.
+pub fn render(t: &Ticket) -> String {
+    let mut out = String::new();
+    let d = t.decision.clone().unwrap_or_default();
+    let _ = writeln!(out, "ticket       {}", t.id);
+    let _ = writeln!(out, "text         {}", t.text);
+    match d.outcome() {
+        Outcome::Routed => {
+            let _ = writeln!(
+                out,
+                "decision     routed to {} (confidence {:.2})",
+                d.department, d.confidence
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "decision     human review: {}", d.review_reason);
+            if !d.department.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "best guess   {} (confidence {:.2})",
+                    d.department, d.confidence
+                );
+            }
+        }
+    }
+    if !d.runner_up.is_empty() {
+        let _ = writeln!(
+            out,
+            "runner-up    {} ({:.2})",
+            d.runner_up, d.runner_up_confidence
+        );
+    }
+    let priority = Priority::try_from(d.priority).unwrap_or(Priority::Unspecified);
+    let _ = writeln!(
+        out,
+        "priority     {}",
+        priority.as_str_name().trim_start_matches("PRIORITY_")
+    );
+    if let Some(a) = &t.assessment {
+        let _ = writeln!(
+            out,
+            "sentiment    {:.2} (anger {:.2}, urgency {:.2})",
+            a.sentiment, a.anger, a.urgency
+        );
+        for r in a.priority_reasons.iter().chain(&a.escalation_reasons) {
+            let _ = writeln!(out, "             {r}");
+        }
+    }
+    if let Some(p) = &t.parsed {
+        let _ = writeln!(
+            out,
+            "parsed       [{}] {} | keywords: {}",
+            p.parser,
+            p.problem_type,
+            p.keywords.join(", ")
+        );
+    }
+    let _ = writeln!(out, "explanation  {}", d.explanation);
+    if let Some(m) = &t.matches {
+        let _ = writeln!(out, "similar tickets ({}):", m.retriever);
+        for s in m.similar.iter().take(5) {
+            let _ = writeln!(out, "  {:>7.3}  {:<20} {}", s.score, s.department, s.text);
+        }
+    }
+    let _ = write!(
+        out,
+        "versions     model {}, rules {}",
+        d.model_version, d.rules_version
+    );
+    out
+}

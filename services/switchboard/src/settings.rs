@@ -1,0 +1,284 @@
+//! Configuration in layers: built-in defaults, then an optional TOML file, then `SWITCHBOARD__*`
+//! environment variables (`SWITCHBOARD__BUS__NATS__URL` sets `bus.nats.url`), validated at start with
+//! errors that name the key. With nothing configured, Switchboard runs embedded.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_intake::IntakeConfig;
+use switchboard_parser::LlmConfig;
+use switchboard_router::RouterConfig;
+use switchboard_runtime::RunnerOptions;
+use switchboard_runtime::telemetry::TelemetryConfig;
+use switchboard_sentiment::SentimentConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Local state: the embedded knowledge base lives in `<data_dir>/knowledge`.
+    pub data_dir: PathBuf,
+    /// Every subject lives under this prefix; two Switchboards can share one NATS account.
+    pub subject_prefix: String,
+    pub bus: BusSettings,
+    pub http: Listen,
+    pub grpc: Listen,
+    pub telemetry: TelemetryConfig,
+    pub runner: RunnerOptions,
+    pub retriever: RetrieverSettings,
+    pub router: RouterConfig,
+    pub intake: IntakeConfig,
+    pub sentiment: SentimentConfig,
+    /// The LLM parser; off by default, when the local parser handles every ticket.
+    pub llm: LlmConfig,
+    /// Longest wait for in-flight tickets at shutdown; keep it below the pod's grace period.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            subject_prefix: "tickets".into(),
+            bus: BusSettings::default(),
+            http: Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
+            grpc: Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            },
+            telemetry: TelemetryConfig::default(),
+            runner: RunnerOptions::default(),
+            retriever: RetrieverSettings::default(),
+            router: RouterConfig::default(),
+            intake: IntakeConfig::default(),
+            sentiment: SentimentConfig::default(),
+            llm: LlmConfig::default(),
+            shutdown_timeout_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// In-process bus and KV: one process runs every role.
+    #[default]
+    Memory,
+    Nats,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    pub kind: BusKind,
+    pub nats: NatsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsSettings {
+    pub url: String,
+    pub stream: String,
+    pub kv_prefix: String,
+    pub replicas: usize,
+    /// Days the stream (the audit log of every decision) keeps events.
+    pub max_age_days: u64,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "TICKETS".into(),
+            kv_prefix: "switchboard".into(),
+            replicas: 1,
+            max_age_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrieverSettings {
+    /// Similar tickets fetched per ticket as evidence.
+    pub top_k: usize,
+}
+
+impl Default for RetrieverSettings {
+    fn default() -> Self {
+        Self { top_k: 10 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read configuration")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SWITCHBOARD")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("intake.channels")
+                .with_list_parse_key("sentiment.vip_tiers"),
+        );
+        let settings: Self = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |s: String| Err(SettingsError::Invalid(s));
+        if self.subject_prefix.is_empty()
+            || !self
+                .subject_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return invalid(format!(
+                "subject_prefix must be letters, digits, _ or -, got {:?}",
+                self.subject_prefix
+            ));
+        }
+        if self.runner.concurrency == 0 {
+            return invalid("runner.concurrency must be at least 1".into());
+        }
+        if self.runner.max_deliver == 0 {
+            return invalid("runner.max_deliver must be at least 1".into());
+        }
+        if self.retriever.top_k == 0 || self.retriever.top_k > 100 {
+            return invalid(format!(
+                "retriever.top_k must be within 1..=100, got {}",
+                self.retriever.top_k
+            ));
+        }
+        if self.bus.kind == BusKind::Nats && self.bus.nats.url.is_empty() {
+            return invalid("bus.nats.url is required when bus.kind = \"nats\"".into());
+        }
+        if self.bus.nats.replicas == 0 {
+            return invalid("bus.nats.replicas must be at least 1".into());
+        }
+        self.router.validate().map_err(SettingsError::Invalid)?;
+        self.llm
+            .validate()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        // One attempt must fit in the ack wait, or every slow answer would be cut short by the deadline.
+        if self.llm.enabled && self.llm.timeout_secs >= self.runner.ack_wait_secs {
+            return invalid(format!(
+                "llm.timeout_secs ({}) must be below runner.ack_wait_secs ({})",
+                self.llm.timeout_secs, self.runner.ack_wait_secs
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// All the parser may spend on the LLM for one ticket, retries included: the configured worst case,
+    /// capped at three quarters of the ack wait so the answer always comes while the message is still
+    /// this replica's (the runner also extends the ack wait while the handler runs).
+    pub fn llm_deadline(&self) -> Duration {
+        let ack_wait = Duration::from_secs(self.runner.ack_wait_secs.max(1));
+        self.llm.worst_case().min(ack_wait * 3 / 4)
+    }
+
+    pub fn knowledge_dir(&self) -> PathBuf {
+        self.data_dir.join("knowledge")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_and_valid() {
+        let s = Settings::default();
+        assert_eq!(s.bus.kind, BusKind::Memory);
+        s.validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn the_example_distributed_config_loads() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/switchboard.toml");
+        let s = Settings::load(Some(&file)).expect("deploy/config/switchboard.toml is valid");
+        assert_eq!(s.bus.kind, BusKind::Nats);
+        assert_eq!(s.retriever.top_k, 20);
+    }
+
+    #[test]
+    fn a_bad_file_value_names_the_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[router]\nthreshold = \"high\"\n").expect("write config");
+        let err = Settings::load(Some(&file)).expect_err("must fail");
+        let chain = switchboard_runtime::error_chain(&err);
+        assert!(chain.contains("threshold"), "{chain}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("typo.toml");
+        std::fs::write(&file, "[router]\nthreshhold = 0.3\n").expect("write config");
+        let chain =
+            switchboard_runtime::error_chain(&Settings::load(Some(&file)).expect_err("must fail"));
+        assert!(chain.contains("threshhold"), "{chain}");
+    }
+
+    #[test]
+    fn an_enabled_llm_needs_a_model_and_a_timeout_within_the_ack_wait() {
+        let mut s = Settings::default();
+        s.llm.enabled = true;
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("no model"));
+        assert!(chain.contains("llm.model"), "{chain}");
+        s.llm.model = "any-model".into();
+        s.validate().expect("valid");
+        s.llm.timeout_secs = s.runner.ack_wait_secs;
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("too slow"));
+        assert!(chain.contains("llm.timeout_secs"), "{chain}");
+    }
+
+    #[test]
+    fn the_llm_deadline_stays_below_the_ack_wait() {
+        let mut s = Settings::default();
+        s.runner.ack_wait_secs = 30;
+        s.llm.timeout_secs = 20;
+        s.llm.max_retries = 2;
+        assert_eq!(s.llm_deadline(), Duration::from_millis(22_500));
+        s.llm.timeout_secs = 2;
+        s.llm.max_retries = 1;
+        s.llm.backoff_ms = 500;
+        assert_eq!(s.llm_deadline(), Duration::from_millis(4_500));
+    }
+
+    #[test]
+    fn an_out_of_range_value_is_explained() {
+        let mut s = Settings::default();
+        s.router.threshold = 1.5;
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("must fail"));
+        assert!(chain.contains("router.threshold"), "{chain}");
+    }
+}

@@ -1,0 +1,161 @@
+//! What the end-to-end tests share: a bus of either kind under a fresh subject prefix, a pipeline seeded
+//! with the project's demo knowledge base, and a collector of decisions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prost::Message;
+use switchboard::settings::BusKind;
+use switchboard::{Roles, Running, Settings};
+use switchboard_bus::{Bus, ConsumerSpec};
+use switchboard_proto::{Stage, Ticket};
+use switchboard_retriever::{CsvColumns, import_csv};
+use switchboard_runtime::Subjects;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Nats,
+}
+
+pub fn nats_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Settings for one test: its own subject prefix, stream, buckets and data directory, listeners on free
+/// ports, and a short ack wait so redeliveries after a simulated crash come quickly.
+pub fn settings(kind: Kind, data: &tempfile::TempDir) -> Settings {
+    let unique = format!(
+        "t{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut s = Settings {
+        data_dir: data.path().to_path_buf(),
+        subject_prefix: unique.clone(),
+        ..Settings::default()
+    };
+    s.http.addr = ([127, 0, 0, 1], 0).into();
+    s.grpc.addr = ([127, 0, 0, 1], 0).into();
+    s.runner.ack_wait_secs = 2;
+    s.shutdown_timeout_secs = 10;
+    s.bus.kind = match kind {
+        Kind::Memory => BusKind::Memory,
+        Kind::Nats => BusKind::Nats,
+    };
+    s.bus.nats.url = nats_url();
+    s.bus.nats.stream = unique.to_uppercase();
+    s.bus.nats.kv_prefix = unique;
+    // Left behind only when a test fails before `clean_up`; the server then drops it within a day.
+    s.bus.nats.max_age_days = 1;
+    s
+}
+
+/// Deletes a NATS test's stream and KV buckets from the shared server; a no-op on the embedded bus.
+pub async fn clean_up(settings: &Settings) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    if settings.bus.kind != BusKind::Nats {
+        return Ok(());
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(&settings.bus.nats.url).await?);
+    let buckets = format!("KV_{}_", settings.bus.nats.kv_prefix);
+    let names: Vec<String> = js.stream_names().try_collect().await?;
+    for name in names {
+        if name == settings.bus.nats.stream || name.starts_with(&buckets) {
+            js.delete_stream(&name).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
+    switchboard::connect_bus(settings).await.with_context(|| {
+        format!(
+            "no bus at {}: run scripts/ensure-nats.sh (or scripts/test.sh) first",
+            settings.bus.nats.url
+        )
+    })
+}
+
+pub fn demo_history() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/demo/history.csv")
+}
+
+/// Starts `roles` and, when they include the retriever, imports the demo history.
+pub async fn start(settings: &Settings, roles: &str, bus: Arc<dyn Bus>) -> anyhow::Result<Running> {
+    let roles: Roles = roles.parse().map_err(anyhow::Error::msg)?;
+    let running = switchboard::start(settings, &roles, bus).await?;
+    if let Some(kb) = &running.shared.kb
+        && kb.count().await? == 0
+    {
+        let columns = CsvColumns {
+            id: Some("id".into()),
+            ..CsvColumns::default()
+        };
+        import_csv(kb, &demo_history(), &columns, &mut |_| {}).await?;
+    }
+    Ok(running)
+}
+
+/// Every decision published, routed or review, as the bus stored it (duplicates included).
+#[derive(Debug, Default)]
+pub struct Decisions {
+    pub messages: usize,
+    pub by_ticket: HashMap<String, Ticket>,
+}
+
+pub async fn collect_decisions(
+    settings: &Settings,
+    bus: &Arc<dyn Bus>,
+) -> anyhow::Result<Arc<Mutex<Decisions>>> {
+    let subjects = Subjects::new(&settings.subject_prefix);
+    let decisions: Arc<Mutex<Decisions>> = Arc::default();
+    for stage in [Stage::Routed, Stage::Review] {
+        let consumer = bus
+            .consumer(ConsumerSpec {
+                durable: format!(
+                    "test-{}",
+                    stage.as_str_name().to_lowercase().replace('_', "-")
+                ),
+                filter: subjects.stage(stage),
+                ack_wait: Duration::from_secs(30),
+            })
+            .await?;
+        let decisions = decisions.clone();
+        tokio::spawn(async move {
+            while let Ok(d) = consumer.next().await {
+                let ticket = Ticket::decode(d.payload.clone()).expect("decision payload decodes");
+                let mut all = decisions.lock().await;
+                all.messages += 1;
+                all.by_ticket.insert(ticket.id.clone(), ticket);
+                drop(all);
+                d.acker.ack().await.expect("ack decision");
+            }
+        });
+    }
+    Ok(decisions)
+}
+
+/// Waits until `check` holds, failing after `deadline`.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    while !check().await {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(())
+}
