@@ -48,7 +48,7 @@ pub fn incident<'a>(
         .filter(|n| !n.customer_id.is_empty() && n.created_at_ms >= since)
         .map(|n| n.customer_id)
         .collect();
-    (min_customers > 0 && customers.len() >= min_customers).then(|| Incident {
+    (min_customers > 0 && customers.len() >= min_customers).then_some(Incident {
         customers: customers.len(),
         window_minutes,
         min_customers,

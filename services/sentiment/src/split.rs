@@ -12,7 +12,7 @@ pub enum Part {
 
 /// Which side of the benchmark split `text` falls on.
 pub fn part(text: &str) -> Part {
-    if fnv1a64(text.as_bytes()) % 5 == 0 {
+    if fnv1a64(text.as_bytes()).is_multiple_of(5) {
         Part::Score
     } else {
         Part::Fit
@@ -22,7 +22,7 @@ pub fn part(text: &str) -> Part {
 /// A second split inside the fit part, for choosing settings without looking at the scored part: the next
 /// digit of the same hash in base 5, so it is independent of the first and again one in five.
 pub fn validation_part(text: &str) -> Part {
-    if (fnv1a64(text.as_bytes()) / 5) % 5 == 0 {
+    if (fnv1a64(text.as_bytes()) / 5).is_multiple_of(5) {
         Part::Score
     } else {
         Part::Fit

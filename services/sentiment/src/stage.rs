@@ -221,7 +221,7 @@ mod tests {
                 model_path: Some(path.clone()),
                 ..SentimentConfig::default()
             };
-            let err = stage_with(config).await.err().expect("must fail");
+            let err = stage_with(config).await.expect_err("must fail");
             let chain = switchboard_runtime::error_chain(&err);
             assert!(chain.starts_with("sentiment.model_path: "), "{chain}");
             assert!(chain.contains(&path.display().to_string()), "{chain}");
