@@ -133,6 +133,20 @@ impl Metrics {
         }
     }
 
+    /// Creates a role's series at zero, so `/metrics` lists them from the start and `rate()` sees the first
+    /// message rather than a series appearing out of nothing.
+    pub fn role_started(&self, role: &str) {
+        for o in [outcome::OK, outcome::RETRY, outcome::DEAD_LETTER] {
+            let _created = self.inner.messages.get_or_create(&RoleOutcome {
+                role: role.to_owned(),
+                outcome: o.to_owned(),
+            });
+        }
+        let _created = self.inner.duration.get_or_create(&RoleLabel {
+            role: role.to_owned(),
+        });
+    }
+
     pub fn handled(&self, role: &str, outcome: &str, seconds: f64) {
         let inner = &self.inner;
         inner

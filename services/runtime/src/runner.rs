@@ -108,6 +108,7 @@ impl RoleRunner {
                 ack_wait: self.options.ack_wait(),
             })
             .await?;
+        self.metrics.role_started(self.role);
         let stop = CancellationToken::new();
         let role = self.role;
         let task = tokio::spawn(Arc::new(self).consume(consumer.clone(), stop.clone()));
