@@ -106,7 +106,10 @@ impl FeedbackHandler {
         // The classifier learns the record in place rather than retraining on the next ticket; it
         // checks the store's generation, so a write that came between leaves it to retrain instead.
         let generation = self.kb.generation();
-        self.kb.classifier().learn(record, generation).await;
+        // Embedded again rather than returned by the upsert: corrections are rare, and the upsert
+        // stays one call for every writer.
+        let dense = self.kb.query(&record.text).await?.dense;
+        self.kb.classifier().learn(record, dense, generation).await;
         // qdrant-edge does not replay its write-ahead log on open: unflushed learning would be lost in a crash.
         self.kb.flush().await;
         Ok(())

@@ -36,6 +36,17 @@ pub enum RetrieverError {
         #[source]
         source: io::Error,
     },
+    #[error("the knowledge base at {path} does not hold {expected}; import into a fresh directory")]
+    Layout {
+        path: PathBuf,
+        expected: String,
+        #[source]
+        source: Box<OperationError>,
+    },
+    #[error("the embedder's vector dimension is not known yet")]
+    UnknownDimension,
+    #[error("the embedder failed")]
+    Embed(#[from] switchboard_embed::EmbedError),
     #[error("cannot read CSV {path}")]
     Csv {
         path: PathBuf,
@@ -69,8 +80,13 @@ impl From<RetrieverError> for tonic::Status {
                 tonic::Code::NotFound
             }
             RetrieverError::Csv { .. } => tonic::Code::InvalidArgument,
-            RetrieverError::Store { .. } | RetrieverError::Task(_) => tonic::Code::Unavailable,
-            RetrieverError::CreateDir { .. } | RetrieverError::Open { .. } => tonic::Code::Internal,
+            RetrieverError::Store { .. } | RetrieverError::Task(_) | RetrieverError::Embed(_) => {
+                tonic::Code::Unavailable
+            }
+            RetrieverError::CreateDir { .. }
+            | RetrieverError::Open { .. }
+            | RetrieverError::Layout { .. }
+            | RetrieverError::UnknownDimension => tonic::Code::Internal,
         };
         // A client sees only the message, so it carries the whole cause chain; the error itself stays
         // attached as the source for server-side logging and tracing layers.

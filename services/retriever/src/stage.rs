@@ -24,21 +24,30 @@ impl TicketStage for RetrieverStage {
     /// A ticket with nothing similar still moves on, with empty matches: the router then sends it to
     /// human review rather than guessing.
     async fn process(&self, ticket: &mut Ticket) -> Result<Stage, HandlerError> {
-        // A store failure is the store's state, not the ticket's: redelivery may well succeed.
+        // A store or embedder failure is theirs, not the ticket's: redelivery may well succeed.
+        let query = self
+            .kb
+            .query(&ticket.text)
+            .await
+            .map_err(HandlerError::transient)?;
         let similar = self
             .kb
-            .similar(&ticket.text, self.limit)
+            .similar_to(&query, self.limit)
             .await
             .map_err(HandlerError::transient)?;
         let model = self
             .kb
             .classifier()
-            .scores(&self.kb, &ticket.text, MODEL_SCORES)
+            .scores(&self.kb, &query, MODEL_SCORES)
             .await
             .map_err(HandlerError::transient)?;
+        let retriever = match self.kb.embedder().map(|e| e.name()) {
+            Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),
+            None => VECTOR_NAME.to_owned(),
+        };
         ticket.matches = Some(Matches {
             similar,
-            retriever: VECTOR_NAME.to_owned(),
+            retriever,
             model_scores: model.scores,
             model_version: model.version,
         });

@@ -1,5 +1,7 @@
-//! The knowledge base: historical tickets in an embedded qdrant-edge shard, one BM25 sparse vector each,
-//! with the ticket's facts as payload.
+//! The knowledge base: historical tickets in an embedded qdrant-edge shard, one BM25 sparse vector each
+//! and, when an embedder is configured, one dense vector, with the ticket's facts as payload. A search
+//! runs both retrievals as prefetches and fuses them in the engine (distribution-based score fusion, so
+//! the fused score still says how close a ticket is, where rank fusion would only say its place).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,18 +10,27 @@ use std::sync::{Arc, Mutex, PoisonError};
 use qdrant_edge::external::serde_json::{Map, Value, json};
 use qdrant_edge::external::uuid::Builder;
 use qdrant_edge::{
-    CountRequest, CreateIndex, EdgeConfig, EdgeShard, EdgeSparseVectorParams, FacetRequest,
-    FacetValue, FieldIndexOperations, JsonPath, Modifier, NamedQuery, OperationError, Payload,
-    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, PointStructPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
-    UpdateOperation, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FacetRequest, FacetValue, FieldIndexOperations, Fusion, JsonPath, Modifier,
+    NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, PointStructPersisted, Prefetch, QueryEnum,
+    QueryRequest, ScoringQuery, ScrollRequest, SparseVector, UpdateOperation, Vector,
+    VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use sha2::{Digest, Sha256};
+use switchboard_embed::Embedder;
 use switchboard_proto::{KnowledgeRecord, SimilarTicket};
 
 use crate::bm25::{self, VECTOR_NAME};
 use crate::classifier::Classifier;
 use crate::error::RetrieverError;
+
+/// The name of the dense vector in the store.
+pub const DENSE_VECTOR_NAME: &str = "dense";
+
+/// Candidates each retrieval contributes to the fusion, per result asked for: the fusion can then
+/// promote a ticket one retrieval ranks low and the other high.
+const PREFETCH_FACTOR: usize = 3;
 
 /// The source of imported history, and of records that do not name one.
 pub(crate) const HISTORY_SOURCE: &str = "history";
@@ -49,20 +60,60 @@ struct Inner {
     generation: AtomicU64,
     /// Derived from the records, so it lives with them (see the classifier module).
     classifier: Classifier,
+    /// `None`: BM25 only.
+    embedder: Option<Arc<dyn Embedder>>,
+    /// A dense match below this cosine similarity is not evidence (see [`KnowledgeBase::open`]).
+    min_dense_similarity: f32,
+}
+
+/// A text ready to search with: its words for BM25 and, with an embedder, its embedding. Made once per
+/// ticket by [`KnowledgeBase::query`], so the search and the classifier share one embedding.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub text: String,
+    pub dense: Option<Vec<f32>>,
+}
+
+/// A stored record with its dense vector, when it has one: what the classifier trains on.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub record: KnowledgeRecord,
+    pub dense: Option<Vec<f32>>,
 }
 
 impl KnowledgeBase {
-    /// Opens the store under `dir`, creating the directory and an empty store if there is none.
+    /// Opens the store under `dir`, creating the directory and an empty store if there is none. With an
+    /// embedder, records carry its dense vectors too and searches fuse both retrievals; a dense match
+    /// scoring under `min_dense_similarity` (cosine) is dropped, so a ticket unlike anything stored finds
+    /// nothing and goes to review. A store written with another layout (another dimension, or with or
+    /// without dense vectors) is an error naming both: re-import into a fresh directory.
     ///
     /// Blocking (it reads the segments from disk): call it at start-up or from a blocking task.
-    pub fn open(dir: &Path) -> Result<Self, RetrieverError> {
+    pub fn open(
+        dir: &Path,
+        embedder: Option<Arc<dyn Embedder>>,
+        min_dense_similarity: f32,
+    ) -> Result<Self, RetrieverError> {
         std::fs::create_dir_all(dir).map_err(|source| RetrieverError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
         // `load` with a config creates what is missing and checks what exists against it, so a store
         // written with another vector layout fails here instead of at the first search.
-        let shard = EdgeShard::load(dir, Some(config())).map_err(RetrieverError::store("open"))?;
+        let dimension = embedder.as_ref().map(|e| e.dimension());
+        if dimension == Some(0) {
+            return Err(RetrieverError::UnknownDimension);
+        }
+        let shard = EdgeShard::load(dir, Some(config(dimension))).map_err(|source| {
+            RetrieverError::Layout {
+                path: dir.to_owned(),
+                expected: match dimension {
+                    Some(d) => format!("BM25 and {d}-dimension dense vectors"),
+                    None => "BM25 vectors only".to_owned(),
+                },
+                source: Box::new(source),
+            }
+        })?;
         for (field, schema) in INDEXED_FIELDS {
             let field_name = field.parse::<JsonPath>().map_err(|()| {
                 RetrieverError::store("create a payload index")(OperationError::validation_error(
@@ -85,6 +136,8 @@ impl KnowledgeBase {
                 writes: Mutex::new(()),
                 generation: AtomicU64::new(0),
                 classifier: Classifier::default(),
+                embedder,
+                min_dense_similarity,
             }),
         })
     }
@@ -99,13 +152,25 @@ impl KnowledgeBase {
         if records.is_empty() {
             return Ok(0);
         }
+        // Checked before embedding, so a bad record costs no model time.
+        for record in &records {
+            check(record)?;
+        }
+        let dense = match &self.inner.embedder {
+            Some(embedder) => {
+                let texts = records.iter().map(|r| r.text.clone()).collect();
+                Some(embedder.embed(texts).await?)
+            }
+            None => None,
+        };
         let inner = Arc::clone(&self.inner);
         // Tokenising (jieba) and qdrant's update are CPU- and disk-bound: keep both off the async threads.
         tokio::task::spawn_blocking(move || {
+            let mut dense = dense.map(Vec::into_iter);
             let points = records
                 .into_iter()
-                .map(point)
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|r| point(r, dense.as_mut().and_then(Iterator::next)))
+                .collect::<Vec<_>>();
             let written = points.len();
             let _turn = inner.writes.lock().unwrap_or_else(PoisonError::into_inner);
             inner
@@ -121,38 +186,55 @@ impl KnowledgeBase {
         .map_err(RetrieverError::Task)?
     }
 
-    /// The `limit` stored tickets most similar to `text`, best first. Empty when `text` has no words
-    /// to match on (only stop words or punctuation) or nothing shares a word with it.
+    /// The embedder, or `None` when the store is BM25 only. Its name is part of every model version.
+    pub fn embedder(&self) -> Option<&dyn Embedder> {
+        self.inner.embedder.as_deref()
+    }
+
+    /// Prepares `text` for [`Self::similar`] and the classifier: embeds it when there is an embedder.
+    pub async fn query(&self, text: &str) -> Result<Query, RetrieverError> {
+        let dense = match &self.inner.embedder {
+            Some(embedder) => embedder.embed(vec![text.to_owned()]).await?.pop(),
+            None => None,
+        };
+        Ok(Query {
+            text: text.to_owned(),
+            dense,
+        })
+    }
+
+    /// The `limit` stored tickets most similar to `text`, best first: [`Self::query`] then
+    /// [`Self::similar_to`].
     pub async fn similar(
         &self,
         text: &str,
+        limit: usize,
+    ) -> Result<Vec<SimilarTicket>, RetrieverError> {
+        self.similar_to(&self.query(text).await?, limit).await
+    }
+
+    /// The `limit` stored tickets most similar to the query, best first: BM25 alone, or BM25 and dense
+    /// fused. Empty when nothing shares a word with the text and nothing is semantically close.
+    pub async fn similar_to(
+        &self,
+        query: &Query,
         limit: usize,
     ) -> Result<Vec<SimilarTicket>, RetrieverError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let inner = Arc::clone(&self.inner);
-        let text = text.to_owned();
+        let query = query.clone();
         tokio::task::spawn_blocking(move || {
-            let Some(query) = bm25::query_vector(&text) else {
+            let sparse = bm25::query_vector(&query.text);
+            let Some(request) =
+                search_request(sparse, query.dense, inner.min_dense_similarity, limit)
+            else {
                 return Ok(Vec::new());
             };
             let points = inner
                 .shard
-                .query(QueryRequest {
-                    prefetches: Vec::new(),
-                    query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                        query: VectorInternal::from(query),
-                        using: Some(VECTOR_NAME.to_owned()),
-                    }))),
-                    filter: None,
-                    score_threshold: None,
-                    limit,
-                    offset: 0,
-                    params: None,
-                    with_vector: WithVector::Bool(false),
-                    with_payload: WithPayloadInterface::Bool(true),
-                })
+                .query(request)
                 .map_err(RetrieverError::store("search"))?;
             Ok(points
                 .into_iter()
@@ -181,9 +263,9 @@ impl KnowledgeBase {
         .map_err(RetrieverError::Task)?
     }
 
-    /// Every record in the store, in point-id order (the same order on every call): what the classifier
-    /// trains on. Read in pages, off the async threads.
-    pub async fn records(&self) -> Result<Vec<KnowledgeRecord>, RetrieverError> {
+    /// Every record in the store with its dense vector, in point-id order (the same order on every
+    /// call): what the classifier trains on. Read in pages, off the async threads.
+    pub async fn records(&self) -> Result<Vec<StoredRecord>, RetrieverError> {
         /// Records per page: large pages amortise each scroll's fixed cost.
         const PAGE: usize = 1024;
         let inner = Arc::clone(&self.inner);
@@ -198,20 +280,32 @@ impl KnowledgeBase {
                         limit: Some(PAGE),
                         filter: None,
                         with_payload: Some(WithPayloadInterface::Bool(true)),
-                        with_vector: WithVector::Bool(false),
+                        with_vector: WithVector::Selector(vec![DENSE_VECTOR_NAME.to_owned()]),
                         order_by: None,
                     })
                     .map_err(RetrieverError::store("scroll"))?;
                 records.extend(page.into_iter().map(|p| {
                     let s = similar_ticket(0.0, p.payload.as_ref());
-                    KnowledgeRecord {
-                        id: s.id,
-                        text: s.text,
-                        department: s.department,
-                        created_at_ms: s.created_at_ms,
-                        resolution_minutes: s.resolution_minutes,
-                        source: s.source,
-                        weight: s.weight,
+                    let dense = match p.vector {
+                        Some(VectorStructInternal::Named(mut vectors)) => {
+                            match vectors.remove(DENSE_VECTOR_NAME) {
+                                Some(VectorInternal::Dense(v)) => Some(v),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    StoredRecord {
+                        record: KnowledgeRecord {
+                            id: s.id,
+                            text: s.text,
+                            department: s.department,
+                            created_at_ms: s.created_at_ms,
+                            resolution_minutes: s.resolution_minutes,
+                            source: s.source,
+                            weight: s.weight,
+                        },
+                        dense,
                     }
                 }));
                 match next {
@@ -289,8 +383,16 @@ impl KnowledgeBase {
     }
 }
 
-fn config() -> EdgeConfig {
-    EdgeConfig::builder()
+fn config(dense_dimension: Option<usize>) -> EdgeConfig {
+    let mut builder = EdgeConfig::builder();
+    if let Some(size) = dense_dimension {
+        // Embedders return unit vectors, for which cosine is the dot product.
+        builder = builder.vector(
+            DENSE_VECTOR_NAME,
+            EdgeVectorParams::builder(size, Distance::Cosine).build(),
+        );
+    }
+    builder
         .sparse_vector(
             VECTOR_NAME,
             // The engine keeps document frequencies and weights each query term by IDF at search time,
@@ -312,7 +414,60 @@ fn point_id(record_id: &str) -> PointId {
     PointId::Uuid(Builder::from_custom_bytes(bytes).into_uuid())
 }
 
-fn point(record: KnowledgeRecord) -> Result<PointStructPersisted, RetrieverError> {
+/// The search for one query: BM25 alone; or, with an embedding, BM25 and dense candidates fused by
+/// distribution-based score fusion (each retrieval's scores normalised by their own spread, then
+/// summed), which keeps a ticket both retrievals find ahead of one only one finds. Dense candidates
+/// under `min_dense_similarity` are left out. `None` when there is nothing to search with.
+fn search_request(
+    sparse: Option<SparseVector>,
+    dense: Option<Vec<f32>>,
+    min_dense_similarity: f32,
+    limit: usize,
+) -> Option<QueryRequest> {
+    let nearest = |query: VectorInternal, using: &str| {
+        ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+            query,
+            using: Some(using.to_owned()),
+        }))
+    };
+    let request = |prefetches, query, score_threshold| QueryRequest {
+        prefetches,
+        query: Some(query),
+        filter: None,
+        score_threshold,
+        limit,
+        offset: 0,
+        params: None,
+        with_vector: WithVector::Bool(false),
+        with_payload: WithPayloadInterface::Bool(true),
+    };
+    let Some(dense) = dense else {
+        return sparse.map(|s| request(Vec::new(), nearest(s.into(), VECTOR_NAME), None));
+    };
+    let dense = Prefetch {
+        prefetches: Vec::new(),
+        query: Some(nearest(dense.into(), DENSE_VECTOR_NAME)),
+        limit: limit * PREFETCH_FACTOR,
+        params: None,
+        filter: None,
+        score_threshold: Some(min_dense_similarity.into()),
+    };
+    let mut prefetches = vec![dense];
+    if let Some(sparse) = sparse {
+        prefetches.push(Prefetch {
+            prefetches: Vec::new(),
+            query: Some(nearest(sparse.into(), VECTOR_NAME)),
+            limit: limit * PREFETCH_FACTOR,
+            params: None,
+            filter: None,
+            score_threshold: None,
+        });
+    }
+    Some(request(prefetches, ScoringQuery::Fusion(Fusion::Dbsf), None))
+}
+
+/// The checks every record passes before it is embedded or written.
+fn check(record: &KnowledgeRecord) -> Result<(), RetrieverError> {
     let invalid = |field, problem| RetrieverError::InvalidRecord {
         id: record.id.clone(),
         field,
@@ -324,13 +479,18 @@ fn point(record: KnowledgeRecord) -> Result<PointStructPersisted, RetrieverError
     if record.text.trim().is_empty() {
         return Err(invalid("text", "is empty"));
     }
-    let department = record.department.trim();
-    if department.is_empty() {
+    if record.department.trim().is_empty() {
         return Err(invalid("department", "is empty"));
     }
     if !record.weight.is_finite() || record.weight < 0.0 {
         return Err(invalid("weight", "must be a finite number, zero or more"));
     }
+    Ok(())
+}
+
+/// The point for a record that passed [`check`], with its dense vector when the store has them.
+fn point(record: KnowledgeRecord, dense: Option<Vec<f32>>) -> PointStructPersisted {
+    let department = record.department.trim();
     let weight = if record.weight == 0.0 {
         1.0
     } else {
@@ -351,9 +511,15 @@ fn point(record: KnowledgeRecord) -> Result<PointStructPersisted, RetrieverError
     if let (Some(minutes), Value::Object(map)) = (record.resolution_minutes, &mut payload) {
         map.insert("resolution_minutes".to_owned(), minutes.into());
     }
-    let vectors = Vectors::new_named([(VECTOR_NAME, bm25::document_vector(&record.text))]);
+    let mut vectors = vec![(
+        VECTOR_NAME,
+        Vector::from(bm25::document_vector(&record.text)),
+    )];
+    if let Some(dense) = dense {
+        vectors.push((DENSE_VECTOR_NAME, Vector::from(dense)));
+    }
     // `PointStruct::new` panics unless the payload is a JSON object; `json!({..})` above is one.
-    Ok(PointStruct::new(point_id(&record.id), vectors, payload).into())
+    PointStruct::new(point_id(&record.id), Vectors::new_named(vectors), payload).into()
 }
 
 fn similar_ticket(score: f32, payload: Option<&Payload>) -> SimilarTicket {
@@ -407,7 +573,7 @@ mod tests {
     #[tokio::test]
     async fn departments_are_the_distinct_departments_of_the_records() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let kb = KnowledgeBase::open(dir.path()).expect("open");
+        let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
         assert!(kb.departments().await.expect("facet").is_empty());
         let record = |id: &str, department: &str| KnowledgeRecord {
             id: id.into(),
@@ -436,7 +602,7 @@ mod tests {
             department: "  ".into(),
             ..Default::default()
         };
-        let err = point(record).expect_err("empty department");
+        let err = check(&record).expect_err("empty department");
         let message = err.to_string();
         assert!(
             message.contains("r-9") && message.contains("department"),

@@ -41,7 +41,7 @@ T-7,2024-05-02T00:00:00Z,2024-05-01T00:00:00Z,billing,Closed before opened
 T-8,2024-05-01
 ";
     let path = write(dir.path(), "export.csv", csv.as_bytes());
-    let kb = KnowledgeBase::open(&dir.path().join("kb")).expect("open");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let mut calls = Vec::new();
     let summary = import_csv(&kb, &path, &custom_columns(), &mut |p| calls.push(p))
         .await
@@ -148,7 +148,7 @@ async fn streams_in_batches_with_progress_and_default_ids() {
         resolution_minutes: Some("minutes".into()),
         ..CsvColumns::default()
     };
-    let kb = KnowledgeBase::open(&dir.path().join("kb")).expect("open");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let mut calls: Vec<ImportProgress> = Vec::new();
     let summary = import_csv(&kb, &path, &columns, &mut |p| calls.push(p))
         .await
@@ -194,7 +194,7 @@ async fn streams_in_batches_with_progress_and_default_ids() {
 async fn a_missing_column_is_named_with_the_header() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "t.csv", b"id,text,dept\n1,hello,billing\n");
-    let kb = KnowledgeBase::open(&dir.path().join("kb")).expect("open");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let err = import_csv(&kb, &path, &CsvColumns::default(), &mut |_| {})
         .await
         .expect_err("no department column");
@@ -218,7 +218,7 @@ async fn a_utf8_bom_before_the_header_is_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let content = "\u{feff}text,department\n快递丢了,delivery\n\"refund, please\",billing\n";
     let path = write(dir.path(), "bom.csv", content.as_bytes());
-    let kb = KnowledgeBase::open(&dir.path().join("kb")).expect("open");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let summary = import_csv(&kb, &path, &CsvColumns::default(), &mut |_| {})
         .await
         .expect("import");
@@ -232,7 +232,7 @@ async fn a_utf8_bom_before_the_header_is_ignored() {
 #[tokio::test]
 async fn an_unopenable_file_keeps_the_io_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kb = KnowledgeBase::open(&dir.path().join("kb")).expect("open");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let missing = dir.path().join("nope.csv");
     let err = import_csv(&kb, &missing, &CsvColumns::default(), &mut |_| {})
         .await

@@ -95,7 +95,7 @@ fn history() -> Vec<KnowledgeRecord> {
 }
 
 async fn seeded(dir: &std::path::Path) -> KnowledgeBase {
-    let kb = KnowledgeBase::open(dir).expect("open");
+    let kb = KnowledgeBase::open(dir, None, 0.0).expect("open");
     assert_eq!(kb.upsert(history()).await.expect("upsert"), HISTORY.len());
     kb
 }
@@ -160,7 +160,7 @@ async fn results_carry_the_payload_with_defaults_applied() {
 async fn rare_words_outweigh_common_ones() {
     // Same length and term frequency everywhere, so only the store's IDF can separate the scores.
     let dir = tempfile::tempdir().expect("tempdir");
-    let kb = KnowledgeBase::open(dir.path()).expect("open");
+    let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
     let mut records: Vec<KnowledgeRecord> = (0..10)
         .map(|i| KnowledgeRecord {
             id: format!("card-{i}"),
@@ -212,7 +212,7 @@ async fn data_survives_flush_and_reopen() {
         assert_eq!(kb.count().await.expect("count"), HISTORY.len());
         results
     };
-    let kb = KnowledgeBase::open(dir.path()).expect("reopen");
+    let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("reopen");
     assert_eq!(kb.count().await.expect("count"), HISTORY.len());
     let after = kb.similar("包裹 快递 没收到", 5).await.expect("similar");
     assert_eq!(before, after);
@@ -260,7 +260,7 @@ async fn upserting_an_id_again_replaces_it() {
 #[tokio::test]
 async fn invalid_records_are_rejected_by_id_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kb = KnowledgeBase::open(dir.path()).expect("open");
+    let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
     let mut records = history();
     records[3].text = "   ".into();
     let err = kb.upsert(records).await.expect_err("empty text");
@@ -308,7 +308,7 @@ async fn the_stage_attaches_matches() {
 #[tokio::test]
 async fn the_grpc_service_imports_a_stream_and_searches() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kb = KnowledgeBase::open(dir.path()).expect("open");
+    let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -49,6 +49,10 @@ pub enum AppError {
         #[source]
         source: switchboard_retriever::RetrieverError,
     },
+    #[error("embedder unavailable")]
+    Embedder(#[source] switchboard_embed::EmbedError),
+    #[error("a start-up task did not finish")]
+    Task(#[source] tokio::task::JoinError),
     #[error("router rules unavailable")]
     Rules(#[from] switchboard_router::RouterError),
     #[error("invalid {role} configuration")]
@@ -122,13 +126,7 @@ pub async fn start(
     let metrics = Metrics::new();
     let publisher = Publisher::new(bus.clone());
     let kb = if roles.contains(Role::Retriever) || roles.contains(Role::Feedback) {
-        let dir = settings.knowledge_dir();
-        Some(
-            KnowledgeBase::open(&dir).map_err(|source| AppError::KnowledgeBase {
-                dir: dir.display().to_string(),
-                source,
-            })?,
-        )
+        Some(crate::knowledge::open(settings).await?)
     } else {
         None
     };

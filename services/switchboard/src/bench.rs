@@ -15,6 +15,7 @@ use anyhow::{Context, bail, ensure};
 use prost::Message;
 use serde::Serialize;
 use switchboard_bus::ConsumerSpec;
+use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
@@ -55,6 +56,10 @@ pub struct BenchReport {
     #[serde(flatten)]
     pub scores: Scores,
     pub tickets_per_second: f64,
+    /// The embedder alone on the same texts in batches of `embedder.max_batch`, one batch after
+    /// another: what the pipeline's throughput compares with. `None` without an embedder.
+    pub embedder: Option<String>,
+    pub embedder_texts_per_second: Option<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// The process's peak resident memory (VmHWM), when the platform reports it.
@@ -188,6 +193,7 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     } else {
         (runtime_threshold, "router.threshold", 0)
     };
+    let texts: Vec<String> = tickets.iter().map(|(text, _)| text.clone()).collect();
     let pass = route_all(
         &intake,
         &mut decided,
@@ -198,6 +204,10 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     )
     .await?;
     running.shutdown().await;
+    let embedder_texts_per_second = match kb.embedder() {
+        Some(e) => Some(embedder_throughput(e, texts, settings.embedder.max_batch).await?),
+        None => None,
+    };
 
     let mut latencies = pass.latencies_ms;
     latencies.sort_by(f64::total_cmp);
@@ -214,10 +224,29 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         threshold_from,
         scores: score(&pass.results, threshold),
         tickets_per_second: pass.results.len() as f64 / pass.seconds,
+        embedder: kb.embedder().map(|e| e.name().to_owned()),
+        embedder_texts_per_second,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         peak_memory_mib: peak_memory_mib(),
     })
+}
+
+/// Texts per second the embedder alone turns into vectors, batch after batch.
+async fn embedder_throughput(
+    embedder: &dyn Embedder,
+    texts: Vec<String>,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let total = texts.len();
+    for chunk in texts.chunks(batch.max(1)) {
+        embedder
+            .embed(chunk.to_vec())
+            .await
+            .context("embedding the tickets alone")?;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 struct Pass {
@@ -388,6 +417,14 @@ impl std::fmt::Display for BenchReport {
             "throughput         {:.1} tickets/s",
             self.tickets_per_second
         )?;
+        match (&self.embedder, self.embedder_texts_per_second) {
+            (Some(name), Some(alone)) => writeln!(
+                f,
+                "embedder           {name}: {alone:.1} texts/s alone; the pipeline runs at {:.0}% of it",
+                100.0 * self.tickets_per_second / alone
+            )?,
+            _ => writeln!(f, "embedder           none (BM25 only)")?,
+        }
         writeln!(
             f,
             "latency            p50 {:.1} ms, p99 {:.1} ms",

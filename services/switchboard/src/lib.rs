@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod bench_sentiment;
+pub mod knowledge;
 pub mod roles;
 pub mod route;
 pub mod settings;

@@ -187,8 +187,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Import { file, columns } => {
             let dir = settings.knowledge_dir();
-            let kb =
-                KnowledgeBase::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let kb = switchboard::knowledge::open(&settings).await?;
             let summary = import_csv(&kb, &file, &columns.into(), &mut |p: ImportProgress| {
                 eprintln!(
                     "import: {} rows read, {} imported, {} skipped",

@@ -27,6 +27,8 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub runner: RunnerOptions,
     pub retriever: RetrieverSettings,
+    /// Dense embeddings for the knowledge base; BM25 only without them.
+    pub embedder: EmbedderSettings,
     pub router: RouterConfig,
     pub intake: IntakeConfig,
     pub sentiment: SentimentConfig,
@@ -51,6 +53,7 @@ impl Default for Settings {
             telemetry: TelemetryConfig::default(),
             runner: RunnerOptions::default(),
             retriever: RetrieverSettings::default(),
+            embedder: EmbedderSettings::default(),
             router: RouterConfig::default(),
             intake: IntakeConfig::default(),
             sentiment: SentimentConfig::default(),
@@ -110,11 +113,89 @@ impl Default for NatsSettings {
 pub struct RetrieverSettings {
     /// Similar tickets fetched per ticket as evidence.
     pub top_k: usize,
+    /// A dense match below this cosine similarity is not evidence: a ticket unlike everything stored
+    /// then finds nothing and goes to review. Unrelated sentences score about 0 to 0.2 with
+    /// sentence-transformer models, paraphrases above 0.5.
+    pub min_dense_similarity: f32,
 }
 
 impl Default for RetrieverSettings {
     fn default() -> Self {
-        Self { top_k: 10 }
+        Self {
+            top_k: 10,
+            min_dense_similarity: 0.3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// The local model when `model_dir` holds one, else BM25 only (said once at start).
+    #[default]
+    Auto,
+    /// The local model; its absence is an error.
+    Local,
+    /// An OpenAI-compatible `/v1/embeddings` server (text-embeddings-inference, Ollama, vLLM).
+    Openai,
+    /// BM25 only.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedderSettings {
+    pub kind: EmbedderKind,
+    /// A sentence-transformers model directory (`model.safetensors`, `config.json`, `tokenizer.json`),
+    /// as `scripts/fetch-model.sh` lays out all-MiniLM-L6-v2.
+    pub model_dir: PathBuf,
+    /// Tokens kept per text; the rest is cut.
+    pub max_sequence_length: usize,
+    /// Threads for the local model's matrix products; 0: every core.
+    pub threads: usize,
+    /// Texts gathered into one model call from tickets in flight at once.
+    pub max_batch: usize,
+    /// How long the first text of a batch waits for others.
+    pub max_wait_ms: u64,
+    pub openai: OpenAiEmbedderSettings,
+}
+
+impl Default for EmbedderSettings {
+    fn default() -> Self {
+        Self {
+            kind: EmbedderKind::Auto,
+            model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            max_sequence_length: 128,
+            threads: 0,
+            max_batch: 32,
+            max_wait_ms: 5,
+            openai: OpenAiEmbedderSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiEmbedderSettings {
+    /// The server's root, e.g. `http://tei:8080`.
+    pub base_url: String,
+    pub model: String,
+    /// Sent as a bearer token when set; prefer `SWITCHBOARD__EMBEDDER__OPENAI__API_KEY`.
+    pub api_key: Option<String>,
+    pub timeout_secs: u64,
+    /// The vectors' length; 0: asked of the server at start.
+    pub dimension: usize,
+}
+
+impl Default for OpenAiEmbedderSettings {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            model: String::new(),
+            api_key: None,
+            timeout_secs: 10,
+            dimension: 0,
+        }
     }
 }
 
@@ -171,6 +252,25 @@ impl Settings {
                 self.retriever.top_k
             ));
         }
+        if !(0.0..=1.0).contains(&self.retriever.min_dense_similarity) {
+            return invalid(format!(
+                "retriever.min_dense_similarity must be within 0..=1, got {}",
+                self.retriever.min_dense_similarity
+            ));
+        }
+        if self.embedder.max_batch == 0 || self.embedder.max_sequence_length < 8 {
+            return invalid(
+                "embedder.max_batch must be at least 1 and embedder.max_sequence_length at least 8"
+                    .into(),
+            );
+        }
+        if self.embedder.kind == EmbedderKind::Openai
+            && (self.embedder.openai.base_url.is_empty() || self.embedder.openai.model.is_empty())
+        {
+            return invalid(
+                "embedder.openai.base_url and embedder.openai.model are required when embedder.kind = \"openai\"".into(),
+            );
+        }
         if self.bus.kind == BusKind::Nats && self.bus.nats.url.is_empty() {
             return invalid("bus.nats.url is required when bus.kind = \"nats\"".into());
         }
@@ -226,6 +326,8 @@ mod tests {
         let s = Settings::load(Some(&file)).expect("deploy/config/switchboard.toml is valid");
         assert_eq!(s.bus.kind, BusKind::Nats);
         assert_eq!(s.retriever.top_k, 20);
+        assert_eq!(s.embedder.kind, EmbedderKind::Openai);
+        assert_eq!(s.embedder.openai.dimension, 384);
     }
 
     #[test]

@@ -16,11 +16,25 @@ const CHAR_NGRAMS: std::ops::RangeInclusive<usize> = 1..=4;
 /// One feature group: buckets with their sublinear term frequency (1 + ln count).
 pub(crate) type Group = Vec<(u32, f32)>;
 
-/// The two groups of one text, kept apart so each is normalised on its own, as scikit-learn's
-/// `FeatureUnion` of two vectorisers does: neither group drowns the other whatever the text's length.
-pub(crate) fn extract(text: &str) -> [Group; 2] {
+/// The groups of one text, kept apart so each is normalised on its own, as scikit-learn's
+/// `FeatureUnion` of vectorisers does: no group drowns another whatever the text's length. The third is
+/// the text's dense embedding when the knowledge base has an embedder (empty otherwise): it carries
+/// paraphrases that share no n-gram, where the first two carry exact wording, Chinese and misspellings.
+pub(crate) fn extract(text: &str, dense: Option<&[f32]>) -> [Group; 3] {
     let lower = text.to_lowercase();
-    [char_ngrams(&lower), words(text)]
+    let dense = dense
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (dense_bucket(i), v))
+        .collect();
+    [char_ngrams(&lower), words(text), dense]
+}
+
+/// Dimension `i` of a dense embedding: a bucket above every hashed one (those are below 2^BITS), so the
+/// two never collide. Every record has every dimension, so the model's IDF for these is exactly 1.
+fn dense_bucket(i: usize) -> u32 {
+    (1 << BITS) + i as u32
 }
 
 /// n-grams of each whitespace-separated word padded with one space on each side, so n-grams at a word's
@@ -109,9 +123,17 @@ mod tests {
 
     #[test]
     fn chinese_gets_character_ngrams_and_words() {
-        let [chars, words] = extract("密码正确但是无法登录");
+        let [chars, words, dense] = extract("密码正确但是无法登录", None);
         assert!(chars.len() > 20, "{chars:?}");
         assert!(!words.is_empty());
-        assert_eq!(extract("Login FAILED"), extract("login failed"));
+        assert!(dense.is_empty());
+        assert_eq!(extract("Login FAILED", None), extract("login failed", None));
+    }
+
+    #[test]
+    fn dense_dimensions_get_their_own_buckets() {
+        let [chars, words, dense] = extract("ab", Some(&[0.6, -0.8]));
+        assert_eq!(dense, [(1 << BITS, 0.6), ((1 << BITS) + 1, -0.8)]);
+        assert!(chars.iter().chain(&words).all(|&(b, _)| b < 1 << BITS));
     }
 }

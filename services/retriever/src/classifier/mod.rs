@@ -25,7 +25,7 @@ pub use model::FitReport;
 use model::{Model, Sample};
 
 use crate::error::RetrieverError;
-use crate::store::KnowledgeBase;
+use crate::store::{KnowledgeBase, Query, StoredRecord};
 
 /// Names the method in every model version.
 pub const METHOD: &str = "ngram-softmax-1";
@@ -120,16 +120,22 @@ impl Classifier {
         Ok(Some(training))
     }
 
-    /// The `limit` most probable departments for `text`, after retraining if the store changed.
+    /// The `limit` most probable departments for the query, after retraining if the store changed.
     pub async fn scores(
         &self,
         kb: &KnowledgeBase,
-        text: &str,
+        query: &Query,
         limit: usize,
     ) -> Result<ModelScores, RetrieverError> {
         self.refresh(kb).await?;
         let inner = Arc::clone(&self.inner);
-        let text = text.to_owned();
+        let query = query.clone();
+        // The embedder is part of the model: the same weights over another embedder's vectors would be
+        // another model.
+        let method = match kb.embedder().map(|e| e.name()) {
+            Some(embedder) => format!("{METHOD}+{embedder}"),
+            None => METHOD.to_owned(),
+        };
         // Featurising (jieba) and scoring every department are CPU work: off the async threads.
         tokio::task::spawn_blocking(move || {
             let state = inner.state.read().unwrap_or_else(PoisonError::into_inner);
@@ -137,7 +143,7 @@ impl Classifier {
                 return ModelScores::default();
             };
             let scores = model
-                .predict(&text)
+                .predict(&query.text, query.dense.as_deref())
                 .into_iter()
                 .take(limit)
                 .map(|(class, probability)| DepartmentScore {
@@ -147,18 +153,19 @@ impl Classifier {
                 .collect();
             ModelScores {
                 scores,
-                version: format!("{METHOD}@{}+{}", state.trained_at_ms, state.learned),
+                version: format!("{method}@{}+{}", state.trained_at_ms, state.learned),
             }
         })
         .await
         .map_err(RetrieverError::Task)
     }
 
-    /// Folds one record just written to the store into the model. `generation` is the store's generation
+    /// Folds one record just written to the store (with its embedding, when the store has an embedder)
+    /// into the model. `generation` is the store's generation
     /// after that write: when the model reflected the one before, it learns the record and moves up;
     /// otherwise (another write came between, the model is not trained yet, or the department is new to
     /// it) it leaves the model stale for the next ticket to retrain.
-    pub async fn learn(&self, record: KnowledgeRecord, generation: u64) {
+    pub async fn learn(&self, record: KnowledgeRecord, dense: Option<Vec<f32>>, generation: u64) {
         let inner = Arc::clone(&self.inner);
         let learnt = tokio::task::spawn_blocking(move || {
             let mut state = inner.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -176,7 +183,7 @@ impl Classifier {
             } else {
                 1.0
             };
-            model.learn(&record.text, class, weight);
+            model.learn(&record.text, dense.as_deref(), class, weight);
             state.generation = Some(generation);
             state.learned += 1;
             true
@@ -206,15 +213,15 @@ impl Classifier {
 
 /// The departments found, and the model when there are two or more. Sample weight is the record's
 /// weight, so corrections count more here as they do in the similarity evidence.
-fn fit(records: &[KnowledgeRecord]) -> (usize, Option<(Model, FitReport)>) {
-    let mut classes: Vec<String> = records.iter().map(|r| r.department.clone()).collect();
+fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport)>) {
+    let mut classes: Vec<String> = records.iter().map(|r| r.record.department.clone()).collect();
     classes.sort_unstable();
     classes.dedup();
     let samples: Vec<Sample> = records
         .iter()
-        .filter_map(|r| {
+        .filter_map(|StoredRecord { record: r, dense }| {
             Some(Sample {
-                groups: features::extract(&r.text),
+                groups: features::extract(&r.text, dense.as_deref()),
                 class: classes.binary_search(&r.department).ok()?,
                 weight: if r.weight > 0.0 { r.weight } else { 1.0 },
             })

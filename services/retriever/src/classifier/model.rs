@@ -56,7 +56,7 @@ impl std::fmt::Debug for Model {
 
 /// One training record: its text's feature groups, class and sample weight.
 pub(crate) struct Sample {
-    pub groups: [Group; 2],
+    pub groups: [Group; 3],
     pub class: usize,
     pub weight: f32,
 }
@@ -157,9 +157,12 @@ impl Model {
         self.class_index.get(department).copied()
     }
 
-    /// TF-IDF, each group L2-normalised and scaled by 1/√2 so the whole vector has norm 1. Buckets the
-    /// model has no row for count in the norm and are then dropped: their weights would be zero.
-    fn vectorise(&self, groups: &[Group; 2]) -> Vec<(u32, f32)> {
+    /// TF-IDF, each group L2-normalised and scaled by 1/√g (g the groups with features) so the whole
+    /// vector has norm 1. Buckets the model has no row for count in the norm and are then dropped: their
+    /// weights would be zero.
+    fn vectorise(&self, groups: &[Group; 3]) -> Vec<(u32, f32)> {
+        let present = groups.iter().filter(|g| !g.is_empty()).count().max(1);
+        let share = (present as f32).sqrt().recip();
         let mut out = Vec::new();
         for group in groups {
             let weighted: Vec<(Option<u32>, f32)> = group
@@ -171,7 +174,7 @@ impl Model {
                 .collect();
             let norm = weighted.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
             if norm > 0.0 {
-                let scale = std::f32::consts::FRAC_1_SQRT_2 / norm;
+                let scale = share / norm;
                 out.extend(
                     weighted
                         .into_iter()
@@ -194,9 +197,10 @@ impl Model {
         logits
     }
 
-    /// Class probabilities of `text`, best first.
-    pub(crate) fn predict(&self, text: &str) -> Vec<(usize, f32)> {
-        let mut logits = self.logits(&self.vectorise(&extract(text)));
+    /// Class probabilities of `text` (with its embedding, when the model was trained with them), best
+    /// first.
+    pub(crate) fn predict(&self, text: &str, dense: Option<&[f32]>) -> Vec<(usize, f32)> {
+        let mut logits = self.logits(&self.vectorise(&extract(text, dense)));
         for l in &mut logits {
             *l /= self.temperature;
         }
@@ -249,8 +253,8 @@ impl Model {
     /// Learns one record online: steps until the model ranks its department first, at most
     /// [`LEARN_MAX_STEPS`]. A person said this is the right department, so it must move the model, not
     /// merely nudge it. Buckets the model has not seen get rows, so new wording is learnt too.
-    pub(crate) fn learn(&mut self, text: &str, class: usize, weight: f32) {
-        let groups = extract(text);
+    pub(crate) fn learn(&mut self, text: &str, dense: Option<&[f32]>, class: usize, weight: f32) {
+        let groups = extract(text, dense);
         let k = self.classes.len();
         for &(bucket, _) in groups.iter().flatten() {
             if !self.rows.contains_key(&bucket) {
@@ -370,7 +374,7 @@ mod tests {
     fn samples(rows: &[(&str, usize)]) -> Vec<Sample> {
         rows.iter()
             .map(|&(text, class)| Sample {
-                groups: extract(text),
+                groups: extract(text, None),
                 class,
                 weight: 1.0,
             })
@@ -401,21 +405,21 @@ mod tests {
     fn learns_the_training_set_with_probabilities_that_sum_to_one() {
         let m = model();
         for &(text, class) in ROWS {
-            let p = m.predict(text);
+            let p = m.predict(text, None);
             assert_eq!(p[0].0, class, "{text}: {p:?}");
             let sum: f32 = p.iter().map(|(_, p)| p).sum();
             assert!((sum - 1.0).abs() < 1e-4);
         }
-        assert_eq!(m.predict("refund my double charge")[0].0, 0);
-        assert_eq!(m.predict("包裹还没送到")[0].0, 1);
+        assert_eq!(m.predict("refund my double charge", None)[0].0, 0);
+        assert_eq!(m.predict("包裹还没送到", None)[0].0, 1);
     }
 
     #[test]
     fn training_is_reproducible() {
         let (a, b) = (model(), model());
         assert_eq!(
-            a.predict("charged for a parcel"),
-            b.predict("charged for a parcel")
+            a.predict("charged for a parcel", None),
+            b.predict("charged for a parcel", None)
         );
     }
 
@@ -423,10 +427,10 @@ mod tests {
     fn learning_a_correction_changes_the_answer() {
         let mut m = model();
         let text = "the courier charged me a fee for my parcel";
-        let before = m.predict(text)[0].0;
+        let before = m.predict(text, None)[0].0;
         let target = 1 - before;
-        m.learn(text, target, 3.0);
-        assert_eq!(m.predict(text)[0].0, target);
+        m.learn(text, None, target, 3.0);
+        assert_eq!(m.predict(text, None)[0].0, target);
     }
 
     #[test]

@@ -1,0 +1,98 @@
+//! Opening the knowledge base with the embedder the settings name: one place, so `run`, `import`,
+//! `route` and `bench` all read and write the same vectors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_embed::{
+    Batcher, BatcherOptions, EmbedError, Embedder, LocalBert, LocalBertOptions, OpenAiEmbedder,
+};
+use switchboard_retriever::KnowledgeBase;
+
+use crate::app::AppError;
+use crate::settings::{EmbedderKind, EmbedderSettings, Settings};
+
+/// Opens `<data_dir>/knowledge` with the configured embedder behind a batcher. Without a model under
+/// `auto`, says once that retrieval is BM25 only and goes on.
+pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
+    let embedder = embedder(&settings.embedder).await?;
+    if let Some(e) = &embedder {
+        tracing::info!(
+            embedder = e.name(),
+            dimension = e.dimension(),
+            "dense retrieval on"
+        );
+    }
+    let dir = settings.knowledge_dir();
+    let min_similarity = settings.retriever.min_dense_similarity;
+    let opened = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || KnowledgeBase::open(&dir, embedder, min_similarity)
+    })
+    .await
+    .map_err(AppError::Task)?;
+    opened.map_err(|source| AppError::KnowledgeBase {
+        dir: dir.display().to_string(),
+        source,
+    })
+}
+
+async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder>>, AppError> {
+    let batched = |inner: Arc<dyn Embedder>| -> Arc<dyn Embedder> {
+        Arc::new(Batcher::new(
+            inner,
+            BatcherOptions {
+                max_batch: settings.max_batch,
+                max_wait: Duration::from_millis(settings.max_wait_ms),
+            },
+        ))
+    };
+    let inner: Arc<dyn Embedder> = match settings.kind {
+        EmbedderKind::None => {
+            tracing::info!("embedder.kind = none: retrieval is BM25 only");
+            return Ok(None);
+        }
+        EmbedderKind::Auto | EmbedderKind::Local => {
+            let dir = settings.model_dir.clone();
+            let options = LocalBertOptions {
+                max_sequence_length: settings.max_sequence_length,
+                batch_size: settings.max_batch,
+                threads: settings.threads,
+                name: None,
+            };
+            let loaded = tokio::task::spawn_blocking(move || LocalBert::load(&dir, options))
+                .await
+                .map_err(AppError::Task)?;
+            match loaded {
+                Ok(model) => Arc::new(model),
+                Err(EmbedError::ModelMissing { dir }) if settings.kind == EmbedderKind::Auto => {
+                    tracing::warn!(
+                        model_dir = %dir.display(),
+                        "no sentence model; retrieval is BM25 only (scripts/fetch-model.sh fetches one)"
+                    );
+                    return Ok(None);
+                }
+                Err(source) => return Err(AppError::Embedder(source)),
+            }
+        }
+        EmbedderKind::Openai => {
+            let o = &settings.openai;
+            let client = OpenAiEmbedder::new(
+                &o.base_url,
+                o.model.clone(),
+                o.api_key.clone(),
+                Duration::from_secs(o.timeout_secs),
+            )
+            .map_err(AppError::Embedder)?;
+            let client = if o.dimension > 0 {
+                client.with_dimension(o.dimension)
+            } else {
+                // The store's schema needs the length before the first record.
+                client.learn_dimension().await.map_err(AppError::Embedder)?;
+                client
+            };
+            Arc::new(client)
+        }
+    };
+    Ok(Some(batched(inner)))
+}
