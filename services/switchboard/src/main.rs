@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use switchboard::bench::{self, BenchArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::{Roles, Settings, app, route};
-use switchboard_retriever::{CsvColumns, ImportProgress, KnowledgeBase, import_csv};
+use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
 use switchboard_runtime::telemetry;
 use switchboard_sentiment::{FeatureConfig, TrainParams};
 

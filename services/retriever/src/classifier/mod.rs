@@ -214,7 +214,10 @@ impl Classifier {
 /// The departments found, and the model when there are two or more. Sample weight is the record's
 /// weight, so corrections count more here as they do in the similarity evidence.
 fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport)>) {
-    let mut classes: Vec<String> = records.iter().map(|r| r.record.department.clone()).collect();
+    let mut classes: Vec<String> = records
+        .iter()
+        .map(|r| r.record.department.clone())
+        .collect();
     classes.sort_unstable();
     classes.dedup();
     let samples: Vec<Sample> = records

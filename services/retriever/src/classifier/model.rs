@@ -9,7 +9,7 @@ use super::features::{Group, extract};
 
 /// Passes over the knowledge base. Adagrad's shrinking steps settle within a few; more passes mostly
 /// memorise the training tickets and make the probabilities overconfident.
-const EPOCHS: usize = 5;
+const EPOCHS: usize = 12;
 /// Adagrad's base step. Per-row step sizes then shrink with the gradients each row has seen.
 const LEARNING_RATE: f32 = 0.3;
 /// L2 decay on the weights a step touches, as a fraction per unit step.

@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why texts could not be embedded. Causes are kept as sources, never flattened to strings.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model directory, or its weights, is not there. Expected on a fresh checkout: the
+    /// caller logs this once and searches with BM25 only.
+    #[error(
+        "no embedding model in {}: run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2 there \
+         (until then Switchboard searches with BM25 only)",
+        dir.display()
+    )]
+    ModelMissing { dir: PathBuf },
+
+    /// A setting that cannot work, named with the reason.
+    #[error("invalid embedder option: {0}")]
+    Options(String),
+
+    #[error("could not read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{} is not a valid model configuration", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The model's pooling is one this crate does not implement, so its vectors would be wrong.
+    #[error("{} asks for pooling this embedder does not implement (only mean or CLS)", path.display())]
+    UnsupportedPooling { path: PathBuf },
+
+    #[error("could not load the tokenizer from {}", path.display())]
+    Tokenizer {
+        path: PathBuf,
+        #[source]
+        source: tokenizers::Error,
+    },
+
+    #[error("could not load the model weights from {}", path.display())]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+
+    #[error("could not tokenize a text")]
+    Tokenize(#[source] tokenizers::Error),
+
+    #[error("the model failed while embedding")]
+    Inference(#[source] candle_core::Error),
+
+    #[error("could not start the embedding worker thread")]
+    Spawn(#[source] std::io::Error),
+
+    /// The worker thread or batching task ended (it panicked, or its owner was dropped).
+    #[error("the embedding worker has stopped")]
+    Stopped,
+
+    #[error("embedding request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The server answered with an error status; `body` is the start of what it said.
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        body: String,
+    },
+
+    #[error("{url} answered with something that is not an embeddings response")]
+    Response {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("asked for {expected} embeddings, got {got}")]
+    Count { expected: usize, got: usize },
+
+    /// An answer's `index` fields do not name each input exactly once.
+    #[error("embedding index {index} is out of range or repeated for {count} inputs")]
+    Index { index: usize, count: usize },
+
+    #[error("expected {expected}-dimension embeddings, got {got}")]
+    Dimension { expected: usize, got: usize },
+
+    /// A vector of all zeros, or with a value that is not finite, has no direction to keep.
+    #[error("the model returned a vector that cannot be normalised (all zeros or not finite)")]
+    Degenerate,
+
+    /// The shared batch this text rode in failed; every caller in it gets the same cause.
+    #[error("the batch this text was embedded in failed")]
+    Batch(#[source] Arc<EmbedError>),
+}
