@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 use tokio::sync::oneshot;
@@ -139,6 +140,7 @@ impl LocalBert {
                 pooling,
                 pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
                 batch_size: options.batch_size,
+                threads,
             },
             tokenizer,
             pool,
@@ -296,6 +298,9 @@ struct Model {
     pooling: Pooling,
     pad_id: u32,
     batch_size: usize,
+    /// Passes run side by side, one per thread: candle runs only its matrix products on several
+    /// threads, the rest of a pass (GELU, softmax, layer norms, copies) on one.
+    threads: usize,
 }
 
 impl Model {
@@ -306,10 +311,23 @@ impl Model {
         let mut order: Vec<usize> = (0..sequences.len()).collect();
         order.sort_by_key(|&i| sequences[i].len());
 
+        // Enough passes to keep every thread busy, none longer than batch_size.
+        let pass_size = sequences
+            .len()
+            .div_ceil(self.threads.max(1))
+            .clamp(1, self.batch_size);
+        let passes: Vec<&[usize]> = order.chunks(pass_size).collect();
+        let pooled = passes
+            .par_iter()
+            .map(|pass| {
+                let rows: Vec<&[u32]> = pass.iter().map(|&i| sequences[i]).collect();
+                self.forward(&rows)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(EmbedError::Inference)?;
+
         let mut vectors = vec![Vec::new(); sequences.len()];
-        for pass in order.chunks(self.batch_size) {
-            let rows: Vec<&[u32]> = pass.iter().map(|&i| sequences[i]).collect();
-            let pooled = self.forward(&rows).map_err(EmbedError::Inference)?;
+        for (pass, pooled) in passes.iter().zip(pooled) {
             for (&i, mut vector) in pass.iter().zip(pooled) {
                 normalize(&mut vector)?;
                 vectors[i] = vector;
@@ -374,6 +392,7 @@ mod tests {
             pooling: Pooling::Mean,
             pad_id: 0,
             batch_size,
+            threads: 2,
         }
     }
 
@@ -409,6 +428,43 @@ mod tests {
                 .zip(&together[3])
                 .any(|(a, b)| (a - b).abs() > 1e-4)
         );
+    }
+
+    /// Token ids as Hugging Face's Python tokenizer gives them, from the fixture the real-model
+    /// tests use; checks that loading (our padding and truncation settings) keeps the file's
+    /// normaliser and WordPiece behaviour. Needs the model's tokenizer.json, so skips without it.
+    #[test]
+    fn tokenizer_gives_the_reference_token_ids() {
+        #[derive(Deserialize)]
+        struct Reference {
+            sentences: Vec<Sentence>,
+        }
+        #[derive(Deserialize)]
+        struct Sentence {
+            text: String,
+            ids: Vec<u32>,
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models/all-MiniLM-L6-v2")
+            .join(TOKENIZER);
+        if !path.is_file() {
+            eprintln!(
+                "note: skipping: no {}; run scripts/fetch-model.sh",
+                path.display()
+            );
+            return;
+        }
+        let tokenizer = read_tokenizer(&path, 128).unwrap();
+        let reference: Reference =
+            serde_json::from_str(include_str!("../tests/fixtures/minilm_reference.json")).unwrap();
+        for sentence in reference.sentences {
+            let encoding = tokenizer.encode_fast(sentence.text.as_str(), true).unwrap();
+            assert_eq!(encoding.get_ids(), sentence.ids, "{:?}", sentence.text);
+        }
+        // Truncation keeps [CLS] ... [SEP] within the limit.
+        let short = read_tokenizer(&path, 5).unwrap();
+        let encoding = short.encode_fast("I lost my card today", true).unwrap();
+        assert_eq!(encoding.get_ids(), [101, 1045, 2439, 2026, 102]);
     }
 
     #[test]

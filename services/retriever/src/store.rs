@@ -280,7 +280,11 @@ impl KnowledgeBase {
                         limit: Some(PAGE),
                         filter: None,
                         with_payload: Some(WithPayloadInterface::Bool(true)),
-                        with_vector: WithVector::Selector(vec![DENSE_VECTOR_NAME.to_owned()]),
+                        // Asking for a vector the store lacks is an error, so only with an embedder.
+                        with_vector: match inner.embedder {
+                            Some(_) => WithVector::Selector(vec![DENSE_VECTOR_NAME.to_owned()]),
+                            None => WithVector::Bool(false),
+                        },
                         order_by: None,
                     })
                     .map_err(RetrieverError::store("scroll"))?;
