@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use prost::Message;
 use switchboard_bus::Kv;
 use switchboard_proto::{Corrected, CorrectionReason, KnowledgeRecord, Resolved};
-use switchboard_retriever::KnowledgeBase;
+use switchboard_retriever::{KnowledgeBase, StoredRecord};
 use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, Subjects};
 
 use crate::error::{FeedbackError, load_ticket};
@@ -102,13 +102,17 @@ impl FeedbackHandler {
                 weight: 1.0,
             }
         };
-        self.kb.upsert(vec![record.clone()]).await?;
+        // Embedded once, for the store and for the classifier.
+        let dense = self.kb.query(&record.text).await?.dense;
+        self.kb
+            .write(vec![StoredRecord {
+                record: record.clone(),
+                dense: dense.clone(),
+            }])
+            .await?;
         // The classifier learns the record in place rather than retraining on the next ticket; it
         // checks the store's generation, so a write that came between leaves it to retrain instead.
         let generation = self.kb.generation();
-        // Embedded again rather than returned by the upsert: corrections are rare, and the upsert
-        // stays one call for every writer.
-        let dense = self.kb.query(&record.text).await?.dense;
         self.kb.classifier().learn(record, dense, generation).await;
         // qdrant-edge does not replay its write-ahead log on open: unflushed learning would be lost in a crash.
         self.kb.flush().await;

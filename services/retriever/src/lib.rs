@@ -1,7 +1,7 @@
 //! The retriever role: the knowledge base of historical tickets (BM25 sparse and, with an embedder,
-//! dense vectors in an embedded qdrant-edge store) with a classifier trained from it, the pipeline stage that attaches the most
-//! similar tickets and the classifier's department probabilities to each ticket, the
-//! `KnowledgeBase` gRPC service, and CSV import of a ticket system's history.
+//! dense vectors in an embedded qdrant-edge store) with a classifier trained from it, the pipeline
+//! stage that attaches the most similar tickets and the classifier's department probabilities to each
+//! ticket, the `KnowledgeBase` gRPC service, and CSV import of a ticket system's history.
 
 mod bm25;
 mod classifier;
@@ -17,4 +17,4 @@ pub use error::RetrieverError;
 pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
 pub use service::KnowledgeBaseService;
 pub use stage::RetrieverStage;
-pub use store::{DENSE_VECTOR_NAME, KnowledgeBase, Query, StoredRecord};
+pub use store::{KnowledgeBase, Query, StoredRecord};

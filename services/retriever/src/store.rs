@@ -26,7 +26,7 @@ use crate::classifier::Classifier;
 use crate::error::RetrieverError;
 
 /// The name of the dense vector in the store.
-pub const DENSE_VECTOR_NAME: &str = "dense";
+const DENSE_VECTOR_NAME: &str = "dense";
 
 /// Candidates each retrieval contributes to the fusion, per result asked for: the fusion can then
 /// promote a ticket one retrieval ranks low and the other high.
@@ -149,27 +149,49 @@ impl KnowledgeBase {
     ///
     /// Written records are searchable at once but durable only after [`Self::flush`].
     pub async fn upsert(&self, records: Vec<KnowledgeRecord>) -> Result<usize, RetrieverError> {
-        if records.is_empty() {
-            return Ok(0);
-        }
         // Checked before embedding, so a bad record costs no model time.
         for record in &records {
             check(record)?;
         }
-        let dense = match &self.inner.embedder {
-            Some(embedder) => {
+        let dense: Vec<Option<Vec<f32>>> = match &self.inner.embedder {
+            Some(embedder) if !records.is_empty() => {
                 let texts = records.iter().map(|r| r.text.clone()).collect();
-                Some(embedder.embed(texts).await?)
+                embedder.embed(texts).await?.into_iter().map(Some).collect()
             }
-            None => None,
+            _ => vec![None; records.len()],
         };
+        let stored = records
+            .into_iter()
+            .zip(dense)
+            .map(|(record, dense)| StoredRecord { record, dense })
+            .collect();
+        self.write(stored).await
+    }
+
+    /// [`Self::upsert`] for records already embedded (by [`Self::query`]), so a caller that needs the
+    /// embedding too (feedback, to teach the classifier) embeds once. Each record must carry a dense
+    /// vector exactly when the store has an embedder.
+    pub async fn write(&self, records: Vec<StoredRecord>) -> Result<usize, RetrieverError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let embedded = self.inner.embedder.is_some();
+        for StoredRecord { record, dense } in &records {
+            check(record)?;
+            if dense.is_some() != embedded {
+                return Err(RetrieverError::InvalidRecord {
+                    id: record.id.clone(),
+                    field: "dense",
+                    problem: "must be present exactly when the store has an embedder",
+                });
+            }
+        }
         let inner = Arc::clone(&self.inner);
         // Tokenising (jieba) and qdrant's update are CPU- and disk-bound: keep both off the async threads.
         tokio::task::spawn_blocking(move || {
-            let mut dense = dense.map(Vec::into_iter);
             let points = records
                 .into_iter()
-                .map(|r| point(r, dense.as_mut().and_then(Iterator::next)))
+                .map(|r| point(r.record, r.dense))
                 .collect::<Vec<_>>();
             let written = points.len();
             let _turn = inner.writes.lock().unwrap_or_else(PoisonError::into_inner);
