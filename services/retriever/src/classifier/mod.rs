@@ -1,4 +1,5 @@
-//! The learned classifier: a linear model over hashed character and word n-grams, trained on CPU from
+//! The learned classifier: a linear SVM over hashed character and word n-grams (and the embedding, when
+//! the knowledge base has an embedder), trained on CPU from
 //! every record in the knowledge base and updated online by each correction or resolution.
 //!
 //! It is derived state of the knowledge base, like an index, so it lives beside the store and every
@@ -8,7 +9,7 @@
 //!   store) waits for one retrain, shared by every ticket waiting, rather than being routed by a model
 //!   that has never seen the new history. Retraining 10,000 records takes seconds;
 //! - feedback writes one record and then calls [`Classifier::learn`], which folds that record in with
-//!   a few SGD steps and moves the model to the new generation, so a correction needs no retrain.
+//!   exact coordinate steps of the SVM and moves the model to the new generation, so a correction needs no retrain.
 //!
 //! Lazy retraining needs no call from any import path, which keeps importers (the CLI, gRPC, tests)
 //! ignorant of the model.
@@ -28,7 +29,7 @@ use crate::error::RetrieverError;
 use crate::store::{KnowledgeBase, Query, StoredRecord};
 
 /// Names the method in every model version.
-pub const METHOD: &str = "ngram-softmax-1";
+pub const METHOD: &str = "ngram-svm-1";
 
 /// A shared handle: clones use one model.
 #[derive(Debug, Clone, Default)]

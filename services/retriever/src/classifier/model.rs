@@ -1,27 +1,32 @@
-//! Multinomial logistic regression (softmax) over the hashed TF-IDF features, trained by SGD with
-//! row-wise Adagrad and L2 decay, in a fixed order from a fixed seed so the same knowledge base always
-//! gives the same model. Log-loss training makes the probabilities meaningful; a temperature fitted on a
-//! held-out tenth of the knowledge base corrects what over- or under-confidence remains.
+//! A linear support-vector machine over the hashed TF-IDF features, one class against the rest, trained
+//! by dual coordinate descent (the method of liblinear, behind scikit-learn's `LinearSVC`): it converges
+//! to the exact optimum of its objective in a few passes, where stochastic gradient steps stop short of
+//! it, and the order and seed are fixed, so the same knowledge base always gives the same model. Margins
+//! become probabilities through a softmax whose temperature is fitted on a held-out tenth of the
+//! knowledge base, so a confidence of 0.8 is right about 80% of the time on tickets like the history.
 
 use std::collections::HashMap;
 
 use super::features::{Group, extract};
 
-/// Passes over the knowledge base. Adagrad's shrinking steps settle within a few; more passes mostly
-/// memorise the training tickets and make the probabilities overconfident.
-const EPOCHS: usize = 12;
-/// Adagrad's base step. Per-row step sizes then shrink with the gradients each row has seen.
-const LEARNING_RATE: f32 = 0.3;
-/// L2 decay on the weights a step touches, as a fraction per unit step.
-const L2: f32 = 1e-4;
+/// The SVM's cost of a margin violation against the weights' size (liblinear's C) for a record of
+/// weight 1. The feature vectors have norm 1, so this is scale-free; 0.5 to 1 is where text
+/// classifiers over TF-IDF usually do best, and corrections, weighing more, cost more.
+const COST: f32 = 1.0;
+/// The value of the constant feature that carries each class's bias, as liblinear appends it.
+const BIAS: f32 = 1.0;
+/// Passes stop when the projected gradients all lie within this band (liblinear's default), or after
+/// [`MAX_PASSES`].
+const TOLERANCE: f32 = 0.1;
+const MAX_PASSES: usize = 200;
 /// Shuffles and the held-out split come from this seed: training is reproducible.
 const SEED: u64 = 0x5317_c4b0_a4d5_0001;
 /// One record in this many per department is held out to fit the temperature.
 const HOLDOUT_EVERY: usize = 10;
 /// Fewer held-out records than this fit no temperature worth having: the model keeps temperature 1.
 const MIN_HOLDOUT: usize = 30;
-/// Most SGD steps one learnt record gets: it stops earlier once the model ranks it right.
-const LEARN_MAX_STEPS: usize = 20;
+/// How many times learning one record may quadruple its cost before giving up on ranking it first.
+const LEARN_MAX_ROUNDS: usize = 8;
 
 /// A trained model with its own feature weighting (which buckets it knows, and their IDF).
 #[derive(Clone)]
@@ -37,9 +42,6 @@ pub(crate) struct Model {
     /// Row-major: `rows × classes`.
     weights: Vec<f32>,
     bias: Vec<f32>,
-    /// Adagrad's sum of squared gradients, one per row (shared by its classes) and one per bias.
-    row_sq: Vec<f32>,
-    bias_sq: Vec<f32>,
     temperature: f32,
 }
 
@@ -138,9 +140,7 @@ impl Model {
         Self {
             class_index,
             weights: vec![0.0; df.len() * k],
-            row_sq: vec![0.0; df.len()],
             bias: vec![0.0; k],
-            bias_sq: vec![0.0; k],
             rows,
             idf,
             unseen_idf: (1.0 + n).ln() + 1.0,
@@ -210,49 +210,44 @@ impl Model {
         ranked
     }
 
+    /// Fits every class against the rest on the samples in `order`, the classes spread over the cores:
+    /// each is its own problem, sharing only the read-only samples.
     fn train(&mut self, xs: &[Vec<(u32, f32)>], samples: &[Sample], order: &[usize]) {
-        let mut order = order.to_vec();
-        let mut rng = SplitMix(SEED);
-        for _ in 0..EPOCHS {
-            rng.shuffle(&mut order);
-            for &i in &order {
-                self.step(&xs[i], samples[i].class, samples[i].weight);
-            }
-        }
-    }
-
-    /// One Adagrad step on one sample; returns whether the model ranked it right before the step.
-    fn step(&mut self, x: &[(u32, f32)], class: usize, weight: f32) -> bool {
         let k = self.classes.len();
-        let mut g = self.logits(x);
-        let right = argmax(&g) == class;
-        softmax(&mut g);
-        g[class] -= 1.0;
-        for v in &mut g {
-            *v *= weight;
-        }
-        let g_sq: f32 = g.iter().map(|v| v * v).sum();
-        for &(row, v) in x {
-            let r = row as usize;
-            self.row_sq[r] += v * v * g_sq;
-            let rate = LEARNING_RATE / (self.row_sq[r].sqrt() + 1e-6);
-            // Clamped: a row's first steps are large, and a decay above 1 would flip the weights' signs.
-            let decay = (1.0 - rate * L2).max(0.0);
-            let w = &mut self.weights[r * k..(r + 1) * k];
-            for (w, g) in w.iter_mut().zip(&g) {
-                *w = *w * decay - rate * v * g;
+        let rows = self.idf.len();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(k);
+        let fitted: Vec<(usize, Vec<f32>, f32)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t..k)
+                            .step_by(threads)
+                            .map(|class| {
+                                let (w, b) = one_against_rest(xs, samples, order, class, rows);
+                                (class, w, b)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        for (class, w, b) in fitted {
+            for (row, v) in w.into_iter().enumerate() {
+                self.weights[row * k + class] = v;
             }
+            self.bias[class] = b;
         }
-        for ((b, sq), g) in self.bias.iter_mut().zip(&mut self.bias_sq).zip(&g) {
-            *sq += g * g;
-            *b -= LEARNING_RATE / (sq.sqrt() + 1e-6) * g;
-        }
-        right
     }
 
-    /// Learns one record online: steps until the model ranks its department first, at most
-    /// [`LEARN_MAX_STEPS`]. A person said this is the right department, so it must move the model, not
-    /// merely nudge it. Buckets the model has not seen get rows, so new wording is learnt too.
+    /// Learns one record online. A person said this is the right department, so it must move the
+    /// model, not merely nudge it: the record joins each class's problem with one exact coordinate step,
+    /// and while the model still ranks another department first its cost is quadrupled and the step
+    /// taken again, at most [`LEARN_MAX_ROUNDS`] times. Buckets the model has not seen get rows, so new
+    /// wording is learnt too.
     pub(crate) fn learn(&mut self, text: &str, dense: Option<&[f32]>, class: usize, weight: f32) {
         let groups = extract(text, dense);
         let k = self.classes.len();
@@ -261,17 +256,98 @@ impl Model {
                 let row = self.idf.len();
                 self.rows.insert(bucket, row as u32);
                 self.idf.push(self.unseen_idf);
-                self.row_sq.push(0.0);
                 self.weights.extend(std::iter::repeat_n(0.0, k));
             }
         }
         let x = self.vectorise(&groups);
-        for _ in 0..LEARN_MAX_STEPS {
-            if self.step(&x, class, weight) {
+        let norm = squared_norm(&x);
+        let mut alpha = vec![0.0f32; k];
+        let mut cost = COST * weight;
+        for _ in 0..LEARN_MAX_ROUNDS {
+            let diag = 0.5 / cost;
+            let margins = self.logits(&x);
+            for (other, a) in alpha.iter_mut().enumerate() {
+                let y = if other == class { 1.0 } else { -1.0 };
+                let Some(step) = coordinate_step(y * margins[other], *a, diag, norm) else {
+                    continue;
+                };
+                *a += step;
+                let d = step * y;
+                for &(row, v) in &x {
+                    self.weights[row as usize * k + other] += d * v;
+                }
+                self.bias[other] += d * BIAS;
+            }
+            if argmax(&self.logits(&x)) == class {
                 break;
             }
+            cost *= 4.0;
         }
     }
+}
+
+/// One class against the rest: liblinear's dual coordinate descent for the L2-regularised
+/// squared-hinge SVM, each sample's cost its weight times [`COST`]. Returns the weights by row and the
+/// bias.
+fn one_against_rest(
+    xs: &[Vec<(u32, f32)>],
+    samples: &[Sample],
+    order: &[usize],
+    class: usize,
+    rows: usize,
+) -> (Vec<f32>, f32) {
+    let mut w = vec![0.0f32; rows];
+    let mut b = 0.0f32;
+    let mut alpha = vec![0.0f32; samples.len()];
+    let norms: Vec<f32> = xs.iter().map(|x| squared_norm(x)).collect();
+    let mut order = order.to_vec();
+    let mut rng = SplitMix(SEED ^ class as u64);
+    for _ in 0..MAX_PASSES {
+        rng.shuffle(&mut order);
+        let (mut low, mut high) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &i in &order {
+            let x = &xs[i];
+            let y = if samples[i].class == class { 1.0 } else { -1.0 };
+            let diag = 0.5 / (COST * samples[i].weight);
+            let margin = y * (x.iter().map(|&(r, v)| w[r as usize] * v).sum::<f32>() + b * BIAS);
+            let gradient = margin - 1.0 + alpha[i] * diag;
+            // The projected gradient: at the bound alpha = 0 only a descent into the feasible side
+            // counts towards convergence.
+            let projected = if alpha[i] == 0.0 {
+                gradient.min(0.0)
+            } else {
+                gradient
+            };
+            low = low.min(projected);
+            high = high.max(projected);
+            if let Some(step) = coordinate_step(margin, alpha[i], diag, norms[i]) {
+                alpha[i] += step;
+                let d = step * y;
+                for &(r, v) in x {
+                    w[r as usize] += d * v;
+                }
+                b += d * BIAS;
+            }
+        }
+        if high - low < TOLERANCE {
+            break;
+        }
+    }
+    (w, b)
+}
+
+/// The exact minimisation of the dual along one sample's coordinate: the change to its `alpha`, kept
+/// at or above zero, or `None` when it is already optimal. `margin` is y·(w·x + b), `diag` the
+/// squared hinge's 1/(2C) and `norm` the sample's squared norm without the bias.
+fn coordinate_step(margin: f32, alpha: f32, diag: f32, norm: f32) -> Option<f32> {
+    let gradient = margin - 1.0 + alpha * diag;
+    let next = (alpha - gradient / (norm + BIAS * BIAS + diag)).max(0.0);
+    let step = next - alpha;
+    (step.abs() > 1e-12).then_some(step)
+}
+
+fn squared_norm(x: &[(u32, f32)]) -> f32 {
+    x.iter().map(|(_, v)| v * v).sum()
 }
 
 /// Per department, every [`HOLDOUT_EVERY`]-th record in a seeded shuffle: a stratified tenth.
@@ -299,7 +375,8 @@ fn holdout(samples: &[Sample]) -> Vec<usize> {
 }
 
 /// The temperature minimising the weighted log-loss of the held-out logits: golden-section search over
-/// its logarithm (the loss is unimodal in it), between 1/20 and 20.
+/// its logarithm (the loss is unimodal in it), between 1/100 and 100: SVM margins lie around ±1, so
+/// the temperature that makes them probabilities is usually well below 1.
 fn fit_temperature(logits: &[Vec<f32>], gold: &[(usize, f32)]) -> f32 {
     let loss = |log_t: f32| -> f32 {
         let t = log_t.exp();
@@ -313,7 +390,7 @@ fn fit_temperature(logits: &[Vec<f32>], gold: &[(usize, f32)]) -> f32 {
             })
             .sum()
     };
-    let (mut lo, mut hi) = (-(20f32.ln()), 20f32.ln());
+    let (mut lo, mut hi) = (-(100f32.ln()), 100f32.ln());
     let phi = (5f32.sqrt() - 1.0) / 2.0;
     for _ in 0..40 {
         let a = hi - phi * (hi - lo);
