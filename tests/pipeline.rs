@@ -15,8 +15,8 @@ use switchboard_proto::intake_client::IntakeClient;
 use switchboard_proto::rules_client::RulesClient;
 use switchboard_proto::stats_client::StatsClient;
 use switchboard_proto::{
-    Corrected, CorrectionReason, DeadLetter, GetDecisionRequest, Outcome, Rule, Stage,
-    StatsRequest, SubmitRequest,
+    Corrected, CorrectionReason, DeadLetter, GetDecisionRequest, Outcome, ProblemTypeSource, Rule,
+    Stage, StatsRequest, SubmitRequest,
 };
 use switchboard_runtime::Subjects;
 use switchboard_tests::{Kind, bus, clean_up, collect_decisions, eventually, settings, start};
@@ -152,6 +152,18 @@ async fn exactly_one_decision_per_ticket(kind: Kind) -> anyhow::Result<()> {
             "evidence is summarised per department"
         );
         assert!(t.assessment.is_some() && t.parsed.is_some());
+        // The local parser's keyword guess gives way to the problem type of the nearest typed tickets.
+        let parsed = t.parsed.as_ref().expect("parsed section");
+        let typed = t
+            .matches
+            .as_ref()
+            .is_some_and(|m| m.similar.iter().any(|s| !s.problem_type.is_empty()));
+        let expected = if typed {
+            ProblemTypeSource::Neighbours
+        } else {
+            ProblemTypeSource::Keyword
+        };
+        assert_eq!(parsed.problem_type_source(), expected, "{}", t.text);
     }
     drop(all);
 
@@ -277,6 +289,21 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
     let text = "公司电脑的打印机驱动装不上，一直报错，没法打印合同。";
     let first = decide(&mut client, &decisions, text).await?;
     let before = first.decision.clone().expect("decision").department;
+    // Parsed locally, its problem type comes from the demo history, naming the tickets it came from.
+    let parsed = first.parsed.clone().expect("parsed");
+    assert_eq!(parsed.parser, "local");
+    assert_eq!(parsed.problem_type_source(), ProblemTypeSource::Neighbours);
+    let similar = &first.matches.as_ref().expect("matches").similar;
+    let nearest_of_type = similar
+        .iter()
+        .find(|s| s.problem_type == parsed.problem_type)
+        .map(|s| &s.id);
+    assert!(nearest_of_type.is_some(), "{parsed:?} {similar:#?}");
+    assert_eq!(
+        parsed.problem_type_neighbours.first(),
+        nearest_of_type,
+        "{similar:#?}"
+    );
     let target = if before == "hr_services" {
         "device_support"
     } else {
@@ -319,6 +346,12 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
         }
     })
     .await?;
+    let learnt = kb.similar(text, 1).await?.remove(0);
+    assert_eq!(
+        (learnt.id, learnt.problem_type),
+        (format!("ticket:{}", first.id), parsed.problem_type.clone()),
+        "the correction carries the ticket's problem type"
+    );
     let second = decide(&mut client, &decisions, text).await?;
     assert_eq!(
         second.decision.expect("decision").department,

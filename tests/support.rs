@@ -97,6 +97,7 @@ pub async fn start(settings: &Settings, roles: &str, bus: Arc<dyn Bus>) -> anyho
     {
         let columns = CsvColumns {
             id: Some("id".into()),
+            problem_type: Some("problem_type".into()),
             ..CsvColumns::default()
         };
         import_csv(kb, &demo_history(), &columns, &mut |_| {}).await?;

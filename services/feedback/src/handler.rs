@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use prost::Message;
 use switchboard_bus::Kv;
-use switchboard_proto::{Corrected, CorrectionReason, KnowledgeRecord, Resolved};
+use switchboard_proto::{
+    Corrected, CorrectionReason, KnowledgeRecord, ProblemTypeSource, Resolved, Ticket,
+};
 use switchboard_retriever::{KnowledgeBase, StoredRecord};
 use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, Subjects};
 
@@ -21,6 +23,23 @@ pub fn correction_weight(reason: CorrectionReason) -> f32 {
         | CorrectionReason::ResponsibilityChanged => 3.0,
         CorrectionReason::WrongDepartment => 2.0,
         CorrectionReason::Other | CorrectionReason::Unspecified => 1.5,
+    }
+}
+
+/// The problem type a decided ticket teaches the knowledge base: the one its parser read (an LLM's) or
+/// the one its nearest neighbours gave it. A local parser's keyword guess is left out: written back, it
+/// would become a neighbour's type and spread to every similar ticket as if someone had named it.
+fn learned_problem_type(ticket: &Ticket) -> String {
+    match &ticket.parsed {
+        Some(parsed)
+            if matches!(
+                parsed.problem_type_source(),
+                ProblemTypeSource::Parser | ProblemTypeSource::Neighbours
+            ) =>
+        {
+            parsed.problem_type.clone()
+        }
+        _ => String::new(),
     }
 }
 
@@ -62,6 +81,7 @@ impl FeedbackHandler {
             tracing::info!(ticket = %c.ticket_id, to = %c.to_department, reason = ?c.reason(), "learning from correction");
             KnowledgeRecord {
                 id: format!("ticket:{}", ticket.id),
+                problem_type: learned_problem_type(&ticket),
                 text: ticket.text,
                 department: c.to_department.clone(),
                 created_at_ms: ticket.received_at_ms,
@@ -92,6 +112,7 @@ impl FeedbackHandler {
             };
             KnowledgeRecord {
                 id: format!("ticket:{}", ticket.id),
+                problem_type: learned_problem_type(&ticket),
                 text: ticket.text,
                 department,
                 created_at_ms: ticket.received_at_ms,

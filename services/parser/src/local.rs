@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use switchboard_proto::{Entity, Parsed, Ticket};
+use switchboard_proto::{Entity, Parsed, ProblemTypeSource, Ticket};
 
 use crate::{ParseError, Parser, complexity, entities, keywords, places, sentences};
 
@@ -31,9 +31,11 @@ impl LocalParser {
         Parsed {
             parser: NAME.to_owned(),
             summary: sentences::summary(&sentences),
-            // The top keyword stands in for the problem type until the retriever can supply the type of the
-            // nearest tickets in the knowledge base.
+            // The top keyword is only a guess at the problem type: the retriever replaces it with the type
+            // of the nearest tickets in the knowledge base when they have one, and the source says which.
             problem_type: keywords.first().cloned().unwrap_or_default(),
+            problem_type_source: ProblemTypeSource::Keyword.into(),
+            problem_type_neighbours: Vec::new(),
             complexity: complexity::tier(topic_tokens.len(), &sentences, entities.len()),
             keywords,
             entities,
@@ -99,6 +101,7 @@ mod tests {
             "输对密码进不去，订单号 A2024031501 退款 300元"
         );
         assert_eq!(parsed.problem_type, "密码");
+        assert_eq!(parsed.problem_type_source(), ProblemTypeSource::Keyword);
         assert_eq!(parsed.complexity, 1);
     }
 

@@ -17,6 +17,9 @@ use crate::ParseError;
 ///   department, the priority, or how the parser itself behaves;
 /// - set [`Parsed::parser`] to who produced the section (`"local"`, `"llm:<provider>/<model>"`, or
 ///   `"local (fallback: <reason>)"`), because every decision cites it as evidence;
+/// - say where [`Parsed::problem_type`] came from: `Parser` when it read the type from the ticket, which is
+///   then final, or `Keyword` when it only guessed, which the retriever replaces with the type of the
+///   nearest tickets in the knowledge base when they have one;
 /// - set [`Parsed::language`], and keep [`Parsed::complexity`] within 0..=5 (0 when it cannot tell);
 /// - return a [`ParseError`] only for failures a later attempt might cure (the backend is down, or gave a
 ///   malformed answer): the stage retries the ticket, then dead-letters it.

@@ -11,6 +11,7 @@ use support::{API_KEY, MODEL, Reply, StandIn, answer, counter, requests_with, ti
 use switchboard_parser::{
     DepartmentCatalog, FallbackParser, LlmConfig, LlmParser, LocalParser, ParseError, Parser,
 };
+use switchboard_proto::ProblemTypeSource;
 use switchboard_runtime::Metrics;
 
 const TEXT: &str = "输对密码进不去，App 登录一直失败";
@@ -46,6 +47,11 @@ async fn a_good_answer_fills_the_section_and_names_the_model() {
     assert_eq!(parsed.parser, LLM_NAME);
     assert_eq!(parsed.suggested_departments, ["unified_auth"]);
     assert_eq!(parsed.summary, "The customer cannot log in.");
+    assert_eq!(
+        (parsed.problem_type.as_str(), parsed.problem_type_source()),
+        ("login failure", ProblemTypeSource::Parser),
+        "the model's problem type is its own reading, not a guess to replace"
+    );
     assert_eq!(parsed.language, "zh");
     // "password" is not in the ticket, so it cannot be a keyword; 登录 is.
     assert_eq!(parsed.keywords, ["登录"]);
@@ -204,6 +210,22 @@ async fn client_errors_are_not_retried() {
         .expect("local answers");
     assert_eq!(parsed.parser, "local (fallback: client_error)");
     assert_eq!(standin.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_without_a_problem_type_keeps_the_local_guess() {
+    let standin = StandIn::start().await;
+    let mut blank = serde_json::from_str::<serde_json::Value>(&answer(&[], 1)).expect("json");
+    blank["problem_type"] = " ".into();
+    standin.script([Reply::Content(blank.to_string())]);
+    let parsed = with_fallback(&standin.config(), &Metrics::new())
+        .parse(&ticket("t-1", TEXT))
+        .await
+        .expect("parsed");
+    assert_eq!(parsed.parser, LLM_NAME);
+    let local = LocalParser.parse_text(TEXT);
+    assert_eq!(parsed.problem_type, local.problem_type);
+    assert_eq!(parsed.problem_type_source(), ProblemTypeSource::Keyword);
 }
 
 #[tokio::test]

@@ -30,6 +30,8 @@ pub struct CsvColumns {
     /// Used with `created_at` to derive the resolution time when `resolution_minutes` is not given.
     pub resolved_at: Option<String>,
     pub resolution_minutes: Option<String>,
+    /// The ticket system's category or issue type; a row with it blank has no problem type.
+    pub problem_type: Option<String>,
 }
 
 impl Default for CsvColumns {
@@ -41,6 +43,7 @@ impl Default for CsvColumns {
             created_at: None,
             resolved_at: None,
             resolution_minutes: None,
+            problem_type: None,
         }
     }
 }
@@ -153,6 +156,7 @@ struct Layout {
     created_at: Option<(usize, String)>,
     resolved_at: Option<(usize, String)>,
     resolution_minutes: Option<(usize, String)>,
+    problem_type: Option<(usize, String)>,
 }
 
 struct Rows {
@@ -213,6 +217,7 @@ impl Rows {
             created_at: optional(&columns.created_at)?,
             resolved_at: optional(&columns.resolved_at)?,
             resolution_minutes: optional(&columns.resolution_minutes)?,
+            problem_type: optional(&columns.problem_type)?,
         };
         let stem = path
             .file_stem()
@@ -261,6 +266,10 @@ impl Rows {
             Some(column) => self.required(column)?.to_owned(),
             None => format!("{}:{line}", self.stem),
         };
+        let problem_type = match &layout.problem_type {
+            Some(column) => self.value(column)?.unwrap_or_default().to_owned(),
+            None => String::new(),
+        };
         let created_at_ms = self.time(layout.created_at.as_ref())?;
         let resolution_minutes = match &layout.resolution_minutes {
             Some(column) => self.minutes(column)?,
@@ -280,6 +289,7 @@ impl Rows {
             resolution_minutes,
             source: HISTORY_SOURCE.to_owned(),
             weight: 1.0,
+            problem_type,
         })
     }
 

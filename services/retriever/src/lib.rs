@@ -1,12 +1,14 @@
 //! The retriever role: the knowledge base of historical tickets (BM25 sparse and, with an embedder,
 //! dense vectors in an embedded qdrant-edge store) with a classifier trained from it, the pipeline
 //! stage that attaches the most similar tickets and the classifier's department probabilities to each
-//! ticket, the `KnowledgeBase` gRPC service, and CSV import of a ticket system's history.
+//! ticket (and their problem type to a locally parsed one), the `KnowledgeBase` gRPC service, and CSV
+//! import of a ticket system's history.
 
 mod bm25;
 mod classifier;
 mod error;
 mod import;
+mod problem_type;
 mod service;
 mod stage;
 mod store;

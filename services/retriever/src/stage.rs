@@ -1,11 +1,13 @@
 //! The retriever's place in the pipeline: attach the most similar historical tickets, and the
-//! classifier's department probabilities, as the evidence the router decides on.
+//! classifier's department probabilities, as the evidence the router decides on; and give a locally
+//! parsed ticket the problem type of its nearest neighbours.
 
 use async_trait::async_trait;
-use switchboard_proto::{Matches, Stage, Ticket};
+use switchboard_proto::{Matches, ProblemTypeSource, Stage, Ticket};
 use switchboard_runtime::{HandlerError, TicketStage};
 
 use crate::bm25::VECTOR_NAME;
+use crate::problem_type;
 use crate::store::KnowledgeBase;
 
 /// How many of the classifier's departments travel with the ticket: the router blends them with the
@@ -41,6 +43,21 @@ impl TicketStage for RetrieverStage {
             .scores(&self.kb, &query, MODEL_SCORES)
             .await
             .map_err(HandlerError::transient)?;
+        if let Some(parsed) = ticket.parsed.as_mut() {
+            if problem_type::assign_from_neighbours(parsed, &similar) {
+                tracing::debug!(
+                    ticket = %ticket.id,
+                    problem_type = %parsed.problem_type,
+                    neighbours = ?parsed.problem_type_neighbours,
+                    "problem type taken from the nearest tickets"
+                );
+            } else if parsed.problem_type_source() == ProblemTypeSource::Keyword {
+                tracing::debug!(
+                    ticket = %ticket.id,
+                    "no similar ticket has a problem type; the keyword guess stays"
+                );
+            }
+        }
         let retriever = match self.kb.embedder().map(|e| e.name()) {
             Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),
             None => VECTOR_NAME.to_owned(),

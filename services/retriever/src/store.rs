@@ -330,6 +330,7 @@ impl KnowledgeBase {
                             resolution_minutes: s.resolution_minutes,
                             source: s.source,
                             weight: s.weight,
+                            problem_type: s.problem_type,
                         },
                         dense,
                     }
@@ -537,6 +538,7 @@ fn point(record: KnowledgeRecord, dense: Option<Vec<f32>>) -> PointStructPersist
         "created_at_ms": record.created_at_ms,
         "source": source,
         "weight": weight,
+        "problem_type": record.problem_type.trim(),
     });
     if let (Some(minutes), Value::Object(map)) = (record.resolution_minutes, &mut payload) {
         map.insert("resolution_minutes".to_owned(), minutes.into());
@@ -577,6 +579,8 @@ fn similar_ticket(score: f32, payload: Option<&Payload>) -> SimilarTicket {
         // f32 went in, so the round trip through JSON's f64 is exact.
         weight: fields.get("weight").and_then(Value::as_f64).unwrap_or(1.0) as f32,
         source: text("source"),
+        // Records stored before problem types existed have none, which reads as unknown.
+        problem_type: text("problem_type"),
     }
 }
 

@@ -23,6 +23,7 @@ fn custom_columns() -> CsvColumns {
         created_at: Some("opened".into()),
         resolved_at: Some("closed".into()),
         resolution_minutes: None,
+        problem_type: None,
     }
 }
 
@@ -188,6 +189,83 @@ async fn streams_in_batches_with_progress_and_default_ids() {
         .await
         .expect("re-import");
     assert_eq!(kb.count().await.expect("count"), 1188);
+}
+
+#[tokio::test]
+async fn a_problem_type_column_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = "\
+id,category,text,department
+P-1, double charge ,\"Charged twice, please refund\",billing
+P-2,快递延误,快递一直没有送到,delivery
+P-3,,Parcel arrived damaged,delivery
+";
+    let path = write(dir.path(), "typed.csv", csv.as_bytes());
+    let columns = CsvColumns {
+        id: Some("id".into()),
+        problem_type: Some("category".into()),
+        ..CsvColumns::default()
+    };
+    let kb_dir = dir.path().join("kb");
+    let kb = KnowledgeBase::open(&kb_dir, None, 0.0).expect("open");
+    let summary = import_csv(&kb, &path, &columns, &mut |_| {})
+        .await
+        .expect("import");
+    assert_eq!(
+        (summary.imported, summary.skipped),
+        (3, 0),
+        "a blank type is no reason to skip"
+    );
+
+    let billing = &kb
+        .similar("refund charged twice", 1)
+        .await
+        .expect("similar")[0];
+    assert_eq!(
+        (billing.id.as_str(), billing.problem_type.as_str()),
+        ("P-1", "double charge"),
+        "trimmed like every value"
+    );
+    let delivery = &kb.similar("快递没有送到", 1).await.expect("similar")[0];
+    assert_eq!(delivery.problem_type, "快递延误");
+    drop(kb);
+
+    // Stored with the record: it survives a reopen and comes back on the records the classifier reads.
+    let kb = KnowledgeBase::open(&kb_dir, None, 0.0).expect("reopen");
+    let mut types: Vec<(String, String)> = kb
+        .records()
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|r| (r.record.id, r.record.problem_type))
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            ("P-1".to_owned(), "double charge".to_owned()),
+            ("P-2".to_owned(), "快递延误".to_owned()),
+            ("P-3".to_owned(), String::new()),
+        ]
+    );
+
+    // A configured column the file lacks is named, like any other.
+    let err = import_csv(
+        &kb,
+        &write(
+            dir.path(),
+            "untyped.csv",
+            b"id,text,department\n1,hello,billing\n",
+        ),
+        &columns,
+        &mut |_| {},
+    )
+    .await
+    .expect_err("no category column");
+    assert!(
+        matches!(&err, RetrieverError::MissingColumn { column, .. } if column == "category"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -90,6 +90,7 @@ fn history() -> Vec<KnowledgeRecord> {
             resolution_minutes: (i % 2 == 0).then_some(30 + i as i64),
             source: String::new(),
             weight: 0.0,
+            problem_type: String::new(),
         })
         .collect()
 }

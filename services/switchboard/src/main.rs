@@ -152,6 +152,10 @@ struct Columns {
     resolved_at_column: Option<String>,
     #[arg(long)]
     resolution_minutes_column: Option<String>,
+    /// The ticket system's category or issue type: locally parsed tickets take theirs from the nearest
+    /// imported tickets that have one.
+    #[arg(long)]
+    problem_type_column: Option<String>,
 }
 
 impl From<Columns> for CsvColumns {
@@ -163,6 +167,7 @@ impl From<Columns> for CsvColumns {
             created_at: c.created_at_column,
             resolved_at: c.resolved_at_column,
             resolution_minutes: c.resolution_minutes_column,
+            problem_type: c.problem_type_column,
         }
     }
 }

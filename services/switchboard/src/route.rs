@@ -8,7 +8,7 @@ use anyhow::Context;
 use prost::Message;
 use switchboard_bus::ConsumerSpec;
 use switchboard_intake::Submission;
-use switchboard_proto::{Outcome, Priority, Ticket};
+use switchboard_proto::{Outcome, Priority, ProblemTypeSource, Ticket};
 use switchboard_runtime::Subjects;
 
 use crate::roles::Roles;
@@ -104,11 +104,24 @@ pub fn render(t: &Ticket) -> String {
     if let Some(p) = &t.parsed {
         let _ = writeln!(
             out,
-            "parsed       [{}] {} | keywords: {}",
+            "parsed       [{}] keywords: {}",
             p.parser,
-            p.problem_type,
             p.keywords.join(", ")
         );
+        let source = match p.problem_type_source() {
+            ProblemTypeSource::Parser => "read by the parser".to_owned(),
+            ProblemTypeSource::Neighbours => {
+                format!(
+                    "from similar tickets {}",
+                    p.problem_type_neighbours.join(", ")
+                )
+            }
+            ProblemTypeSource::Keyword => {
+                "the top keyword: no similar ticket has a problem type".to_owned()
+            }
+            ProblemTypeSource::Unspecified => "source not recorded".to_owned(),
+        };
+        let _ = writeln!(out, "problem type {} ({source})", p.problem_type);
     }
     let _ = writeln!(out, "explanation  {}", d.explanation);
     if let Some(m) = &t.matches {

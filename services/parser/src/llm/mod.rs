@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_proto::{Entity, Parsed, Ticket};
+use switchboard_proto::{Entity, Parsed, ProblemTypeSource, Ticket};
 use switchboard_runtime::Metrics;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -186,10 +186,19 @@ impl LlmParser {
                 entities.push(e);
             }
         }
+        // An answer without a problem type keeps the local guess, marked as one, so the retriever can
+        // still give the ticket the type of its nearest neighbours; the model's own type is final.
+        let (problem_type, problem_type_source) = if checked.problem_type.is_empty() {
+            (local.problem_type, local.problem_type_source)
+        } else {
+            (checked.problem_type, ProblemTypeSource::Parser.into())
+        };
         Parsed {
             parser: self.name.clone(),
             summary: checked.summary,
-            problem_type: checked.problem_type,
+            problem_type,
+            problem_type_source,
+            problem_type_neighbours: Vec::new(),
             keywords: if keywords.is_empty() {
                 local.keywords
             } else {
