@@ -24,7 +24,7 @@ use crate::vector_store::{
 };
 
 /// One directory must be opened by one `EdgeStore` at a time: qdrant-edge takes no lock on it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct EdgeStore {
     inner: Arc<Inner>,
 }

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use qdrant_client::qdrant::vector_output::Vector as VectorOutput;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
-    CollectionInfo, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    Distance, FacetCountsBuilder, FieldType, Fusion, Modifier, PointStruct, PrefetchQueryBuilder,
-    Query, QueryPoints, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
-    VectorsConfigBuilder, VectorsSelector, facet_value,
+    CollectionInfo, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, Distance, FacetCountsBuilder, FieldType, Fusion, Modifier,
+    PointStruct, PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder, ScrollPointsBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
+    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, VectorsSelector, facet_value,
 };
 use qdrant_client::{Payload, Qdrant};
 use serde_json::Map;
@@ -24,8 +24,7 @@ use crate::vector_store::{
     Hit, MAX_DEPARTMENTS, PREFETCH_FACTOR, SCROLL_PAGE, Search, Stored, VectorStore,
 };
 
-/// A collection on a Qdrant server. Cloning shares the client's connection pool.
-#[derive(Clone)]
+/// A collection on a Qdrant server.
 pub(crate) struct RemoteStore {
     client: Qdrant,
     collection: String,
@@ -128,22 +127,7 @@ impl RemoteStore {
     /// Creates the collection with `layout`. Replicas starting together may race to create it: losing
     /// the race is fine, the winner's collection is checked like any existing one.
     async fn create(&self, layout: &Layout) -> Result<(), RetrieverError> {
-        let mut sparse = SparseVectorsConfigBuilder::default();
-        // The server keeps document frequencies and weights each query term by IDF at search time.
-        sparse.add_named_vector_params(
-            VECTOR_NAME,
-            SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
-        );
-        let mut request =
-            CreateCollectionBuilder::new(&self.collection).sparse_vectors_config(sparse);
-        if let Some(dimension) = layout.dense_dimension() {
-            let mut dense = VectorsConfigBuilder::default();
-            dense.add_named_vector_params(
-                DENSE_VECTOR_NAME,
-                VectorParamsBuilder::new(dimension as u64, Distance::Cosine),
-            );
-            request = request.vectors_config(dense);
-        }
+        let request = create_request(&self.collection, layout);
         match self.client.create_collection(request).await {
             Ok(_) => {
                 tracing::info!(collection = %self.collection, %layout, "created the Qdrant collection");
@@ -262,6 +246,26 @@ impl VectorStore for RemoteStore {
     async fn flush(&self) {}
 }
 
+/// The collection for `layout`: the named dense vector when there is one, BM25 with the server's IDF
+/// (it keeps document frequencies and weights each query term by IDF at search time).
+fn create_request(collection: &str, layout: &Layout) -> CreateCollection {
+    let mut sparse = SparseVectorsConfigBuilder::default();
+    sparse.add_named_vector_params(
+        VECTOR_NAME,
+        SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+    );
+    let mut request = CreateCollectionBuilder::new(collection).sparse_vectors_config(sparse);
+    if let Some(dimension) = layout.dense_dimension() {
+        let mut dense = VectorsConfigBuilder::default();
+        dense.add_named_vector_params(
+            DENSE_VECTOR_NAME,
+            VectorParamsBuilder::new(dimension as u64, Distance::Cosine),
+        );
+        request = request.vectors_config(dense);
+    }
+    request.build()
+}
+
 /// The layout a collection on the server has.
 fn layout_of(info: &CollectionInfo) -> Layout {
     let params = info.config.as_ref().and_then(|c| c.params.as_ref());
@@ -358,31 +362,18 @@ fn search_request(collection: &str, search: Search) -> Option<QueryPoints> {
 
 #[cfg(test)]
 mod tests {
-    use qdrant_client::qdrant::{
-        CollectionConfig, CollectionParams, SparseVectorConfig, VectorsConfig, query,
-    };
+    use qdrant_client::qdrant::{CollectionConfig, CollectionParams, query};
 
     use super::*;
 
-    /// The collection a server would describe after `create` with `layout`.
+    /// The collection a server describes after creating it with `layout`.
     fn created(layout: &Layout) -> CollectionInfo {
-        let mut sparse = SparseVectorsConfigBuilder::default();
-        sparse.add_named_vector_params(
-            VECTOR_NAME,
-            SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
-        );
-        let mut dense = VectorsConfigBuilder::default();
-        if let Some(dimension) = layout.dense_dimension() {
-            dense.add_named_vector_params(
-                DENSE_VECTOR_NAME,
-                VectorParamsBuilder::new(dimension as u64, Distance::Cosine),
-            );
-        }
+        let request = create_request("kb", layout);
         CollectionInfo {
             config: Some(CollectionConfig {
                 params: Some(CollectionParams {
-                    vectors_config: Some(VectorsConfig::from(dense)),
-                    sparse_vectors_config: Some(SparseVectorConfig::from(sparse)),
+                    vectors_config: request.vectors_config,
+                    sparse_vectors_config: request.sparse_vectors_config,
                     ..Default::default()
                 }),
                 ..Default::default()
