@@ -336,20 +336,21 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
         })
         .await?;
     let kb = running.shared.kb.clone().expect("knowledge base");
+    let learnt_id = format!("ticket:{}", first.id);
     eventually(WAIT, "the correction to reach the knowledge base", || {
-        let kb = kb.clone();
+        let (kb, learnt_id) = (kb.clone(), learnt_id.clone());
         async move {
             kb.similar(text, 1)
                 .await
-                .map(|s| s.first().is_some_and(|t| t.department == target))
+                .map(|s| s.first().is_some_and(|t| t.id == learnt_id))
                 .unwrap_or(false)
         }
     })
     .await?;
     let learnt = kb.similar(text, 1).await?.remove(0);
     assert_eq!(
-        (learnt.id, learnt.problem_type),
-        (format!("ticket:{}", first.id), parsed.problem_type.clone()),
+        (learnt.department.as_str(), learnt.problem_type),
+        (target, parsed.problem_type.clone()),
         "the correction carries the ticket's problem type"
     );
     let second = decide(&mut client, &decisions, text).await?;

@@ -36,12 +36,29 @@ pub enum RetrieverError {
         #[source]
         source: io::Error,
     },
-    #[error("the knowledge base at {path} does not hold {expected}; import into a fresh directory")]
+    /// The store was written with another embedder (or none): its vectors cannot be searched with
+    /// this one's.
+    #[error(
+        "the knowledge base in {store} holds {found}, but the configured embedder needs {expected}; \
+         import into a new one"
+    )]
     Layout {
-        path: PathBuf,
+        store: String,
         expected: String,
+        found: String,
+    },
+    #[error("cannot reach the Qdrant server at {url}")]
+    Connect {
+        url: String,
+        /// Boxed like `Store`'s source.
         #[source]
-        source: Box<OperationError>,
+        source: Box<qdrant_client::QdrantError>,
+    },
+    #[error("the Qdrant server failed to {action}")]
+    Remote {
+        action: &'static str,
+        #[source]
+        source: Box<qdrant_client::QdrantError>,
     },
     #[error("the embedder's vector dimension is not known yet")]
     UnknownDimension,
@@ -68,6 +85,13 @@ impl RetrieverError {
             source: Box::new(source),
         }
     }
+
+    pub(crate) fn remote(action: &'static str) -> impl FnOnce(qdrant_client::QdrantError) -> Self {
+        move |source| Self::Remote {
+            action,
+            source: Box::new(source),
+        }
+    }
 }
 
 impl From<RetrieverError> for tonic::Status {
@@ -80,9 +104,11 @@ impl From<RetrieverError> for tonic::Status {
                 tonic::Code::NotFound
             }
             RetrieverError::Csv { .. } => tonic::Code::InvalidArgument,
-            RetrieverError::Store { .. } | RetrieverError::Task(_) | RetrieverError::Embed(_) => {
-                tonic::Code::Unavailable
-            }
+            RetrieverError::Store { .. }
+            | RetrieverError::Connect { .. }
+            | RetrieverError::Remote { .. }
+            | RetrieverError::Task(_)
+            | RetrieverError::Embed(_) => tonic::Code::Unavailable,
             RetrieverError::CreateDir { .. }
             | RetrieverError::Open { .. }
             | RetrieverError::Layout { .. }

@@ -10,7 +10,8 @@ use csv::{ByteRecord, ReaderBuilder};
 use switchboard_proto::KnowledgeRecord;
 
 use crate::error::RetrieverError;
-use crate::store::{HISTORY_SOURCE, KnowledgeBase};
+use crate::point::HISTORY_SOURCE;
+use crate::store::KnowledgeBase;
 use crate::timestamp::parse_ms;
 
 /// Rows per upsert: large enough to amortise an update's fixed cost, small enough for steady progress.

@@ -1,42 +1,13 @@
-//! Dense retrieval beside BM25: the store's vector layout is checked on open, and with the real sentence
-//! model (when `scripts/fetch-model.sh` has fetched it) paraphrases that share no word are found.
+//! Dense retrieval beside BM25 with the real sentence model (when `scripts/fetch-model.sh` has fetched
+//! it): paraphrases that share no word are found. The store's side of hybrid search, on every backend,
+//! is in the conformance suite.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use switchboard_embed::{EmbedError, Embedder, LocalBert, LocalBertOptions};
+use switchboard_embed::{LocalBert, LocalBertOptions};
 use switchboard_proto::KnowledgeRecord;
-use switchboard_retriever::{KnowledgeBase, RetrieverError};
-
-/// Words hashed into a few dimensions: enough to give the store vectors of a chosen length.
-#[derive(Debug)]
-struct WordHash(usize);
-
-#[async_trait]
-impl Embedder for WordHash {
-    fn name(&self) -> &str {
-        "word-hash"
-    }
-
-    fn dimension(&self) -> usize {
-        self.0
-    }
-
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        Ok(texts
-            .iter()
-            .map(|t| {
-                let mut v = vec![0.0f32; self.0];
-                for w in t.split_whitespace() {
-                    v[w.bytes().map(usize::from).sum::<usize>() % self.0] += 1.0;
-                }
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-                v.iter().map(|x| x / norm).collect()
-            })
-            .collect())
-    }
-}
+use switchboard_retriever::KnowledgeBase;
 
 fn record(id: &str, department: &str, text: &str) -> KnowledgeRecord {
     KnowledgeRecord {
@@ -45,27 +16,6 @@ fn record(id: &str, department: &str, text: &str) -> KnowledgeRecord {
         department: department.into(),
         ..KnowledgeRecord::default()
     }
-}
-
-#[tokio::test]
-async fn a_store_opened_with_another_vector_layout_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let kb = KnowledgeBase::open(dir.path(), Some(Arc::new(WordHash(8))), 0.0).expect("open");
-        kb.upsert(vec![record("1", "billing", "charged twice")])
-            .await
-            .expect("upsert");
-        kb.flush().await;
-    }
-    let err = KnowledgeBase::open(dir.path(), Some(Arc::new(WordHash(16))), 0.0)
-        .expect_err("another dimension");
-    assert!(matches!(err, RetrieverError::Layout { .. }), "{err:?}");
-    assert!(err.to_string().contains("16-dimension"), "{err}");
-    let err = KnowledgeBase::open(dir.path(), None, 0.0).expect_err("no dense vectors");
-    assert!(err.to_string().contains("BM25 vectors only"), "{err}");
-    // The layout it was written with still opens, with its record.
-    let kb = KnowledgeBase::open(dir.path(), Some(Arc::new(WordHash(8))), 0.0).expect("reopen");
-    assert_eq!(kb.count().await.expect("count"), 1);
 }
 
 fn model_dir() -> PathBuf {

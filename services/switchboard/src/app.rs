@@ -43,9 +43,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum AppError {
     #[error("bus unavailable")]
     Bus(#[from] switchboard_bus::BusError),
-    #[error("knowledge base unavailable at {dir}")]
+    #[error("knowledge base unavailable in {location}")]
     KnowledgeBase {
-        dir: String,
+        location: String,
         #[source]
         source: switchboard_retriever::RetrieverError,
     },

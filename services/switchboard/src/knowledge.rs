@@ -12,8 +12,9 @@ use switchboard_retriever::KnowledgeBase;
 use crate::app::AppError;
 use crate::settings::{EmbedderKind, EmbedderSettings, Settings};
 
-/// Opens `<data_dir>/knowledge` with the configured embedder behind a batcher. Without a model under
-/// `auto`, says once that retrieval is BM25 only and goes on.
+/// Opens the knowledge base with the configured embedder behind a batcher: the collection on the
+/// Qdrant server `qdrant.url` names, or embedded in `<data_dir>/knowledge` without one. Without a model
+/// under `auto`, says once that retrieval is BM25 only and goes on.
 pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
     let embedder = embedder(&settings.embedder).await?;
     if let Some(e) = &embedder {
@@ -23,16 +24,25 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
             "dense retrieval on"
         );
     }
-    let dir = settings.knowledge_dir();
     let min_similarity = settings.retriever.min_dense_similarity;
-    let opened = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || KnowledgeBase::open(&dir, embedder, min_similarity)
-    })
-    .await
-    .map_err(AppError::Task)?;
+    let qdrant = &settings.qdrant;
+    let opened = if qdrant.url.is_empty() {
+        let dir = settings.knowledge_dir();
+        tokio::task::spawn_blocking(move || KnowledgeBase::open(&dir, embedder, min_similarity))
+            .await
+            .map_err(AppError::Task)?
+    } else {
+        KnowledgeBase::connect(
+            &qdrant.url,
+            qdrant.api_key.as_deref(),
+            &qdrant.collection,
+            embedder,
+            min_similarity,
+        )
+        .await
+    };
     opened.map_err(|source| AppError::KnowledgeBase {
-        dir: dir.display().to_string(),
+        location: settings.knowledge_location(),
         source,
     })
 }

@@ -190,7 +190,6 @@ async fn main() -> anyhow::Result<()> {
             running.shutdown().await;
         }
         Command::Import { file, columns } => {
-            let dir = settings.knowledge_dir();
             let kb = switchboard::knowledge::open(&settings).await?;
             let summary = import_csv(&kb, &file, &columns.into(), &mut |p: ImportProgress| {
                 eprintln!(
@@ -203,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
                 "imported {} of {} rows into {} ({} skipped)",
                 summary.imported,
                 summary.rows_read,
-                dir.display(),
+                settings.knowledge_location(),
                 summary.skipped
             );
             for row in &summary.first_skipped {

@@ -19,6 +19,8 @@ use switchboard_sentiment::SentimentConfig;
 pub struct Settings {
     /// Local state: the embedded knowledge base lives in `<data_dir>/knowledge`.
     pub data_dir: PathBuf,
+    /// A Qdrant server for the knowledge base; embedded qdrant-edge under `data_dir` without one.
+    pub qdrant: QdrantSettings,
     /// Every subject lives under this prefix; two Switchboards can share one NATS account.
     pub subject_prefix: String,
     pub bus: BusSettings,
@@ -42,6 +44,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            qdrant: QdrantSettings::default(),
             subject_prefix: "tickets".into(),
             bus: BusSettings::default(),
             http: Listen {
@@ -104,6 +107,28 @@ impl Default for NatsSettings {
             kv_prefix: "switchboard".into(),
             replicas: 1,
             max_age_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantSettings {
+    /// The server's gRPC endpoint (port 6334 by default), e.g. `http://qdrant:6334`; empty: the
+    /// knowledge base is embedded (qdrant-edge) in `<data_dir>/knowledge`.
+    pub url: String,
+    /// Sent with every request when set; prefer `SWITCHBOARD__QDRANT__API_KEY`.
+    pub api_key: Option<String>,
+    /// The collection holding the knowledge base; created with its schema when missing.
+    pub collection: String,
+}
+
+impl Default for QdrantSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            api_key: None,
+            collection: "switchboard-knowledge".into(),
         }
     }
 }
@@ -271,6 +296,18 @@ impl Settings {
                 "embedder.openai.base_url and embedder.openai.model are required when embedder.kind = \"openai\"".into(),
             );
         }
+        if !self.qdrant.url.is_empty() {
+            if !(self.qdrant.url.starts_with("http://") || self.qdrant.url.starts_with("https://"))
+            {
+                return invalid(format!(
+                    "qdrant.url must start with http:// or https:// (the server's gRPC port, 6334 by default), got {:?}",
+                    self.qdrant.url
+                ));
+            }
+            if self.qdrant.collection.trim().is_empty() {
+                return invalid("qdrant.collection is required when qdrant.url is set".into());
+            }
+        }
         if self.bus.kind == BusKind::Nats && self.bus.nats.url.is_empty() {
             return invalid("bus.nats.url is required when bus.kind = \"nats\"".into());
         }
@@ -306,6 +343,19 @@ impl Settings {
     pub fn knowledge_dir(&self) -> PathBuf {
         self.data_dir.join("knowledge")
     }
+
+    /// Where the knowledge base lives, for messages: the embedded store's directory or the server's
+    /// collection.
+    pub fn knowledge_location(&self) -> String {
+        if self.qdrant.url.is_empty() {
+            self.knowledge_dir().display().to_string()
+        } else {
+            format!(
+                "Qdrant collection {:?} at {}",
+                self.qdrant.collection, self.qdrant.url
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +378,31 @@ mod tests {
         assert_eq!(s.retriever.top_k, 20);
         assert_eq!(s.embedder.kind, EmbedderKind::Openai);
         assert_eq!(s.embedder.openai.dimension, 384);
+        assert_eq!(s.qdrant.url, "http://qdrant:6334");
+        assert_eq!(s.qdrant.collection, "switchboard-knowledge");
+        assert_eq!(
+            s.knowledge_location(),
+            "Qdrant collection \"switchboard-knowledge\" at http://qdrant:6334"
+        );
+    }
+
+    #[test]
+    fn the_knowledge_base_is_embedded_unless_a_qdrant_url_is_set() {
+        let mut s = Settings::default();
+        assert!(s.qdrant.url.is_empty());
+        assert_eq!(
+            s.knowledge_location(),
+            s.knowledge_dir().display().to_string()
+        );
+        s.qdrant.url = "qdrant:6334".into();
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("no scheme"));
+        assert!(chain.contains("qdrant.url"), "{chain}");
+        s.qdrant.url = "http://qdrant:6334".into();
+        s.qdrant.collection = " ".into();
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("no collection"));
+        assert!(chain.contains("qdrant.collection"), "{chain}");
+        s.qdrant.collection = "kb".into();
+        s.validate().expect("valid");
     }
 
     #[test]

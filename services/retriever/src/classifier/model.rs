@@ -215,7 +215,9 @@ impl Model {
     fn train(&mut self, xs: &[Vec<(u32, f32)>], samples: &[Sample], order: &[usize]) {
         let k = self.classes.len();
         let rows = self.idf.len();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(k);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(k);
         let fitted: Vec<(usize, Vec<f32>, f32)> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
@@ -232,7 +234,10 @@ impl Model {
                 .collect();
             workers
                 .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .flat_map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
                 .collect()
         });
         for (class, w, b) in fitted {
