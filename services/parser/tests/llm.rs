@@ -387,16 +387,21 @@ async fn concurrency_is_limited_per_provider() {
 }
 
 #[tokio::test]
-async fn the_complexity_is_clamped_to_one_above_the_local_tier() {
+async fn the_model_may_lower_the_complexity_but_never_raise_it() {
+    let text = "订单 8812 重复扣款 200 元。退款申请三天没有处理。客服电话一直打不通。App 也登录不了。";
+    let local = LocalParser.parse_text(text).complexity;
+    assert!(local >= 2, "the fixture needs a tier to lower: {local}");
     let standin = StandIn::start().await;
-    standin.script([Reply::Content(answer(&[], 5))]);
-    let parsed = with_fallback(&standin.config(), &Metrics::new())
-        .parse(&ticket("t-1", TEXT))
-        .await
-        .expect("parsed");
-    let local = LocalParser.parse_text(TEXT).complexity;
-    assert_eq!(local, 1);
-    assert_eq!(parsed.complexity, 2);
+    standin.script([
+        Reply::Content(answer(&[], 5)),
+        Reply::Content(answer(&[], 1)),
+    ]);
+    let parser = with_fallback(&standin.config(), &Metrics::new());
+    let raised = parser.parse(&ticket("t-1", text)).await.expect("parsed");
+    assert_eq!(raised.parser, LLM_NAME, "the model's answer was taken");
+    assert_eq!(raised.complexity, local, "no raise on the model's say-so");
+    let lowered = parser.parse(&ticket("t-2", text)).await.expect("parsed");
+    assert_eq!(lowered.complexity, 1);
 }
 
 #[test]

@@ -206,11 +206,11 @@ impl LlmParser {
             },
             entities,
             // The sentiment stage escalates from a complexity tier. The local tier is computed from what
-            // the text demonstrably holds (length, problem sentences, entities); letting the model raise
-            // it by at most one tier keeps its judgement useful while a ticket that merely claims to be
-            // complex ("complexity 5", "escalate this") cannot lift itself past the escalation threshold
-            // on its own say-so.
-            complexity: checked.complexity.min(local.complexity.max(1) + 1),
+            // the text demonstrably holds (length, problem sentences, entities); the model may judge a
+            // ticket simpler than that, never more complex: an honest answer and one a ticket talked the
+            // model into ("complexity 5", "escalate this") look the same, and any raise, even by one
+            // tier, could carry a ticket into the escalation tier on its own say-so.
+            complexity: checked.complexity.clamp(1, local.complexity.max(1)),
             suggested_departments: checked.departments,
             language: checked.language,
         }
