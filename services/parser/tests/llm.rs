@@ -388,7 +388,8 @@ async fn concurrency_is_limited_per_provider() {
 
 #[tokio::test]
 async fn the_model_may_lower_the_complexity_but_never_raise_it() {
-    let text = "订单 8812 重复扣款 200 元。退款申请三天没有处理。客服电话一直打不通。App 也登录不了。";
+    let text =
+        "订单 8812 重复扣款 200 元。退款申请三天没有处理。客服电话一直打不通。App 也登录不了。";
     let local = LocalParser.parse_text(text).complexity;
     assert!(local >= 2, "the fixture needs a tier to lower: {local}");
     let standin = StandIn::start().await;

@@ -1,12 +1,16 @@
 //! The retriever's place in the pipeline: attach the most similar historical tickets, and the
 //! classifier's department probabilities, as the evidence the router decides on; and give a locally
-//! parsed ticket the problem type of its nearest neighbours.
+//! parsed ticket the problem type of its nearest neighbours; and raise the priority of a ticket that many
+//! customers have just sent close copies of (an incident).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchboard_proto::{Matches, ProblemTypeSource, Stage, Ticket};
 use switchboard_runtime::{HandlerError, TicketStage};
 
 use crate::bm25::VECTOR_NAME;
+use crate::incidents::IncidentWatch;
 use crate::problem_type;
 use crate::store::KnowledgeBase;
 
@@ -19,6 +23,7 @@ pub struct RetrieverStage {
     pub kb: KnowledgeBase,
     /// How many similar tickets to attach: the router's evidence is a vote over them.
     pub limit: usize,
+    pub incidents: Arc<IncidentWatch>,
 }
 
 #[async_trait]
@@ -57,6 +62,17 @@ impl TicketStage for RetrieverStage {
                     "no similar ticket has a problem type; the keyword guess stays"
                 );
             }
+        }
+        if let Some(incident) =
+            self.incidents
+                .observe(ticket, &query, switchboard_runtime::now_ms())
+        {
+            tracing::info!(
+                ticket = %ticket.id,
+                customers = incident.customers,
+                window_minutes = incident.window_minutes,
+                "incident: priority raised"
+            );
         }
         let retriever = match self.kb.embedder().map(|e| e.name()) {
             Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),

@@ -5,10 +5,13 @@
 mod history;
 
 use history::{HISTORY, history};
+use std::sync::Arc;
 use switchboard_proto::knowledge_base_client::KnowledgeBaseClient;
-use switchboard_proto::{KnowledgeRecord, SimilarRequest, Stage, Ticket};
-use switchboard_retriever::{KnowledgeBase, KnowledgeBaseService, RetrieverStage};
+
+use switchboard_proto::{Assessment, KnowledgeRecord, Priority, SimilarRequest, Stage, Ticket};
+use switchboard_retriever::{IncidentWatch, KnowledgeBase, KnowledgeBaseService, RetrieverStage};
 use switchboard_runtime::TicketStage;
+use switchboard_sentiment::SentimentConfig;
 
 async fn seeded(dir: &std::path::Path) -> KnowledgeBase {
     let kb = KnowledgeBase::open(dir, None, 0.0).expect("open");
@@ -22,6 +25,7 @@ async fn the_stage_attaches_matches() {
     let stage = RetrieverStage {
         kb: seeded(dir.path()).await,
         limit: 2,
+        incidents: Arc::new(IncidentWatch::new(&SentimentConfig::default())),
     };
     let mut ticket = Ticket {
         id: "t-1".into(),
@@ -36,6 +40,54 @@ async fn the_stage_attaches_matches() {
     assert_eq!(matches.retriever, "bm25");
     assert_eq!(matches.similar.len(), 2);
     assert_eq!(matches.similar[0].department, "delivery");
+}
+
+#[tokio::test]
+async fn close_tickets_from_several_customers_raise_the_priority_as_an_incident() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stage = RetrieverStage {
+        kb: seeded(dir.path()).await,
+        limit: 2,
+        incidents: Arc::new(IncidentWatch::new(&SentimentConfig {
+            incident_min_customers: 3,
+            ..SentimentConfig::default()
+        })),
+    };
+    let mut priorities = Vec::new();
+    for (i, (customer, text)) in [
+        ("c-1", "the payment page fails with error 502 at checkout"),
+        ("c-2", "my package went to the wrong address"),
+        ("c-2", "checkout payment page fails with error 502"),
+        ("c-3", "payment page fails at checkout, error 502"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut assessment = Assessment::default();
+        assessment.set_priority(Priority::Normal);
+        let mut ticket = Ticket {
+            id: format!("t-{i}"),
+            customer_id: customer.into(),
+            text: text.into(),
+            assessment: Some(assessment),
+            ..Default::default()
+        };
+        stage.process(&mut ticket).await.expect("process");
+        priorities.push(ticket.assessment.expect("assessment"));
+    }
+    // The unrelated ticket and c-2's first close one leave two customers: no incident yet.
+    assert!(
+        priorities[..3]
+            .iter()
+            .all(|a| a.priority() == Priority::Normal && a.priority_reasons.is_empty()),
+        "{priorities:?}"
+    );
+    let raised = &priorities[3];
+    assert_eq!(raised.priority(), Priority::High);
+    assert_eq!(
+        raised.priority_reasons,
+        ["incident: 3 customers with similar tickets within 30 min ≥ 3"]
+    );
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! The retriever stage gives a locally parsed ticket the problem type of its nearest neighbours, names
 //! them, keeps a parser's own problem type, and leaves the keyword guess when no neighbour has a type.
 
+use std::sync::Arc;
+
 use switchboard_proto::{KnowledgeRecord, Parsed, ProblemTypeSource, Ticket};
-use switchboard_retriever::{KnowledgeBase, RetrieverStage};
+use switchboard_retriever::{IncidentWatch, KnowledgeBase, RetrieverStage};
 use switchboard_runtime::TicketStage;
+use switchboard_sentiment::SentimentConfig;
 
 /// (id, department, problem type, text); an empty type is a record imported without one.
 const HISTORY: &[(&str, &str, &str, &str)] = &[
@@ -54,7 +57,11 @@ async fn stage(dir: &std::path::Path) -> RetrieverStage {
         })
         .collect();
     kb.upsert(records).await.expect("upsert");
-    RetrieverStage { kb, limit: 10 }
+    RetrieverStage {
+        kb,
+        limit: 10,
+        incidents: Arc::new(IncidentWatch::new(&SentimentConfig::default())),
+    }
 }
 
 /// A ticket as the local parser leaves it: its top keyword as a guess at the problem type.

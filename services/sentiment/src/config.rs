@@ -33,6 +33,13 @@ pub struct SentimentConfig {
     /// A ticket whose `sla_deadline` attribute (RFC 3339 or Unix milliseconds) is this close gets at least
     /// high priority, and urgent once it has passed.
     pub sla_warning_minutes: u32,
+    /// An incident is this many different customers or more sending close tickets (this one included)
+    /// within [`Self::incident_window_minutes`]; it raises the priority one level. 0 turns detection off.
+    pub incident_min_customers: u32,
+    pub incident_window_minutes: u32,
+    /// How close (0..1] two tickets must be to count as the same problem: the cosine of their dense
+    /// embeddings, or of their BM25 term vectors when the knowledge base has no embedder.
+    pub incident_min_similarity: f32,
 }
 
 impl Default for SentimentConfig {
@@ -46,6 +53,9 @@ impl Default for SentimentConfig {
             model_path: None,
             wait_raise_minutes: 60,
             sla_warning_minutes: 120,
+            incident_min_customers: 5,
+            incident_window_minutes: 30,
+            incident_min_similarity: 0.75,
         }
     }
 }
@@ -93,6 +103,7 @@ impl SentimentConfig {
         for (key, value) in [
             ("wait_raise_minutes", self.wait_raise_minutes),
             ("sla_warning_minutes", self.sla_warning_minutes),
+            ("incident_window_minutes", self.incident_window_minutes),
         ] {
             if value == 0 {
                 return Err(ConfigError {
@@ -100,6 +111,16 @@ impl SentimentConfig {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        // Written so NaN fails too; zero would make every pair of tickets close.
+        if !(self.incident_min_similarity > 0.0 && self.incident_min_similarity <= 1.0) {
+            return Err(ConfigError {
+                key: "incident_min_similarity",
+                problem: format!(
+                    "{} must be above 0 and at most 1",
+                    self.incident_min_similarity
+                ),
+            });
         }
         if self
             .model_path

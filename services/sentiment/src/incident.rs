@@ -1,9 +1,9 @@
 //! Incidents: many similar tickets from different customers within a short window usually mean one fault
 //! behind them (an outage, a failed release), which deserves a higher priority than any one ticket's tone.
 //!
-//! Detected from the retriever's neighbours, which only the router sees, so this is a pure function for it to
-//! call, with [`crate::raise_for_incident`] to apply the result. `SimilarTicket` carries no customer, so the
-//! caller maps each neighbour it trusts as similar (above its score floor) to a [`Neighbour`].
+//! Detected from the retriever's neighbours (`switchboard_retriever::IncidentWatch` keeps the recent
+//! tickets and says which are close), so this is a pure function for it to call, with
+//! [`crate::raise_for_incident`] to apply the result.
 
 use std::collections::HashSet;
 

@@ -21,7 +21,7 @@ use switchboard_proto::Stage;
 use switchboard_proto::decisions_server::DecisionsServer;
 use switchboard_proto::rules_server::RulesServer;
 use switchboard_proto::stats_server::StatsServer;
-use switchboard_retriever::{KnowledgeBase, KnowledgeBaseService, RetrieverStage};
+use switchboard_retriever::{IncidentWatch, KnowledgeBase, KnowledgeBaseService, RetrieverStage};
 use switchboard_router::{RouterStage, RuleBook, RulesService};
 use switchboard_runtime::{
     Handler, Metrics, Publisher, RoleRunner, RunningRole, Subjects, TicketHandler, error_chain,
@@ -218,6 +218,7 @@ pub async fn start(
                 let stage = RetrieverStage {
                     kb,
                     limit: settings.retriever.top_k,
+                    incidents: Arc::new(IncidentWatch::new(&settings.sentiment)),
                 };
                 let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
                 runners.push(runner(role, subjects.stage(Stage::Assessed), handler));

@@ -1,0 +1,259 @@
+//! Incident detection: the retriever remembers the tickets it handled within the incident window and finds,
+//! for each new ticket, the recent ones close to it. Many close tickets from different customers in a short
+//! window usually mean one fault behind them (an outage, a failed release), so the ticket's priority rises
+//! one level, with the reason on its assessment.
+//!
+//! Closeness is the cosine of the tickets' dense embeddings, or of their BM25 term vectors when the
+//! knowledge base has no embedder: an absolute measure, where the knowledge base's fused search scores
+//! only rank. The memory is per process, bounded by the window and by [`CAPACITY`]: with several retriever
+//! replicas, each sees the share of an incident's tickets that the bus gives it.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use qdrant_edge::SparseVector;
+use switchboard_proto::Ticket;
+use switchboard_sentiment::{Incident, Neighbour, SentimentConfig, incident, raise_for_incident};
+
+use crate::bm25;
+use crate::store::Query;
+
+/// Tickets remembered at most, whatever the window: at 384 floats each, about 15 MiB.
+const CAPACITY: usize = 10_000;
+
+#[derive(Debug)]
+pub struct IncidentWatch {
+    window_minutes: u32,
+    min_customers: usize,
+    min_similarity: f32,
+    recent: Mutex<VecDeque<Arrival>>,
+}
+
+#[derive(Debug)]
+struct Arrival {
+    ticket_id: String,
+    customer_id: String,
+    at_ms: i64,
+    vector: Closeness,
+}
+
+/// What two tickets are compared by. Both sides of a comparison come from the same knowledge base, so
+/// they are of the same kind.
+#[derive(Debug)]
+enum Closeness {
+    Dense(Vec<f32>),
+    Terms(SparseVector),
+}
+
+impl Closeness {
+    fn of(query: &Query) -> Self {
+        match &query.dense {
+            Some(dense) => Self::Dense(dense.clone()),
+            None => Self::Terms(bm25::document_vector(&query.text)),
+        }
+    }
+
+    fn cosine(&self, other: &Self) -> f32 {
+        match (self, other) {
+            // Embeddings are L2-normalised: the dot product is the cosine.
+            (Self::Dense(a), Self::Dense(b)) => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+            (Self::Terms(a), Self::Terms(b)) => sparse_cosine(a, b),
+            _ => 0.0,
+        }
+    }
+}
+
+fn sparse_cosine(a: &SparseVector, b: &SparseVector) -> f32 {
+    let norm = |v: &SparseVector| v.values.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    // Both index lists are sorted and unique: merge them.
+    let (mut i, mut j, mut dot) = (0, 0, 0.0);
+    while i < a.indices.len() && j < b.indices.len() {
+        match a.indices[i].cmp(&b.indices[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                dot += a.values[i] * b.values[j];
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    dot / (na * nb)
+}
+
+impl IncidentWatch {
+    /// From the `[sentiment]` incident settings; `incident_min_customers = 0` turns detection off.
+    pub fn new(config: &SentimentConfig) -> Self {
+        Self {
+            window_minutes: config.incident_window_minutes,
+            min_customers: config.incident_min_customers as usize,
+            min_similarity: config.incident_min_similarity,
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Remembers the ticket and, when enough different customers sent a close ticket within the window
+    /// (this one included), raises its priority one level with the reason. A ticket seen again (a
+    /// redelivery) replaces its earlier self, so it never counts twice.
+    pub fn observe(&self, ticket: &mut Ticket, query: &Query, now_ms: i64) -> Option<Incident> {
+        if self.min_customers == 0 {
+            return None;
+        }
+        let vector = Closeness::of(query);
+        let since = now_ms - i64::from(self.window_minutes) * 60_000;
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        // Arrivals are in arrival order; a redelivered ticket may be older, so prune from the front only
+        // while the front is old, and filter by time below as well.
+        while recent.front().is_some_and(|a| a.at_ms < since) {
+            recent.pop_front();
+        }
+        recent.retain(|a| a.ticket_id != ticket.id);
+        let found = incident(
+            recent
+                .iter()
+                .filter(|a| vector.cosine(&a.vector) >= self.min_similarity)
+                .map(|a| Neighbour {
+                    customer_id: &a.customer_id,
+                    created_at_ms: a.at_ms,
+                })
+                .chain([Neighbour {
+                    customer_id: &ticket.customer_id,
+                    created_at_ms: now_ms,
+                }]),
+            now_ms,
+            self.window_minutes,
+            self.min_customers,
+        );
+        if recent.len() == CAPACITY {
+            recent.pop_front();
+        }
+        recent.push_back(Arrival {
+            ticket_id: ticket.id.clone(),
+            customer_id: ticket.customer_id.clone(),
+            at_ms: now_ms,
+            vector,
+        });
+        drop(recent);
+        if let (Some(found), Some(assessment)) = (&found, ticket.assessment.as_mut()) {
+            raise_for_incident(assessment, found);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_proto::{Assessment, Priority};
+
+    use super::*;
+
+    const NOW: i64 = 1_795_262_400_000;
+    const MIN: i64 = 60_000;
+
+    fn watch() -> IncidentWatch {
+        IncidentWatch::new(&SentimentConfig {
+            incident_window_minutes: 30,
+            incident_min_customers: 3,
+            incident_min_similarity: 0.6,
+            ..SentimentConfig::default()
+        })
+    }
+
+    fn ticket(id: &str, customer: &str) -> Ticket {
+        let mut assessment = Assessment::default();
+        assessment.set_priority(Priority::Normal);
+        Ticket {
+            id: id.into(),
+            customer_id: customer.into(),
+            assessment: Some(assessment),
+            ..Ticket::default()
+        }
+    }
+
+    fn query(text: &str) -> Query {
+        Query {
+            text: text.into(),
+            dense: None,
+        }
+    }
+
+    const OUTAGE: &str = "支付宝付款一直失败 payment keeps failing";
+
+    #[test]
+    fn close_tickets_from_enough_customers_raise_the_priority_with_the_reason() {
+        let w = watch();
+        for (i, customer) in ["a", "b"].iter().enumerate() {
+            let mut t = ticket(&format!("t-{i}"), customer);
+            assert!(
+                w.observe(&mut t, &query(OUTAGE), NOW + i as i64 * MIN)
+                    .is_none()
+            );
+            assert_eq!(t.assessment.expect("kept").priority(), Priority::Normal);
+        }
+        let mut third = ticket("t-2", "c");
+        let found = w
+            .observe(&mut third, &query(OUTAGE), NOW + 2 * MIN)
+            .expect("three customers");
+        assert_eq!(found.customers, 3);
+        let a = third.assessment.expect("kept");
+        assert_eq!(a.priority(), Priority::High);
+        assert_eq!(a.priority_reasons, [found.reason()]);
+    }
+
+    #[test]
+    fn one_customer_unlike_tickets_old_tickets_and_redeliveries_do_not_count() {
+        let w = watch();
+        // Old: outside the 30-minute window by the time the last one comes.
+        w.observe(&mut ticket("old", "x"), &query(OUTAGE), NOW - 40 * MIN);
+        // Unlike: shares no term.
+        w.observe(
+            &mut ticket("other", "y"),
+            &query("invoice address change"),
+            NOW,
+        );
+        // The same customer twice, and one ticket redelivered.
+        w.observe(&mut ticket("a-1", "a"), &query(OUTAGE), NOW);
+        w.observe(&mut ticket("a-2", "a"), &query(OUTAGE), NOW);
+        w.observe(&mut ticket("b-1", "b"), &query(OUTAGE), NOW);
+        assert!(
+            w.observe(&mut ticket("b-1", "b"), &query(OUTAGE), NOW)
+                .is_none(),
+            "a, b: two customers"
+        );
+        // A ticket without a customer cannot show another customer is affected.
+        assert!(
+            w.observe(&mut ticket("anon", ""), &query(OUTAGE), NOW)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn dense_embeddings_compare_by_cosine() {
+        let w = watch();
+        let near = |x: f32| Query {
+            text: String::new(),
+            dense: Some(vec![x, (1.0 - x * x).sqrt()]),
+        };
+        w.observe(&mut ticket("1", "a"), &near(1.0), NOW);
+        w.observe(&mut ticket("2", "b"), &near(0.9), NOW);
+        // cos = 0.0 with the first: far.
+        assert!(w.observe(&mut ticket("3", "c"), &near(0.0), NOW).is_none());
+        assert!(w.observe(&mut ticket("4", "d"), &near(0.95), NOW).is_some());
+    }
+
+    #[test]
+    fn zero_customers_turns_detection_off() {
+        let w = IncidentWatch::new(&SentimentConfig {
+            incident_min_customers: 0,
+            ..SentimentConfig::default()
+        });
+        for i in 0..10 {
+            let mut t = ticket(&i.to_string(), &i.to_string());
+            assert!(w.observe(&mut t, &query(OUTAGE), NOW).is_none());
+        }
+    }
+}
