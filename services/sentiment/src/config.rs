@@ -27,8 +27,8 @@ pub struct SentimentConfig {
     /// (anger and urgency still from the word lists, which the model does not know); when unset, from the
     /// word lists, so the role runs with no data at all.
     pub model_path: Option<PathBuf>,
-    /// A ticket that has waited longer than this, from receipt to assessment, rises one priority level: a
-    /// backlog must not leave the oldest tickets at the bottom.
+    /// A ticket that has waited longer than this since receipt, when assessed or when decided, rises one
+    /// priority level, once: a backlog must not leave the oldest tickets at the bottom.
     pub wait_raise_minutes: u32,
     /// A ticket whose `sla_deadline` attribute (RFC 3339 or Unix milliseconds) is this close gets at least
     /// high priority, and urgent once it has passed.

@@ -13,6 +13,8 @@ use crate::incident::Incident;
 pub const SLA_DEADLINE_ATTRIBUTE: &str = "sla_deadline";
 
 const MINUTE_MS: i64 = 60_000;
+/// How a waiting-time raise's reason begins, which is how a later stage knows it was applied.
+const WAITED: &str = "waited";
 
 /// Applies the SLA deadline (a floor: HIGH when near, URGENT once passed), then waiting time (one level up
 /// once the ticket has waited [`SentimentConfig::wait_raise_minutes`]), at `now_ms`.
@@ -27,13 +29,15 @@ pub fn raise_for_time(a: &mut Assessment, ticket: &Ticket, config: &SentimentCon
             ),
         }
     }
-    // 0: the connector did not say when the ticket arrived.
-    if ticket.received_at_ms > 0 {
+    // 0: the connector did not say when the ticket arrived. Once per ticket: a later stage applying this
+    // again must not raise it a second time for the same wait.
+    let raised_before = a.priority_reasons.iter().any(|r| r.starts_with(WAITED));
+    if ticket.received_at_ms > 0 && !raised_before {
         let waited = (now_ms - ticket.received_at_ms).div_euclid(MINUTE_MS);
         let limit = config.wait_raise_minutes;
         if waited >= i64::from(limit) {
             let to = up_one(a.priority());
-            raise(a, to, format!("waited {waited} min ≥ {limit}"));
+            raise(a, to, format!("{WAITED} {waited} min ≥ {limit}"));
         }
     }
 }

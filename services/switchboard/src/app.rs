@@ -228,7 +228,12 @@ pub async fn start(
                 let book = Arc::new(RuleBook::follow(rules_kv.clone()).await?);
                 let decisions = bus.kv(DECISIONS_BUCKET).await?;
                 grpc.add_service(RulesServer::new(RulesService::new(rules_kv)));
-                let stage = RouterStage::new(book.clone(), decisions, settings.router.clone());
+                let stage = RouterStage::new(
+                    book.clone(),
+                    decisions,
+                    settings.router.clone(),
+                    settings.sentiment.clone(),
+                );
                 let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
                 runners.push(runner(role, subjects.stage(Stage::Matched), handler));
                 rules_book = Some(book);
