@@ -122,12 +122,24 @@ static BANK_CARD: LazyLock<Regex> =
 static MOBILE_PREFIXED: LazyLock<Regex> =
     LazyLock::new(|| regex(r"(?:\+|00)86[ -]?1[3-9][0-9](?:[ -]?[0-9]{4}){2}"));
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| regex(r"1[3-9][0-9](?:[ -]?[0-9]{4}){2}"));
-static LANDLINE: LazyLock<Regex> = LazyLock::new(|| regex(r"0[0-9]{2,3}-[0-9]{7,8}"));
+/// An area code (0 and two or three digits) set off by a dash, a space or parentheses (ASCII or
+/// full-width), then a 7- or 8-digit number, itself sometimes split by a dash or space after 3 or 4
+/// digits. Without a separator, a 0-led run of digits is as likely an order number: left alone.
+static LANDLINE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?:0[0-9]{2,3}[- ]|[(（]0[0-9]{2,3}[)）] ?)(?:[0-9]{7,8}|[0-9]{3,4}[- ][0-9]{4})")
+});
 static IPV4: LazyLock<Regex> = LazyLock::new(|| regex(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"));
+/// Runs of hex digits and colons with two colons or more: candidates, which only a parse as an IPv6
+/// address (full, `::`-compressed, or with an IPv4 tail) accepts.
+static IPV6: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f]*(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*",
+    )
+});
 
 /// Strongest first: an e-mail may contain a phone number, an ID number contains phone-like runs, and an
 /// 18-digit run that is not a valid ID may still be a card.
-static DETECTORS: [Detector; 7] = [
+static DETECTORS: [Detector; 8] = [
     Detector {
         kind: PiiKind::Email,
         pattern: &EMAIL,
@@ -157,6 +169,11 @@ static DETECTORS: [Detector; 7] = [
         kind: PiiKind::Phone,
         pattern: &LANDLINE,
         accept: landline,
+    },
+    Detector {
+        kind: PiiKind::Ip,
+        pattern: &IPV6,
+        accept: ipv6,
     },
     Detector {
         kind: PiiKind::Ip,
@@ -296,8 +313,26 @@ fn mobile(text: &str, span: Range<usize>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The canonical value is the digits alone, so every spelling of one number gets one placeholder.
 fn landline(text: &str, span: Range<usize>) -> Option<String> {
-    digits_bounded(text, &span).then(|| text[span].to_owned())
+    digits_bounded(text, &span).then(|| digits(&text[span]))
+}
+
+/// An IPv6 address standing alone (not inside a longer word) with at least two groups and five hex
+/// digits written: a clock time such as 10:30:00 does not parse, and `::` or a path like `a::b` is not
+/// an address worth masking.
+fn ipv6(text: &str, span: Range<usize>) -> Option<String> {
+    let bytes = text.as_bytes();
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    let before = span.start.checked_sub(1).and_then(|i| bytes.get(i));
+    if word(before) || word(bytes.get(span.end)) {
+        return None;
+    }
+    let candidate = &text[span];
+    let groups = candidate.split(':').filter(|g| !g.is_empty()).count();
+    let hex_digits = candidate.bytes().filter(u8::is_ascii_hexdigit).count();
+    let address: std::net::Ipv6Addr = candidate.parse().ok()?;
+    (groups >= 2 && hex_digits >= 5).then(|| address.to_string())
 }
 
 /// Dotted quads with every octet at most 255, not part of a longer dotted run such as a version number.
@@ -348,6 +383,12 @@ mod tests {
     fn landlines() {
         assert_eq!(masked("办公室010-12345678转8"), "办公室<PHONE_1>转8");
         assert_eq!(masked("0755-1234567"), "<PHONE_1>");
+        assert_eq!(
+            masked("(010)12345678, （010）1234-5678, 010 12345678 and 010-1234 5678"),
+            "<PHONE_1>, <PHONE_1>, <PHONE_1> and <PHONE_1>",
+            "one number in four spellings"
+        );
+        assert_eq!(masked("(0755) 123-4567"), "<PHONE_1>");
     }
 
     #[test]
@@ -405,6 +446,15 @@ mod tests {
         assert_eq!(masked("host 10.0.0.1."), "host <IP_1>.");
         assert_eq!(masked("999.1.1.1"), "999.1.1.1");
         assert_eq!(masked("version 1.2.3.4.5"), "version 1.2.3.4.5");
+        assert_eq!(
+            masked("from 2001:db8::8a2e:370:7334, then 2001:0db8:0000:0000:0000:8a2e:0370:7334."),
+            "from <IP_1>, then <IP_1>.",
+            "one address, compressed and in full"
+        );
+        assert_eq!(
+            masked("fe80::1%eth0 and ::ffff:10.0.0.1"),
+            "<IP_1>%eth0 and <IP_2>"
+        );
     }
 
     #[test]
@@ -446,6 +496,10 @@ mod tests {
             "2024-03-15 10:30, 2024.03.15, 20240315",
             "3.14159",
             "第12345期",
+            // Clock times and separator-less 0-led runs.
+            "10:30:00 至 12:00",
+            "订单 01012345678",
+            "std::vec::Vec, a::b",
         ] {
             assert_eq!(masked(text), text);
             assert!(mask(text).counts.is_empty(), "{text}");
