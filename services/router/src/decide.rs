@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use switchboard_proto::{
-    Decision, DepartmentEvidence, DepartmentScore, FiredRule, Outcome, Rule, SimilarTicket, Ticket,
+    Assessment, Decision, DepartmentEvidence, DepartmentScore, FiredRule, Outcome, Rule,
+    SimilarTicket, Ticket,
 };
 
 use crate::config::RouterConfig;
@@ -156,7 +157,13 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
     decision.review_reason = review_reason.unwrap_or_default();
     decision.evidence = evidence;
     let model = if use_model { model_scores } else { &[] };
-    decision.explanation = explain(&decision, in_window, &window, model);
+    decision.explanation = explain(
+        &decision,
+        in_window,
+        &window,
+        model,
+        ticket.assessment.as_ref(),
+    );
     decision
 }
 
@@ -231,7 +238,13 @@ fn median(values: &[i64]) -> Option<f64> {
 }
 
 /// One paragraph a person can check against the evidence fields.
-fn explain(d: &Decision, similar: u32, window: &Window, model: &[DepartmentScore]) -> String {
+fn explain(
+    d: &Decision,
+    similar: u32,
+    window: &Window,
+    model: &[DepartmentScore],
+    assessment: Option<&Assessment>,
+) -> String {
     let mut out = String::new();
     if d.outcome() == Outcome::Review {
         let _ = write!(out, "Sent to human review: {}. ", d.review_reason);
@@ -242,6 +255,28 @@ fn explain(d: &Decision, similar: u32, window: &Window, model: &[DepartmentScore
             d.department,
             d.confidence * 100.0
         );
+    }
+    // The sentiment stage's verdicts travel with the decision, so whoever reads it sees why a person
+    // must take the ticket, and why it is more pressing than its text alone suggests.
+    if let Some(a) = assessment {
+        if a.escalate {
+            let _ = write!(
+                out,
+                "Escalated to a person: {}. ",
+                a.escalation_reasons.join("; ")
+            );
+        }
+        if !a.priority_reasons.is_empty() {
+            let _ = write!(
+                out,
+                "Priority {}: {}. ",
+                a.priority()
+                    .as_str_name()
+                    .trim_start_matches("PRIORITY_")
+                    .to_lowercase(),
+                a.priority_reasons.join("; ")
+            );
+        }
     }
     let within = if window.since_ms.is_some() {
         format!("Within the last {} days, ", window.days)

@@ -1,4 +1,4 @@
-use switchboard_proto::{DepartmentScore, Matches, SimilarTicket};
+use switchboard_proto::{Assessment, DepartmentScore, Matches, Priority, SimilarTicket};
 
 use super::*;
 
@@ -248,5 +248,40 @@ fn a_fired_rule_outweighs_evidence_and_is_reported() {
         d.explanation.contains("Rule login fired"),
         "{}",
         d.explanation
+    );
+}
+
+#[test]
+fn escalation_and_priority_reasons_are_in_the_explanation() {
+    let mut assessment = Assessment {
+        escalate: true,
+        escalation_reasons: vec!["anger 0.80 ≥ 0.60".into()],
+        priority_reasons: vec!["waited 90 min ≥ 60".into()],
+        ..Assessment::default()
+    };
+    assessment.set_priority(Priority::Urgent);
+    let t = Ticket {
+        assessment: Some(assessment),
+        ..ticket("x", vec![similar("a", 0.9, None), similar("a", 0.8, None)])
+    };
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    assert_eq!(d.priority, Priority::Urgent as i32);
+    assert!(
+        d.explanation.contains(
+            "Escalated to a person: anger 0.80 ≥ 0.60. Priority urgent: waited 90 min ≥ 60."
+        ),
+        "{}",
+        d.explanation
+    );
+    let calm = decide(
+        &ticket("x", vec![similar("a", 0.9, None)]),
+        &RuleSet::default(),
+        &config(),
+        NOW,
+    );
+    assert!(
+        !calm.explanation.contains("Escalated"),
+        "{}",
+        calm.explanation
     );
 }
