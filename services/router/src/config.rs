@@ -5,8 +5,8 @@ use serde::Deserialize;
 pub struct RouterConfig {
     /// Lowest confidence at which a ticket is routed automatically; below it goes to review.
     pub threshold: f32,
-    /// The classifier's part in the blend with the similar tickets' shares (0: similar tickets only,
-    /// 1: the classifier only). The default was chosen on a held-out tenth of benchmark histories (never
+    /// The classifier's part in the geometric blend with the similar tickets' shares (its exponent; the
+    /// shares get the rest. 0: similar tickets only, 1: the classifier only). The default was chosen on a held-out tenth of benchmark histories (never
     /// on their test tickets): the classifier alone ranked better than the similar tickets, and a little
     /// of their evidence on top still helped.
     pub model_weight: f32,
