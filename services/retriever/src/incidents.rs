@@ -106,8 +106,7 @@ impl IncidentWatch {
         let vector = Closeness::of(query);
         let since = now_ms - i64::from(self.window_minutes) * 60_000;
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        // Arrivals are in arrival order; a redelivered ticket may be older, so prune from the front only
-        // while the front is old, and filter by time below as well.
+        // Arrivals are stamped when observed and pushed at the back, so the old ones are at the front.
         while recent.front().is_some_and(|a| a.at_ms < since) {
             recent.pop_front();
         }

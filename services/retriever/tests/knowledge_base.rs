@@ -4,29 +4,35 @@
 #[path = "support/history.rs"]
 mod history;
 
-use history::{HISTORY, history};
+use std::path::Path;
 use std::sync::Arc;
-use switchboard_proto::knowledge_base_client::KnowledgeBaseClient;
 
+use history::{HISTORY, history};
+use switchboard_proto::knowledge_base_client::KnowledgeBaseClient;
 use switchboard_proto::{Assessment, KnowledgeRecord, Priority, SimilarRequest, Stage, Ticket};
 use switchboard_retriever::{IncidentWatch, KnowledgeBase, KnowledgeBaseService, RetrieverStage};
 use switchboard_runtime::TicketStage;
 use switchboard_sentiment::SentimentConfig;
 
-async fn seeded(dir: &std::path::Path) -> KnowledgeBase {
+async fn seeded(dir: &Path) -> KnowledgeBase {
     let kb = KnowledgeBase::open(dir, None, 0.0).expect("open");
     assert_eq!(kb.upsert(history()).await.expect("upsert"), HISTORY.len());
     kb
 }
 
+/// The stage over the seeded history, attaching two similar tickets.
+async fn stage(dir: &Path, incidents: &SentimentConfig) -> RetrieverStage {
+    RetrieverStage {
+        kb: seeded(dir).await,
+        limit: 2,
+        incidents: Arc::new(IncidentWatch::new(incidents)),
+    }
+}
+
 #[tokio::test]
 async fn the_stage_attaches_matches() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stage = RetrieverStage {
-        kb: seeded(dir.path()).await,
-        limit: 2,
-        incidents: Arc::new(IncidentWatch::new(&SentimentConfig::default())),
-    };
+    let stage = stage(dir.path(), &SentimentConfig::default()).await;
     let mut ticket = Ticket {
         id: "t-1".into(),
         text: "my package went to the wrong address".into(),
@@ -45,14 +51,11 @@ async fn the_stage_attaches_matches() {
 #[tokio::test]
 async fn close_tickets_from_several_customers_raise_the_priority_as_an_incident() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stage = RetrieverStage {
-        kb: seeded(dir.path()).await,
-        limit: 2,
-        incidents: Arc::new(IncidentWatch::new(&SentimentConfig {
-            incident_min_customers: 3,
-            ..SentimentConfig::default()
-        })),
+    let incidents = SentimentConfig {
+        incident_min_customers: 3,
+        ..SentimentConfig::default()
     };
+    let stage = stage(dir.path(), &incidents).await;
     let mut priorities = Vec::new();
     for (i, (customer, text)) in [
         ("c-1", "the payment page fails with error 502 at checkout"),

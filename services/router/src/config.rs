@@ -5,10 +5,11 @@ use serde::Deserialize;
 pub struct RouterConfig {
     /// Lowest confidence at which a ticket is routed automatically; below it goes to review.
     pub threshold: f32,
-    /// The classifier's part in the geometric blend with the similar tickets' shares (its exponent; the
-    /// shares get the rest. 0: similar tickets only, 1: the classifier only). The default was chosen on a held-out tenth of benchmark histories (never
-    /// on their test tickets): the classifier alone ranked better than the similar tickets, and a little
-    /// of their evidence on top still helped.
+    /// The classifier's part in the geometric blend with the similar tickets' shares: its exponent, the
+    /// shares getting the rest (0: similar tickets only, 1: the classifier only). The default was chosen
+    /// on a held-out tenth of benchmark histories (never on their test tickets) for the arithmetic blend
+    /// this replaced: the classifier alone ranked better than the similar tickets, and a little of their
+    /// evidence on top still helped.
     pub model_weight: f32,
     /// A similar ticket's vote halves with every this many days of age (tickets with a creation time
     /// only); 0 turns recency off. Old history should count less once policies and teams change.

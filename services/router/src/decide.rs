@@ -13,10 +13,10 @@
 //! sharp classifier and a vote spread over a few departments is systematically underconfident (routed
 //! tickets turned out right far more often than their confidence said); the geometric mean keeps the
 //! agreement of the two sharp, and makes a department that none of the similar tickets went to an
-//! unlikely answer, which is what the votes say. A fired rule then
-//! adds its weight to its department's `p`, and the confidence is the department's part of the total,
-//! so a rule of weight 3 outweighs any evidence. Nothing similar in the knowledge base means review
-//! whatever the classifier says: it has no evidence to stand on.
+//! unlikely answer, which is what the votes say. A fired rule then adds its weight to its department's
+//! `p`, and the confidence is the department's part of the total, so a rule of weight 3 outweighs any
+//! evidence. Nothing similar in the knowledge base means review whatever the classifier says: it has no
+//! evidence to stand on.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
 //! The learned classifier: a linear SVM over hashed character and word n-grams (and the embedding, when
-//! the knowledge base has an embedder), trained on CPU from
-//! every record in the knowledge base and updated online by each correction or resolution.
+//! the knowledge base has an embedder), trained on CPU from every record in the knowledge base and
+//! updated online by each correction or resolution.
 //!
 //! It is derived state of the knowledge base, like an index, so it lives beside the store and every
 //! holder of the store (the retriever stage, feedback, the bench) shares one model. The store counts its
@@ -9,7 +9,8 @@
 //!   store) waits for one retrain, shared by every ticket waiting, rather than being routed by a model
 //!   that has never seen the new history. Retraining 10,000 records takes seconds;
 //! - feedback writes one record and then calls [`Classifier::learn`], which folds that record in with
-//!   exact coordinate steps of the SVM and moves the model to the new generation, so a correction needs no retrain.
+//!   exact coordinate steps of the SVM and moves the model to the new generation, so a correction
+//!   needs no retrain.
 //!
 //! Lazy retraining needs no call from any import path, which keeps importers (the CLI, gRPC, tests)
 //! ignorant of the model.
