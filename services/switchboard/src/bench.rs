@@ -48,6 +48,8 @@ pub struct BenchReport {
     /// The classifier's accuracy on a held-out tenth of the history, trained without it.
     pub model_holdout_accuracy: Option<f32>,
     pub model_temperature: Option<f32>,
+    /// The embedding's weight in the classifier against each n-gram group's 1, chosen on that tenth.
+    pub model_dense_weight: Option<f32>,
     pub valid_tickets: usize,
     pub tickets: usize,
     pub threshold: f32,
@@ -218,6 +220,7 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         training_seconds: training.as_ref().map_or(0.0, |t| t.seconds),
         model_holdout_accuracy: fit.and_then(|f| f.holdout_accuracy),
         model_temperature: fit.map(|f| f.temperature),
+        model_dense_weight: fit.and_then(|f| f.dense_weight),
         valid_tickets,
         tickets: pass.results.len(),
         threshold,
@@ -365,8 +368,11 @@ impl std::fmt::Display for BenchReport {
         if let Some(accuracy) = self.model_holdout_accuracy {
             writeln!(
                 f,
-                "classifier         held-out history accuracy {accuracy:.4}, temperature {:.2}",
-                self.model_temperature.unwrap_or(1.0)
+                "classifier         held-out history accuracy {accuracy:.4}, temperature {:.2}{}",
+                self.model_temperature.unwrap_or(1.0),
+                self.model_dense_weight
+                    .map(|w| format!(", embedding weight {w}"))
+                    .unwrap_or_default()
             )?;
         }
         writeln!(

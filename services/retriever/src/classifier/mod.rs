@@ -107,6 +107,7 @@ impl Classifier {
             seconds = training.seconds,
             holdout_accuracy = ?training.fit.and_then(|f| f.holdout_accuracy),
             temperature = ?training.fit.map(|f| f.temperature),
+            dense_weight = ?training.fit.and_then(|f| f.dense_weight),
             "classifier trained"
         );
         *self
