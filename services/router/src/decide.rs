@@ -16,7 +16,8 @@
 //! unlikely answer, which is what the votes say. A fired rule then adds its weight to its department's
 //! `p`, and the confidence is the department's part of the total, so a rule of weight 3 outweighs any
 //! evidence. Nothing similar in the knowledge base means review whatever the classifier says: it has no
-//! evidence to stand on.
+//! evidence to stand on. So does a ticket unlike the chosen department's known tickets (its typicality,
+//! from the classifier, below `min_typicality`), unless a rule named the department.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,7 +27,7 @@ use switchboard_proto::{
     SimilarTicket, Ticket,
 };
 
-use crate::config::RouterConfig;
+use crate::config::{Gate, RouterConfig};
 use crate::rules::RuleSet;
 
 /// Names the method behind a decision, recorded on every decision with the classifier's version.
@@ -48,10 +49,12 @@ struct Tally {
     rule_weight: f32,
 }
 
-/// Whether a decision with this department and confidence is routed automatically: the one test
-/// [`decide`] applies, so anyone replaying decisions at another threshold gets the same outcomes.
-pub fn routes(department: &str, confidence: f32, threshold: f32) -> bool {
-    !department.is_empty() && confidence >= threshold
+/// Whether a decision with this department, confidence and typicality is routed automatically: the
+/// one test [`decide`] applies, so anyone replaying decisions at another gate gets the same outcomes.
+pub fn routes(department: &str, confidence: f32, typicality: Option<f32>, gate: Gate) -> bool {
+    !department.is_empty()
+        && confidence >= gate.threshold
+        && typicality.is_none_or(|t| t >= gate.min_typicality)
 }
 
 pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i64) -> Decision {
@@ -161,12 +164,35 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
         decision.runner_up = second.department.clone();
         decision.runner_up_confidence = second.score;
     }
+    let model = if use_model { model_scores } else { &[] };
+    let ruled = decision
+        .rules
+        .iter()
+        .any(|r| r.department == decision.department);
+    decision.typicality = model
+        .iter()
+        .find(|m| !ruled && m.department == decision.department)
+        .and_then(|m| m.typicality);
+    let gate = config.gate();
     let review_reason = if decision.department.is_empty() {
         Some("nothing similar in the knowledge base and no rule fired".to_owned())
-    } else if !routes(&decision.department, decision.confidence, config.threshold) {
+    } else if decision.confidence < gate.threshold {
         Some(format!(
             "confidence {:.2} is below the threshold {:.2}",
-            decision.confidence, config.threshold
+            decision.confidence, gate.threshold
+        ))
+    } else if !routes(
+        &decision.department,
+        decision.confidence,
+        decision.typicality,
+        gate,
+    ) {
+        Some(format!(
+            "the ticket is unlike {}'s known tickets: only {:.1}% of the knowledge base lies as far \
+             from its own department's centre, below the floor of {:.1}%",
+            decision.department,
+            decision.typicality.unwrap_or_default() * 100.0,
+            gate.min_typicality * 100.0
         ))
     } else {
         None
@@ -178,7 +204,6 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
     });
     decision.review_reason = review_reason.unwrap_or_default();
     decision.evidence = evidence;
-    let model = if use_model { model_scores } else { &[] };
     decision.explanation = explain(
         &decision,
         in_window,
@@ -343,7 +368,15 @@ fn explain(
         let top: Vec<String> = model
             .iter()
             .take(2)
-            .map(|m| format!("{} {:.0}%", m.department, m.probability * 100.0))
+            .map(|m| match m.typicality {
+                Some(t) => format!(
+                    "{} {:.0}% (typicality {:.1}%)",
+                    m.department,
+                    m.probability * 100.0,
+                    t * 100.0
+                ),
+                None => format!("{} {:.0}%", m.department, m.probability * 100.0),
+            })
             .collect();
         let _ = write!(out, "The classifier gives {}. ", top.join(", "));
     }

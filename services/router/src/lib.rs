@@ -9,7 +9,7 @@ mod rules;
 mod service;
 mod stage;
 
-pub use config::RouterConfig;
+pub use config::{Gate, RouterConfig};
 pub use decide::{MODEL_VERSION, decide, routes};
 pub use error::RouterError;
 pub use rules::{RuleBook, RuleSet};

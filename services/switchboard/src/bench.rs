@@ -2,7 +2,7 @@
 //! labelled set through the whole embedded pipeline under a bounded number of tickets in flight, and
 //! reports accuracy (overall, in scope, out of scope), macro-F1, automatic routing and its calibration,
 //! throughput, latency and peak memory. With `--valid`, a separate labelled set is routed first and the
-//! threshold that scores best on it is applied to the tickets.
+//! threshold and typicality floor that score best on it are applied to the tickets.
 
 mod score;
 
@@ -19,10 +19,11 @@ use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
+use switchboard_router::Gate;
 use switchboard_runtime::Subjects;
 use tokio::sync::{Semaphore, mpsc};
 
-pub use score::{Bin, Routed, Scores, best_threshold, score};
+pub use score::{Bin, Routed, Scores, best_gate, score};
 
 use crate::roles::Roles;
 use crate::settings::{BusKind, Settings};
@@ -31,10 +32,12 @@ use crate::settings::{BusKind, Settings};
 pub struct BenchArgs {
     pub history: PathBuf,
     pub tickets: PathBuf,
-    /// A labelled set, separate from `tickets`, to choose the threshold on.
+    /// A labelled set, separate from `tickets`, to choose the threshold and typicality floor on.
     pub valid: Option<PathBuf>,
     /// A fixed threshold instead of `router.threshold` or one chosen on `valid`.
     pub threshold: Option<f32>,
+    /// A fixed typicality floor instead of `router.min_typicality` or one chosen on `valid`.
+    pub min_typicality: Option<f32>,
     pub columns: CsvColumns,
     /// Tickets submitted but not yet decided, at most.
     pub in_flight: usize,
@@ -55,6 +58,9 @@ pub struct BenchReport {
     pub threshold: f32,
     /// Where the threshold came from: `--threshold`, `--valid` or `router.threshold`.
     pub threshold_from: &'static str,
+    pub min_typicality: f32,
+    /// Where the floor came from: `--min-typicality`, `--valid` or `router.min_typicality`.
+    pub min_typicality_from: &'static str,
     #[serde(flatten)]
     pub scores: Scores,
     pub tickets_per_second: f64,
@@ -113,12 +119,22 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         Some(path) => read_labelled(path, &args.columns)?,
         None => Vec::new(),
     };
+    for (flag, value) in [
+        ("--threshold", args.threshold),
+        ("--min-typicality", args.min_typicality),
+    ] {
+        if let Some(value) = value {
+            ensure!(
+                (0.0..=1.0).contains(&value),
+                "{flag} must be within 0..=1, got {value}"
+            );
+        }
+    }
     if let Some(threshold) = args.threshold {
-        ensure!(
-            (0.0..=1.0).contains(&threshold),
-            "--threshold must be within 0..=1, got {threshold}"
-        );
         settings.router.threshold = threshold;
+    }
+    if let Some(min_typicality) = args.min_typicality {
+        settings.router.min_typicality = min_typicality;
     }
     let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
     settings.data_dir = data.path().to_path_buf();
@@ -177,34 +193,30 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     drop(tx);
 
     let intake = running.intake.clone().context("intake is not running")?;
-    let runtime_threshold = settings.router.threshold;
-    let (threshold, threshold_from, valid_tickets) = if let Some(t) = args.threshold {
-        (t, "--threshold", 0)
-    } else if !valid.is_empty() {
-        let n = valid.len();
-        let pass = route_all(
-            &intake,
-            &mut decided,
-            "valid",
-            valid,
-            args,
-            runtime_threshold,
-        )
-        .await?;
-        (best_threshold(&pass.results), "--valid", n)
+    let runtime_gate = settings.router.gate();
+    let (gate, valid_tickets) = if valid.is_empty() {
+        (runtime_gate, 0)
     } else {
-        (runtime_threshold, "router.threshold", 0)
+        let n = valid.len();
+        let pass = route_all(&intake, &mut decided, "valid", valid, args, runtime_gate).await?;
+        (
+            best_gate(&pass.results, args.threshold, args.min_typicality),
+            n,
+        )
     };
+    let from = |fixed: Option<f32>, flag: &'static str, key: &'static str| match fixed {
+        Some(_) => flag,
+        None if valid_tickets > 0 => "--valid",
+        None => key,
+    };
+    let threshold_from = from(args.threshold, "--threshold", "router.threshold");
+    let min_typicality_from = from(
+        args.min_typicality,
+        "--min-typicality",
+        "router.min_typicality",
+    );
     let texts: Vec<String> = tickets.iter().map(|(text, _)| text.clone()).collect();
-    let pass = route_all(
-        &intake,
-        &mut decided,
-        "test",
-        tickets,
-        args,
-        runtime_threshold,
-    )
-    .await?;
+    let pass = route_all(&intake, &mut decided, "test", tickets, args, runtime_gate).await?;
     running.shutdown().await;
     let embedder_texts_per_second = match kb.embedder() {
         Some(e) => Some(embedder_throughput(e, texts, settings.embedder.max_batch).await?),
@@ -223,9 +235,11 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         model_dense_weight: fit.and_then(|f| f.dense_weight),
         valid_tickets,
         tickets: pass.results.len(),
-        threshold,
+        threshold: gate.threshold,
         threshold_from,
-        scores: score(&pass.results, threshold),
+        min_typicality: gate.min_typicality,
+        min_typicality_from,
+        scores: score(&pass.results, gate),
         tickets_per_second: pass.results.len() as f64 / pass.seconds,
         embedder: kb.embedder().map(|e| e.name().to_owned()),
         embedder_texts_per_second,
@@ -259,14 +273,14 @@ struct Pass {
 }
 
 /// Submits `rows` with at most `in_flight` undecided and collects every decision. Checks that each
-/// runtime outcome is the one the offline scoring gives at the runtime threshold.
+/// runtime outcome is the one the offline scoring gives at the runtime gate.
 async fn route_all(
     intake: &Arc<Intake>,
     decided: &mut Decided,
     name: &'static str,
     rows: Vec<(String, String)>,
     args: &BenchArgs,
-    runtime_threshold: f32,
+    runtime_gate: Gate,
 ) -> anyhow::Result<Pass> {
     let gold: Arc<Mutex<HashMap<String, Gold>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(args.in_flight.max(1)));
@@ -327,11 +341,16 @@ async fn route_all(
             gold: g.department,
             department: d.department.clone(),
             confidence: d.confidence,
+            typicality: d.typicality,
         };
         ensure!(
-            switchboard_router::routes(&routed.department, routed.confidence, runtime_threshold)
-                == (d.outcome() == Outcome::Routed),
-            "ticket {}: the router's outcome {:?} disagrees with offline scoring at {runtime_threshold}",
+            switchboard_router::routes(
+                &routed.department,
+                routed.confidence,
+                routed.typicality,
+                runtime_gate
+            ) == (d.outcome() == Outcome::Routed),
+            "ticket {}: the router's outcome {:?} disagrees with offline scoring at {runtime_gate:?}",
             ticket.id,
             d.outcome()
         );
@@ -377,10 +396,12 @@ impl std::fmt::Display for BenchReport {
         }
         writeln!(
             f,
-            "tickets            {} (threshold {:.2} from {}{})",
+            "tickets            {} (threshold {:.2} from {}, typicality floor {:.2} from {}{})",
             self.tickets,
             self.threshold,
             self.threshold_from,
+            self.min_typicality,
+            self.min_typicality_from,
             if self.valid_tickets > 0 {
                 format!(", {} validation tickets", self.valid_tickets)
             } else {

@@ -42,12 +42,17 @@ enum Command {
         history: PathBuf,
         #[arg(long)]
         tickets: PathBuf,
-        /// A separate labelled set: routed first, the threshold with the best accuracy on it is used.
+        /// A separate labelled set: routed first, the threshold and typicality floor with the best
+        /// accuracy on it are used (those not fixed by `--threshold` or `--min-typicality`).
         #[arg(long)]
         valid: Option<PathBuf>,
         /// Route at this threshold (0 to 1) instead of `router.threshold` or one chosen on `--valid`.
-        #[arg(long, conflicts_with = "valid")]
+        #[arg(long)]
         threshold: Option<f32>,
+        /// Route at this typicality floor (0 to 1; 0 turns it off) instead of `router.min_typicality`
+        /// or one chosen on `--valid`.
+        #[arg(long)]
+        min_typicality: Option<f32>,
         /// Tickets submitted but not yet decided, at most.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
@@ -218,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
             tickets,
             valid,
             threshold,
+            min_typicality,
             in_flight,
             json,
             columns,
@@ -227,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
                 tickets,
                 valid,
                 threshold,
+                min_typicality,
                 columns: columns.into(),
                 in_flight,
             };

@@ -57,13 +57,17 @@ pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
 pub fn render(t: &Ticket) -> String {
     let mut out = String::new();
     let d = t.decision.clone().unwrap_or_default();
+    let typicality = d
+        .typicality
+        .map(|t| format!(", typicality {t:.3}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "ticket       {}", t.id);
     let _ = writeln!(out, "text         {}", t.text);
     match d.outcome() {
         Outcome::Routed => {
             let _ = writeln!(
                 out,
-                "decision     routed to {} (confidence {:.2})",
+                "decision     routed to {} (confidence {:.2}{typicality})",
                 d.department, d.confidence
             );
         }
@@ -72,7 +76,7 @@ pub fn render(t: &Ticket) -> String {
             if !d.department.is_empty() {
                 let _ = writeln!(
                     out,
-                    "best guess   {} (confidence {:.2})",
+                    "best guess   {} (confidence {:.2}{typicality})",
                     d.department, d.confidence
                 );
             }

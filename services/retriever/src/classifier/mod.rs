@@ -15,6 +15,7 @@
 //! Lazy retraining needs no call from any import path, which keeps importers (the CLI, gRPC, tests)
 //! ignorant of the model.
 
+mod centroids;
 mod features;
 mod model;
 
@@ -149,9 +150,10 @@ impl Classifier {
                 .predict(&query.text, query.dense.as_deref())
                 .into_iter()
                 .take(limit)
-                .map(|(class, probability)| DepartmentScore {
-                    department: model.classes()[class].clone(),
-                    probability,
+                .map(|p| DepartmentScore {
+                    department: model.classes()[p.class].clone(),
+                    probability: p.probability,
+                    typicality: Some(p.typicality),
                 })
                 .collect();
             ModelScores {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::centroids::Centroids;
 use super::features::{Group, extract};
 
 /// The SVM's cost of a margin violation against the weights' size (liblinear's C) for a record of
@@ -51,6 +52,8 @@ pub(crate) struct Model {
     temperature: f32,
     /// The dense group's weight against each lexical group's 1, chosen on the held-out tenth.
     dense_weight: f32,
+    /// Where each department's tickets lie, in the same features.
+    centroids: Centroids,
 }
 
 /// Millions of weights say nothing in a log line: the shape does.
@@ -70,6 +73,15 @@ pub(crate) struct Sample {
     pub groups: [Group; 3],
     pub class: usize,
     pub weight: f32,
+}
+
+/// The model's view of one class for one text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Prediction {
+    pub class: usize,
+    pub probability: f32,
+    /// See [`Centroids::typicality`].
+    pub typicality: f32,
 }
 
 /// What fitting found out, for logs and the bench.
@@ -141,6 +153,8 @@ impl Model {
         let all: Vec<usize> = (0..samples.len()).collect();
         model.train(&xs, samples, &all);
         model.temperature = report.temperature;
+        let classes: Vec<usize> = samples.iter().map(|s| s.class).collect();
+        model.centroids = Centroids::fit(&xs, &classes, model.classes.len());
         Some((model, report))
     }
 
@@ -180,6 +194,7 @@ impl Model {
             classes,
             temperature: 1.0,
             dense_weight: DENSE_WEIGHTS[0],
+            centroids: Centroids::default(),
         }
     }
 
@@ -245,15 +260,28 @@ impl Model {
     }
 
     /// Class probabilities of `text` (with its embedding, when the model was trained with them), best
-    /// first.
-    pub(crate) fn predict(&self, text: &str, dense: Option<&[f32]>) -> Vec<(usize, f32)> {
-        let mut logits = self.logits(&self.vectorise(&extract(text, dense)));
+    /// first, each with how typical the text is of the class's records.
+    pub(crate) fn predict(&self, text: &str, dense: Option<&[f32]>) -> Vec<Prediction> {
+        let x = self.vectorise(&extract(text, dense));
+        let mut logits = self.logits(&x);
         for l in &mut logits {
             *l /= self.temperature;
         }
         softmax(&mut logits);
-        let mut ranked: Vec<(usize, f32)> = logits.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut ranked: Vec<Prediction> = logits
+            .into_iter()
+            .enumerate()
+            .map(|(class, probability)| Prediction {
+                class,
+                probability,
+                typicality: self.centroids.typicality(&x, class),
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.probability
+                .total_cmp(&a.probability)
+                .then(a.class.cmp(&b.class))
+        });
         ranked
     }
 
@@ -312,6 +340,7 @@ impl Model {
             }
         }
         let x = self.vectorise(&groups);
+        self.centroids.add(&x, class);
         let norm = squared_norm(&x);
         let mut alpha = vec![0.0f32; k];
         let mut cost = COST * weight;
@@ -537,12 +566,15 @@ mod tests {
         let m = model();
         for &(text, class) in ROWS {
             let p = m.predict(text, None);
-            assert_eq!(p[0].0, class, "{text}: {p:?}");
-            let sum: f32 = p.iter().map(|(_, p)| p).sum();
+            assert_eq!(p[0].class, class, "{text}: {p:?}");
+            let sum: f32 = p.iter().map(|p| p.probability).sum();
             assert!((sum - 1.0).abs() < 1e-4);
         }
-        assert_eq!(m.predict("refund my double charge", None)[0].0, 0);
-        assert_eq!(m.predict("包裹还没送到", None)[0].0, 1);
+        assert_eq!(m.predict("refund my double charge", None)[0].class, 0);
+        let parcel = m.predict("包裹还没送到", None);
+        assert_eq!(parcel[0].class, 1);
+        // Like the delivery tickets, unlike the billing ones.
+        assert!(parcel[0].typicality > parcel[1].typicality, "{parcel:?}");
     }
 
     #[test]
@@ -558,10 +590,10 @@ mod tests {
     fn learning_a_correction_changes_the_answer() {
         let mut m = model();
         let text = "the courier charged me a fee for my parcel";
-        let before = m.predict(text, None)[0].0;
+        let before = m.predict(text, None)[0].class;
         let target = 1 - before;
         m.learn(text, None, target, 3.0);
-        assert_eq!(m.predict(text, None)[0].0, target);
+        assert_eq!(m.predict(text, None)[0].class, target);
     }
 
     /// 900 records of 3 classes: the class shows in the text's words, in the embedding, or both, and

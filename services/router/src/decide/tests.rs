@@ -37,6 +37,7 @@ fn with_model(text: &str, similar: Vec<SimilarTicket>, model: &[(&str, f32)]) ->
                 .map(|&(department, probability)| DepartmentScore {
                     department: department.into(),
                     probability,
+                    typicality: None,
                 })
                 .collect(),
             model_version: if model.is_empty() {
@@ -54,11 +55,11 @@ fn config() -> RouterConfig {
 }
 
 /// The outcome always agrees with [`routes`], which replays use.
-fn check_outcome(d: &Decision, threshold: f32) {
+fn check_outcome(d: &Decision, config: &RouterConfig) {
     let routed = d.outcome() == Outcome::Routed;
     assert_eq!(
         routed,
-        routes(&d.department, d.confidence, threshold),
+        routes(&d.department, d.confidence, d.typicality, config.gate()),
         "{d:?}"
     );
 }
@@ -75,7 +76,7 @@ fn majority_evidence_routes_with_shares_and_median() {
         ],
     );
     let d = decide(&t, &RuleSet::default(), &config(), NOW);
-    check_outcome(&d, 0.5);
+    check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Routed);
     assert_eq!(d.department, "auth");
     assert!((d.confidence - 7.0 / 8.0).abs() < 1e-6, "{}", d.confidence);
@@ -108,7 +109,7 @@ fn weak_evidence_goes_to_review() {
         ],
     );
     let d = decide(&t, &RuleSet::default(), &config(), NOW);
-    check_outcome(&d, 0.5);
+    check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Review);
     assert!(
         d.review_reason.contains("below the threshold"),
@@ -132,7 +133,7 @@ fn the_classifier_blends_with_the_similar_tickets() {
         ..config()
     };
     let d = decide(&t, &RuleSet::default(), &cfg, NOW);
-    check_outcome(&d, cfg.threshold);
+    check_outcome(&d, &cfg);
     // a: √(0.2 · (1 + 0.001)) = 0.4474; b, which no similar ticket went to: √(0.8 · 0.001) = 0.0283.
     // Normalised: a 0.9405, b 0.0595.
     assert_eq!(d.department, "a");
@@ -162,7 +163,7 @@ fn the_classifier_blends_with_the_similar_tickets() {
 fn without_similar_tickets_the_classifier_alone_does_not_route() {
     let t = with_model("x", vec![], &[("b", 0.99)]);
     let d = decide(&t, &RuleSet::default(), &config(), NOW);
-    check_outcome(&d, 0.5);
+    check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Review);
     assert!(d.department.is_empty());
     assert!(d.review_reason.contains("nothing similar"));
@@ -239,7 +240,7 @@ fn a_fired_rule_outweighs_evidence_and_is_reported() {
         version: 7,
     };
     let d = decide(&t, &rules, &config(), NOW);
-    check_outcome(&d, 0.5);
+    check_outcome(&d, &config());
     assert_eq!(d.department, "auth");
     assert!((d.confidence - 0.75).abs() < 1e-6);
     assert_eq!(d.rules.len(), 1);
@@ -285,4 +286,73 @@ fn escalation_and_priority_reasons_are_in_the_explanation() {
         "{}",
         calm.explanation
     );
+}
+
+/// The classifier's scores with a typicality for each department.
+fn with_typicality(t: Ticket, typicality: &[f32]) -> Ticket {
+    let mut t = t;
+    let matches = t.matches.as_mut().expect("matches");
+    for (m, &typical) in matches.model_scores.iter_mut().zip(typicality) {
+        m.typicality = Some(typical);
+    }
+    t
+}
+
+#[test]
+fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
+    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
+    let atypical = with_typicality(
+        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
+        &[0.004, 0.5],
+    );
+    let d = decide(&atypical, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.department, "a");
+    assert!(d.confidence > 0.9, "{}", d.confidence);
+    assert_eq!(d.typicality, Some(0.004));
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert!(
+        d.review_reason
+            .contains("unlike a's known tickets: only 0.4% of the knowledge base"),
+        "{}",
+        d.review_reason
+    );
+    assert!(
+        d.explanation.contains("a 95% (typicality 0.4%)"),
+        "{}",
+        d.explanation
+    );
+
+    // The same ticket, typical of a, routes; so does the atypical one with the test off.
+    let typical = with_typicality(
+        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
+        &[0.3, 0.5],
+    );
+    let d = decide(&typical, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Routed);
+    let off = RouterConfig {
+        min_typicality: 0.0,
+        ..config()
+    };
+    let d = decide(&atypical, &RuleSet::default(), &off, NOW);
+    check_outcome(&d, &off);
+    assert_eq!(d.outcome(), Outcome::Routed);
+
+    // A rule naming the department routes it, whatever the history looks like.
+    let rules = RuleSet {
+        rules: vec![Rule {
+            id: "x".into(),
+            keywords: vec!["x".into()],
+            department: "a".into(),
+            weight: 3.0,
+            enabled: true,
+            description: String::new(),
+        }],
+        version: 1,
+    };
+    let d = decide(&atypical, &rules, &config(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.typicality, None);
+    assert_eq!(d.outcome(), Outcome::Routed);
 }

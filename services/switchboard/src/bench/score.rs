@@ -1,11 +1,12 @@
-//! Scoring routed tickets at a threshold, offline: each ticket's top department and confidence are on its
-//! decision whether or not it was routed, so one run through the pipeline scores every threshold. The
-//! routing test is the router's own [`routes`], so offline and runtime outcomes agree.
+//! Scoring routed tickets at a gate (threshold and typicality floor), offline: each ticket's top
+//! department, confidence and typicality are on its decision whether or not it was routed, so one run
+//! through the pipeline scores every gate. The routing test is the router's own [`routes`], so offline
+//! and runtime outcomes agree.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use switchboard_router::routes;
+use switchboard_router::{Gate, routes};
 
 /// One ticket's gold department (empty: none fits, review is right) and its decision.
 #[derive(Debug, Clone, Default)]
@@ -13,15 +14,16 @@ pub struct Routed {
     pub gold: String,
     pub department: String,
     pub confidence: f32,
+    pub typicality: Option<f32>,
 }
 
 impl Routed {
-    fn routes(&self, threshold: f32) -> bool {
-        routes(&self.department, self.confidence, threshold)
+    fn routes(&self, gate: Gate) -> bool {
+        routes(&self.department, self.confidence, self.typicality, gate)
     }
 
-    fn right(&self, threshold: f32) -> bool {
-        if self.routes(threshold) {
+    fn right(&self, gate: Gate) -> bool {
+        if self.routes(gate) {
             self.department == self.gold
         } else {
             self.gold.is_empty()
@@ -58,28 +60,28 @@ pub struct Bin {
     pub precision: f64,
 }
 
-pub fn score(results: &[Routed], threshold: f32) -> Scores {
+pub fn score(results: &[Routed], gate: Gate) -> Scores {
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (in_scope, out_of_scope): (Vec<&Routed>, Vec<&Routed>) =
         results.iter().partition(|r| !r.gold.is_empty());
-    let routed: Vec<&Routed> = results.iter().filter(|r| r.routes(threshold)).collect();
+    let routed: Vec<&Routed> = results.iter().filter(|r| r.routes(gate)).collect();
     let routed_right = routed.iter().filter(|r| r.department == r.gold).count();
     Scores {
         accuracy: ratio(
-            results.iter().filter(|r| r.right(threshold)).count(),
+            results.iter().filter(|r| r.right(gate)).count(),
             results.len(),
         ),
         in_scope_accuracy: ratio(
-            in_scope.iter().filter(|r| r.right(threshold)).count(),
+            in_scope.iter().filter(|r| r.right(gate)).count(),
             in_scope.len(),
         ),
         out_of_scope_recall: (!out_of_scope.is_empty()).then(|| {
             ratio(
-                out_of_scope.iter().filter(|r| r.right(threshold)).count(),
+                out_of_scope.iter().filter(|r| r.right(gate)).count(),
                 out_of_scope.len(),
             )
         }),
-        macro_f1: macro_f1(results, threshold),
+        macro_f1: macro_f1(results, gate),
         top1_accuracy: ratio(
             in_scope.iter().filter(|r| r.department == r.gold).count(),
             in_scope.len(),
@@ -90,7 +92,7 @@ pub fn score(results: &[Routed], threshold: f32) -> Scores {
     }
 }
 
-fn macro_f1(results: &[Routed], threshold: f32) -> f64 {
+fn macro_f1(results: &[Routed], gate: Gate) -> f64 {
     let departments: BTreeSet<&str> = results
         .iter()
         .filter(|r| !r.gold.is_empty())
@@ -104,7 +106,7 @@ fn macro_f1(results: &[Routed], threshold: f32) -> f64 {
         .map(|&d| {
             let (mut tp, mut fp, mut missed) = (0usize, 0usize, 0usize);
             for r in results {
-                let predicted = r.routes(threshold) && r.department == d;
+                let predicted = r.routes(gate) && r.department == d;
                 match (predicted, r.gold == d) {
                     (true, true) => tp += 1,
                     (true, false) => fp += 1,
@@ -156,23 +158,43 @@ fn reliability(routed: &[&Routed]) -> Vec<Bin> {
     bins
 }
 
-/// The threshold from 0.00 to 0.95 in steps of 0.01 with the best overall accuracy on `results`; the
-/// lowest of equals, so as few tickets as possible wait for review.
-pub fn best_threshold(results: &[Routed]) -> f32 {
-    let mut best = (f64::NEG_INFINITY, 0.0);
-    for step in 0..=95u8 {
-        let threshold = f32::from(step) / 100.0;
-        let accuracy = score_accuracy(results, threshold);
-        if accuracy > best.0 {
-            best = (accuracy, threshold);
+/// The typicality floors a validation set chooses among: off, then up to one in five tickets like the
+/// history held back.
+const FLOORS: [f32; 6] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2];
+
+/// The gate with the best overall accuracy on `results`: the threshold from 0.00 to 0.95 in steps of
+/// 0.01 and the typicality floor among [`FLOORS`], each unless fixed. Of equals, the lowest, so as few
+/// tickets as possible wait for review.
+pub fn best_gate(results: &[Routed], threshold: Option<f32>, min_typicality: Option<f32>) -> Gate {
+    let thresholds: Vec<f32> = match threshold {
+        Some(t) => vec![t],
+        None => (0..=95u8).map(|step| f32::from(step) / 100.0).collect(),
+    };
+    let floors: Vec<f32> = match min_typicality {
+        Some(f) => vec![f],
+        None => FLOORS.to_vec(),
+    };
+    let mut best = (
+        f64::NEG_INFINITY,
+        Gate {
+            threshold: thresholds[0],
+            min_typicality: floors[0],
+        },
+    );
+    for &min_typicality in &floors {
+        for &threshold in &thresholds {
+            let gate = Gate {
+                threshold,
+                min_typicality,
+            };
+            let right = results.iter().filter(|r| r.right(gate)).count();
+            let accuracy = right as f64 / results.len().max(1) as f64;
+            if accuracy > best.0 {
+                best = (accuracy, gate);
+            }
         }
     }
     best.1
-}
-
-fn score_accuracy(results: &[Routed], threshold: f32) -> f64 {
-    let right = results.iter().filter(|r| r.right(threshold)).count();
-    right as f64 / results.len().max(1) as f64
 }
 
 #[cfg(test)]
@@ -184,6 +206,14 @@ mod tests {
             gold: gold.into(),
             department: department.into(),
             confidence,
+            typicality: None,
+        }
+    }
+
+    fn gate(threshold: f32, min_typicality: f32) -> Gate {
+        Gate {
+            threshold,
+            min_typicality,
         }
     }
 
@@ -196,7 +226,7 @@ mod tests {
             r("", "a", 0.2),  // review of an out-of-scope ticket: right
             r("", "b", 0.95), // routed out-of-scope ticket: wrong
         ];
-        let s = score(&results, 0.5);
+        let s = score(&results, gate(0.5, 0.0));
         assert!((s.accuracy - 2.0 / 5.0).abs() < 1e-9);
         assert!((s.in_scope_accuracy - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!(s.out_of_scope_recall, Some(0.5));
@@ -217,15 +247,37 @@ mod tests {
     }
 
     #[test]
-    fn the_best_threshold_sends_low_confidence_mistakes_to_review() {
+    fn the_best_gate_sends_low_confidence_mistakes_to_review() {
         let results = [
             r("a", "a", 0.9),
             r("b", "b", 0.7),
             r("", "a", 0.4),
             r("", "b", 0.3),
         ];
-        assert_eq!(best_threshold(&results), 0.41);
+        assert_eq!(best_gate(&results, None, None), gate(0.41, 0.0));
         let no_out_of_scope = [r("a", "a", 0.9), r("b", "b", 0.2)];
-        assert_eq!(best_threshold(&no_out_of_scope), 0.0);
+        assert_eq!(best_gate(&no_out_of_scope, None, None), gate(0.0, 0.0));
+    }
+
+    #[test]
+    fn the_best_gate_holds_back_confident_tickets_unlike_their_department() {
+        let typical = |gold: &str, department: &str, confidence: f32, typicality: f32| Routed {
+            typicality: Some(typicality),
+            ..r(gold, department, confidence)
+        };
+        let results = [
+            typical("a", "a", 0.9, 0.5),
+            typical("b", "b", 0.6, 0.3),
+            typical("c", "c", 0.8, 0.08),
+            typical("", "a", 0.95, 0.04),
+            typical("", "b", 0.3, 0.6),
+        ];
+        // The out-of-scope ticket at 0.95 is caught only by a floor above 0.04, and the floor must stay
+        // at or below 0.08 to keep c: 0.05. The threshold then only has to catch the one at 0.3.
+        assert_eq!(best_gate(&results, None, None), gate(0.31, 0.05));
+        assert!((score(&results, gate(0.31, 0.05)).accuracy - 1.0).abs() < 1e-9);
+        // A fixed part stays fixed.
+        assert_eq!(best_gate(&results, Some(0.5), None), gate(0.5, 0.05));
+        assert_eq!(best_gate(&results, None, Some(0.0)).min_typicality, 0.0);
     }
 }
