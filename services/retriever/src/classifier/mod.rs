@@ -147,9 +147,8 @@ impl Classifier {
                 return ModelScores::default();
             };
             let scores = model
-                .predict(&query.text, query.dense.as_deref())
+                .predict(&query.text, query.dense.as_deref(), limit)
                 .into_iter()
-                .take(limit)
                 .map(|p| DepartmentScore {
                     department: model.classes()[p.class].clone(),
                     probability: p.probability,

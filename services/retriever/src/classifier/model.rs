@@ -259,30 +259,32 @@ impl Model {
         logits
     }
 
-    /// Class probabilities of `text` (with its embedding, when the model was trained with them), best
-    /// first, each with how typical the text is of the class's records.
-    pub(crate) fn predict(&self, text: &str, dense: Option<&[f32]>) -> Vec<Prediction> {
+    /// The `limit` most probable classes of `text` (with its embedding, when the model was trained
+    /// with them), best first, each with how typical the text is of the class's records.
+    pub(crate) fn predict(
+        &self,
+        text: &str,
+        dense: Option<&[f32]>,
+        limit: usize,
+    ) -> Vec<Prediction> {
         let x = self.vectorise(&extract(text, dense));
         let mut logits = self.logits(&x);
         for l in &mut logits {
             *l /= self.temperature;
         }
         softmax(&mut logits);
-        let mut ranked: Vec<Prediction> = logits
+        let mut ranked: Vec<(usize, f32)> = logits.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Typicality costs a pass over the ticket's features per class: only for those returned.
+        ranked
             .into_iter()
-            .enumerate()
+            .take(limit)
             .map(|(class, probability)| Prediction {
                 class,
                 probability,
                 typicality: self.centroids.typicality(&x, class),
             })
-            .collect();
-        ranked.sort_by(|a, b| {
-            b.probability
-                .total_cmp(&a.probability)
-                .then(a.class.cmp(&b.class))
-        });
-        ranked
+            .collect()
     }
 
     /// Fits every class against the rest on the samples in `order`, the classes spread over the cores:
@@ -565,13 +567,13 @@ mod tests {
     fn learns_the_training_set_with_probabilities_that_sum_to_one() {
         let m = model();
         for &(text, class) in ROWS {
-            let p = m.predict(text, None);
+            let p = m.predict(text, None, usize::MAX);
             assert_eq!(p[0].class, class, "{text}: {p:?}");
             let sum: f32 = p.iter().map(|p| p.probability).sum();
             assert!((sum - 1.0).abs() < 1e-4);
         }
-        assert_eq!(m.predict("refund my double charge", None)[0].class, 0);
-        let parcel = m.predict("包裹还没送到", None);
+        assert_eq!(m.predict("refund my double charge", None, 1)[0].class, 0);
+        let parcel = m.predict("包裹还没送到", None, 2);
         assert_eq!(parcel[0].class, 1);
         // Like the delivery tickets, unlike the billing ones.
         assert!(parcel[0].typicality > parcel[1].typicality, "{parcel:?}");
@@ -581,8 +583,8 @@ mod tests {
     fn training_is_reproducible() {
         let (a, b) = (model(), model());
         assert_eq!(
-            a.predict("charged for a parcel", None),
-            b.predict("charged for a parcel", None)
+            a.predict("charged for a parcel", None, usize::MAX),
+            b.predict("charged for a parcel", None, usize::MAX)
         );
     }
 
@@ -590,10 +592,10 @@ mod tests {
     fn learning_a_correction_changes_the_answer() {
         let mut m = model();
         let text = "the courier charged me a fee for my parcel";
-        let before = m.predict(text, None)[0].class;
+        let before = m.predict(text, None, usize::MAX)[0].class;
         let target = 1 - before;
         m.learn(text, None, target, 3.0);
-        assert_eq!(m.predict(text, None)[0].class, target);
+        assert_eq!(m.predict(text, None, usize::MAX)[0].class, target);
     }
 
     /// 900 records of 3 classes: the class shows in the text's words, in the embedding, or both, and
