@@ -55,11 +55,12 @@ impl Centroids {
     /// Moves the centre of `class` by a record learnt online. The reference stays as trained: one
     /// record barely moves where the known tickets lie, and the next retrain ranks it in.
     pub(crate) fn add(&mut self, x: &[(u32, f32)], class: usize) {
+        // |S + x|² = |S|² + 2 S·x + |x|²: no pass over the whole department.
+        self.squared_norms[class] += 2.0 * self.dot(x, class) + squared_norm(x);
         let sum = &mut self.sums[class];
         for &(row, v) in x {
             *sum.entry(row).or_insert(0.0) += v;
         }
-        self.squared_norms[class] = sum.values().map(|v| v * v).sum();
     }
 
     /// The typicality of `x` for `class`: the share of the knowledge base's records that lie no closer

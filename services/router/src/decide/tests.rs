@@ -54,6 +54,10 @@ fn config() -> RouterConfig {
     RouterConfig::default()
 }
 
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} is not in {text:?}");
+}
+
 /// The outcome always agrees with [`routes`], which replays use.
 fn check_outcome(d: &Decision, config: &RouterConfig) {
     let routed = d.outcome() == Outcome::Routed;
@@ -85,17 +89,11 @@ fn majority_evidence_routes_with_shares_and_median() {
     let auth = &d.evidence[0];
     assert_eq!((auth.count, auth.share), (3, 0.75));
     assert_eq!(auth.median_resolution_hours, Some(6.0));
-    assert!(
-        d.explanation
-            .contains("75% of the 4 similar tickets (3) went to auth"),
-        "{}",
-        d.explanation
+    assert_contains(
+        &d.explanation,
+        "75% of the 4 similar tickets (3) went to auth",
     );
-    assert!(
-        d.explanation.contains("median resolution 6.0 h"),
-        "{}",
-        d.explanation
-    );
+    assert_contains(&d.explanation, "median resolution 6.0 h");
 }
 
 #[test]
@@ -111,11 +109,7 @@ fn weak_evidence_goes_to_review() {
     let d = decide(&t, &RuleSet::default(), &config(), NOW);
     check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Review);
-    assert!(
-        d.review_reason.contains("below the threshold"),
-        "{}",
-        d.review_reason
-    );
+    assert_contains(&d.review_reason, "below the threshold");
     let empty = decide(&ticket("x", vec![]), &RuleSet::default(), &config(), NOW);
     assert_eq!(empty.outcome(), Outcome::Review);
     assert!(empty.review_reason.contains("nothing similar"));
@@ -141,11 +135,7 @@ fn the_classifier_blends_with_the_similar_tickets() {
     assert_eq!(d.runner_up, "b");
     assert!((d.runner_up_confidence - 0.0595).abs() < 1e-3);
     assert_eq!(d.model_version, format!("{MODEL_VERSION}+m-1"));
-    assert!(
-        d.explanation.contains("The classifier gives b 80%, a 20%"),
-        "{}",
-        d.explanation
-    );
+    assert_contains(&d.explanation, "The classifier gives b 80%, a 20%");
     // b has no similar ticket: it is in the evidence with its score and a count of 0.
     let b = d.evidence.iter().find(|e| e.department == "b").expect("b");
     assert_eq!(b.count, 0);
@@ -203,11 +193,9 @@ fn counts_cover_the_window_when_tickets_have_times() {
     assert_eq!((a.count, a.share), (2, 1.0));
     assert_eq!(b.count, 0, "outside the 90-day window");
     assert!(b.score > 0.0, "it still votes, discounted by age");
-    assert!(
-        d.explanation
-            .contains("Within the last 90 days, 100% of the 2 similar tickets (2) went to a"),
-        "{}",
-        d.explanation
+    assert_contains(
+        &d.explanation,
+        "Within the last 90 days, 100% of the 2 similar tickets (2) went to a",
     );
 }
 
@@ -246,11 +234,7 @@ fn a_fired_rule_outweighs_evidence_and_is_reported() {
     assert_eq!(d.rules.len(), 1);
     assert_eq!(d.rules[0].matched, "login");
     assert_eq!(d.rules_version, 7);
-    assert!(
-        d.explanation.contains("Rule login fired"),
-        "{}",
-        d.explanation
-    );
+    assert_contains(&d.explanation, "Rule login fired");
 }
 
 #[test]
@@ -268,12 +252,9 @@ fn escalation_and_priority_reasons_are_in_the_explanation() {
     };
     let d = decide(&t, &RuleSet::default(), &config(), NOW);
     assert_eq!(d.priority, Priority::Urgent as i32);
-    assert!(
-        d.explanation.contains(
-            "Escalated to a person: anger 0.80 ≥ 0.60. Priority urgent: waited 90 min ≥ 60."
-        ),
-        "{}",
-        d.explanation
+    assert_contains(
+        &d.explanation,
+        "Escalated to a person: anger 0.80 ≥ 0.60. Priority urgent: waited 90 min ≥ 60.",
     );
     let calm = decide(
         &ticket("x", vec![similar("a", 0.9, None)]),
@@ -311,17 +292,11 @@ fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
     assert!(d.confidence > 0.9, "{}", d.confidence);
     assert_eq!(d.typicality, Some(0.004));
     assert_eq!(d.outcome(), Outcome::Review);
-    assert!(
-        d.review_reason
-            .contains("unlike a's known tickets: only 0.4% of the knowledge base"),
-        "{}",
-        d.review_reason
+    assert_contains(
+        &d.review_reason,
+        "unlike a's known tickets: only 0.4% of the knowledge base",
     );
-    assert!(
-        d.explanation.contains("a 95% (typicality 0.4%)"),
-        "{}",
-        d.explanation
-    );
+    assert_contains(&d.explanation, "a 95% (typicality 0.4%)");
 
     // The same ticket, typical of a, routes; so does the atypical one with the test off.
     let typical = with_typicality(
