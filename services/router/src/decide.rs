@@ -17,7 +17,8 @@
 //! `p`, and the confidence is the department's part of the total, so a rule of weight 3 outweighs any
 //! evidence. Nothing similar in the knowledge base means review whatever the classifier says: it has no
 //! evidence to stand on. So does a ticket unlike the chosen department's known tickets (its typicality,
-//! from the classifier, below `min_typicality`), unless a rule named the department.
+//! from the classifier, below `min_typicality`, or low enough that `confidence × typicality^w` with
+//! `w = typicality_weight` falls below the threshold), unless a rule named the department.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -54,7 +55,19 @@ struct Tally {
 pub fn routes(department: &str, confidence: f32, typicality: Option<f32>, gate: Gate) -> bool {
     !department.is_empty()
         && confidence >= gate.threshold
-        && typicality.is_none_or(|t| t >= gate.min_typicality)
+        && typicality.is_none_or(|t| {
+            t >= gate.min_typicality && discounted(confidence, t, gate) >= gate.threshold
+        })
+}
+
+/// The confidence discounted by the ticket's typicality for the department (see
+/// `RouterConfig::typicality_weight`); a weight of 0 leaves it whole.
+fn discounted(confidence: f32, typicality: f32, gate: Gate) -> f32 {
+    if gate.typicality_weight == 0.0 {
+        confidence
+    } else {
+        confidence * typicality.powf(gate.typicality_weight)
+    }
 }
 
 pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i64) -> Decision {
@@ -181,18 +194,27 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
             "confidence {:.2} is below the threshold {:.2}",
             decision.confidence, gate.threshold
         ))
-    } else if !routes(
-        &decision.department,
-        decision.confidence,
-        decision.typicality,
-        gate,
-    ) {
+    } else if let Some(t) = decision.typicality.filter(|&t| t < gate.min_typicality) {
         Some(format!(
             "the ticket is unlike {}'s known tickets: only {:.1}% of the knowledge base lies as far \
              from its own department's centre, below the floor of {:.1}%",
             decision.department,
-            decision.typicality.unwrap_or_default() * 100.0,
+            t * 100.0,
             gate.min_typicality * 100.0
+        ))
+    } else if let Some(t) = decision
+        .typicality
+        .filter(|&t| !routes(&decision.department, decision.confidence, Some(t), gate))
+    {
+        Some(format!(
+            "the ticket is rather unlike {}'s known tickets: at a typicality of {:.1}% (weight {:.2}) \
+             its confidence {:.2} counts as {:.2}, below the threshold {:.2}",
+            decision.department,
+            t * 100.0,
+            gate.typicality_weight,
+            decision.confidence,
+            discounted(decision.confidence, t, gate),
+            gate.threshold
         ))
     } else {
         None

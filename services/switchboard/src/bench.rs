@@ -2,7 +2,7 @@
 //! labelled set through the whole embedded pipeline under a bounded number of tickets in flight, and
 //! reports accuracy (overall, in scope, out of scope), macro-F1, automatic routing and its calibration,
 //! throughput, latency and peak memory. With `--valid`, a separate labelled set is routed first and the
-//! threshold and typicality floor that score best on it are applied to the tickets.
+//! threshold and typicality floor and weight that score best on it are applied to the tickets.
 
 mod score;
 
@@ -23,7 +23,7 @@ use switchboard_router::Gate;
 use switchboard_runtime::Subjects;
 use tokio::sync::{Semaphore, mpsc};
 
-pub use score::{Bin, Routed, Scores, best_gate, score};
+pub use score::{Bin, Fixed, Routed, Scores, best_gate, score};
 
 use crate::roles::Roles;
 use crate::settings::{BusKind, Settings};
@@ -32,12 +32,10 @@ use crate::settings::{BusKind, Settings};
 pub struct BenchArgs {
     pub history: PathBuf,
     pub tickets: PathBuf,
-    /// A labelled set, separate from `tickets`, to choose the threshold and typicality floor on.
+    /// A labelled set, separate from `tickets`, to choose the threshold and typicality floor and weight on.
     pub valid: Option<PathBuf>,
-    /// A fixed threshold instead of `router.threshold` or one chosen on `valid`.
-    pub threshold: Option<f32>,
-    /// A fixed typicality floor instead of `router.min_typicality` or one chosen on `valid`.
-    pub min_typicality: Option<f32>,
+    /// Parts of the gate fixed instead of taken from `[router]` or chosen on `valid`.
+    pub gate: Fixed,
     pub columns: CsvColumns,
     /// Tickets submitted but not yet decided, at most.
     pub in_flight: usize,
@@ -61,6 +59,9 @@ pub struct BenchReport {
     pub min_typicality: f32,
     /// Where the floor came from: `--min-typicality`, `--valid` or `router.min_typicality`.
     pub min_typicality_from: &'static str,
+    pub typicality_weight: f32,
+    /// Where the weight came from: `--typicality-weight`, `--valid` or `router.typicality_weight`.
+    pub typicality_weight_from: &'static str,
     #[serde(flatten)]
     pub scores: Scores,
     pub tickets_per_second: f64,
@@ -119,9 +120,11 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         Some(path) => read_labelled(path, &args.columns)?,
         None => Vec::new(),
     };
+    let fixed = args.gate;
     for (flag, value) in [
-        ("--threshold", args.threshold),
-        ("--min-typicality", args.min_typicality),
+        ("--threshold", fixed.threshold),
+        ("--min-typicality", fixed.min_typicality),
+        ("--typicality-weight", fixed.typicality_weight),
     ] {
         if let Some(value) = value {
             ensure!(
@@ -130,11 +133,14 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
             );
         }
     }
-    if let Some(threshold) = args.threshold {
+    if let Some(threshold) = fixed.threshold {
         settings.router.threshold = threshold;
     }
-    if let Some(min_typicality) = args.min_typicality {
+    if let Some(min_typicality) = fixed.min_typicality {
         settings.router.min_typicality = min_typicality;
+    }
+    if let Some(typicality_weight) = fixed.typicality_weight {
+        settings.router.typicality_weight = typicality_weight;
     }
     let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
     settings.data_dir = data.path().to_path_buf();
@@ -199,21 +205,23 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     } else {
         let n = valid.len();
         let pass = route_all(&intake, &mut decided, "valid", valid, args, runtime_gate).await?;
-        (
-            best_gate(&pass.results, args.threshold, args.min_typicality),
-            n,
-        )
+        (best_gate(&pass.results, fixed), n)
     };
     let from = |fixed: Option<f32>, flag: &'static str, key: &'static str| match fixed {
         Some(_) => flag,
         None if valid_tickets > 0 => "--valid",
         None => key,
     };
-    let threshold_from = from(args.threshold, "--threshold", "router.threshold");
+    let threshold_from = from(fixed.threshold, "--threshold", "router.threshold");
     let min_typicality_from = from(
-        args.min_typicality,
+        fixed.min_typicality,
         "--min-typicality",
         "router.min_typicality",
+    );
+    let typicality_weight_from = from(
+        fixed.typicality_weight,
+        "--typicality-weight",
+        "router.typicality_weight",
     );
     let texts: Vec<String> = tickets.iter().map(|(text, _)| text.clone()).collect();
     let pass = route_all(&intake, &mut decided, "test", tickets, args, runtime_gate).await?;
@@ -239,6 +247,8 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         threshold_from,
         min_typicality: gate.min_typicality,
         min_typicality_from,
+        typicality_weight: gate.typicality_weight,
+        typicality_weight_from,
         scores: score(&pass.results, gate),
         tickets_per_second: pass.results.len() as f64 / pass.seconds,
         embedder: kb.embedder().map(|e| e.name().to_owned()),
@@ -396,12 +406,15 @@ impl std::fmt::Display for BenchReport {
         }
         writeln!(
             f,
-            "tickets            {} (threshold {:.2} from {}, typicality floor {:.2} from {}{})",
+            "tickets            {} (threshold {:.2} from {}, typicality floor {:.2} from {}, \
+             typicality weight {:.2} from {}{})",
             self.tickets,
             self.threshold,
             self.threshold_from,
             self.min_typicality,
             self.min_typicality_from,
+            self.typicality_weight,
+            self.typicality_weight_from,
             if self.valid_tickets > 0 {
                 format!(", {} validation tickets", self.valid_tickets)
             } else {

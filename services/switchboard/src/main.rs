@@ -42,8 +42,9 @@ enum Command {
         history: PathBuf,
         #[arg(long)]
         tickets: PathBuf,
-        /// A separate labelled set: routed first, the threshold and typicality floor with the best
-        /// accuracy on it are used (those not fixed by `--threshold` or `--min-typicality`).
+        /// A separate labelled set: routed first, the threshold, typicality floor and typicality weight
+        /// with the best accuracy on it are used (those not fixed by `--threshold`,
+        /// `--min-typicality` or `--typicality-weight`).
         #[arg(long)]
         valid: Option<PathBuf>,
         /// Route at this threshold (0 to 1) instead of `router.threshold` or one chosen on `--valid`.
@@ -53,6 +54,10 @@ enum Command {
         /// or one chosen on `--valid`.
         #[arg(long)]
         min_typicality: Option<f32>,
+        /// Discount confidence by typicality at this weight (0 to 1; 0 turns it off) instead of
+        /// `router.typicality_weight` or one chosen on `--valid`.
+        #[arg(long)]
+        typicality_weight: Option<f32>,
         /// Tickets submitted but not yet decided, at most.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
@@ -224,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
             valid,
             threshold,
             min_typicality,
+            typicality_weight,
             in_flight,
             json,
             columns,
@@ -232,8 +238,11 @@ async fn main() -> anyhow::Result<()> {
                 history,
                 tickets,
                 valid,
-                threshold,
-                min_typicality,
+                gate: bench::Fixed {
+                    threshold,
+                    min_typicality,
+                    typicality_weight,
+                },
                 columns: columns.into(),
                 in_flight,
             };

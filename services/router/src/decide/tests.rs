@@ -331,3 +331,36 @@ fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
     assert_eq!(d.typicality, None);
     assert_eq!(d.outcome(), Outcome::Routed);
 }
+
+#[test]
+fn a_low_typicality_discounts_the_confidence_when_weighted() {
+    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
+    // Typicality 6.25%: above the default floor of 1%, and 0.0625^0.5 = 0.25.
+    let strange = with_typicality(
+        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
+        &[0.0625, 0.5],
+    );
+    let d = decide(&strange, &RuleSet::default(), &config(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Routed, "no discount by default");
+
+    let weighted = RouterConfig {
+        typicality_weight: 0.5,
+        ..config()
+    };
+    let d = decide(&strange, &RuleSet::default(), &weighted, NOW);
+    check_outcome(&d, &weighted);
+    assert_eq!(d.outcome(), Outcome::Review);
+    let counts_as = format!("counts as {:.2}", d.confidence * 0.25);
+    assert_contains(&d.review_reason, "rather unlike a's known tickets");
+    assert_contains(&d.review_reason, &counts_as);
+
+    // A typical ticket keeps nearly all of its confidence: 0.95 × 0.81^0.5 ≈ 0.86.
+    let usual = with_typicality(
+        with_model("x", evidence, &[("a", 0.95), ("b", 0.05)]),
+        &[0.81, 0.5],
+    );
+    let d = decide(&usual, &RuleSet::default(), &weighted, NOW);
+    check_outcome(&d, &weighted);
+    assert_eq!(d.outcome(), Outcome::Routed);
+}

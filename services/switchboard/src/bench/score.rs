@@ -162,39 +162,50 @@ fn reliability(routed: &[&Routed]) -> Vec<Bin> {
 /// history held back.
 const FLOORS: [f32; 6] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2];
 
+/// The typicality weights a validation set chooses among: off, then from a slight discount of strange
+/// tickets' confidence to one as strong as the typicality itself.
+const WEIGHTS: [f32; 7] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0];
+
+/// The parts of a gate given on the command line; [`best_gate`] chooses the others.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fixed {
+    pub threshold: Option<f32>,
+    pub min_typicality: Option<f32>,
+    pub typicality_weight: Option<f32>,
+}
+
 /// The gate with the best overall accuracy on `results`: the threshold from 0.00 to 0.95 in steps of
-/// 0.01 and the typicality floor among [`FLOORS`], each unless fixed. Of equals, the lowest, so as few
-/// tickets as possible wait for review.
-pub fn best_gate(results: &[Routed], threshold: Option<f32>, min_typicality: Option<f32>) -> Gate {
-    let thresholds: Vec<f32> = match threshold {
+/// 0.01, the typicality floor among [`FLOORS`] and its weight among [`WEIGHTS`], each unless fixed. Of
+/// equals, the lowest, so as few tickets as possible wait for review.
+pub fn best_gate(results: &[Routed], fixed: Fixed) -> Gate {
+    let thresholds: Vec<f32> = match fixed.threshold {
         Some(t) => vec![t],
         None => (0..=95u8).map(|step| f32::from(step) / 100.0).collect(),
     };
-    let floors: Vec<f32> = match min_typicality {
-        Some(f) => vec![f],
-        None => FLOORS.to_vec(),
-    };
-    let mut best = (
-        f64::NEG_INFINITY,
-        Gate {
-            threshold: thresholds[0],
-            min_typicality: floors[0],
-        },
-    );
-    for &min_typicality in &floors {
-        for &threshold in &thresholds {
-            let gate = Gate {
-                threshold,
-                min_typicality,
-            };
-            let right = results.iter().filter(|r| r.right(gate)).count();
-            let accuracy = right as f64 / results.len().max(1) as f64;
-            if accuracy > best.0 {
-                best = (accuracy, gate);
+    let floors: Vec<f32> = fixed
+        .min_typicality
+        .map_or_else(|| FLOORS.to_vec(), |f| vec![f]);
+    let weights: Vec<f32> = fixed
+        .typicality_weight
+        .map_or_else(|| WEIGHTS.to_vec(), |w| vec![w]);
+    let mut best = (f64::NEG_INFINITY, None);
+    for &typicality_weight in &weights {
+        for &min_typicality in &floors {
+            for &threshold in &thresholds {
+                let gate = Gate {
+                    threshold,
+                    min_typicality,
+                    typicality_weight,
+                };
+                let right = results.iter().filter(|r| r.right(gate)).count();
+                let accuracy = right as f64 / results.len().max(1) as f64;
+                if accuracy > best.0 {
+                    best = (accuracy, Some(gate));
+                }
             }
         }
     }
-    best.1
+    best.1.expect("at least one gate is tried")
 }
 
 #[cfg(test)]
@@ -214,7 +225,12 @@ mod tests {
         Gate {
             threshold,
             min_typicality,
+            typicality_weight: 0.0,
         }
+    }
+
+    fn choose(results: &[Routed]) -> Gate {
+        best_gate(results, Fixed::default())
     }
 
     #[test]
@@ -254,9 +270,9 @@ mod tests {
             r("", "a", 0.4),
             r("", "b", 0.3),
         ];
-        assert_eq!(best_gate(&results, None, None), gate(0.41, 0.0));
+        assert_eq!(choose(&results), gate(0.41, 0.0));
         let no_out_of_scope = [r("a", "a", 0.9), r("b", "b", 0.2)];
-        assert_eq!(best_gate(&no_out_of_scope, None, None), gate(0.0, 0.0));
+        assert_eq!(choose(&no_out_of_scope), gate(0.0, 0.0));
     }
 
     #[test]
@@ -274,10 +290,44 @@ mod tests {
         ];
         // The out-of-scope ticket at 0.95 is caught only by a floor above 0.04, and the floor must stay
         // at or below 0.08 to keep c: 0.05. The threshold then only has to catch the one at 0.3.
-        assert_eq!(best_gate(&results, None, None), gate(0.31, 0.05));
+        assert_eq!(choose(&results), gate(0.31, 0.05));
         assert!((score(&results, gate(0.31, 0.05)).accuracy - 1.0).abs() < 1e-9);
         // A fixed part stays fixed.
-        assert_eq!(best_gate(&results, Some(0.5), None), gate(0.5, 0.05));
-        assert_eq!(best_gate(&results, None, Some(0.0)).min_typicality, 0.0);
+        let fixed = |threshold, min_typicality| Fixed {
+            threshold,
+            min_typicality,
+            typicality_weight: Some(0.0),
+        };
+        assert_eq!(best_gate(&results, fixed(Some(0.5), None)), gate(0.5, 0.05));
+        assert_eq!(
+            best_gate(&results, fixed(None, Some(0.0))).min_typicality,
+            0.0
+        );
+    }
+
+    #[test]
+    fn the_best_gate_weighs_typicality_where_neither_test_alone_separates() {
+        let typical = |gold: &str, department: &str, confidence: f32, typicality: f32| Routed {
+            typicality: Some(typicality),
+            ..r(gold, department, confidence)
+        };
+        let results = [
+            typical("a", "a", 0.95, 0.02),
+            typical("b", "b", 0.6, 0.5),
+            typical("", "c", 0.7, 0.05),
+        ];
+        // The out-of-scope ticket is more typical than a and more confident than b, so no floor and no
+        // threshold holds it back alone. Discounted at weight 0.1: a 0.64, b 0.56, it 0.52.
+        let chosen = choose(&results);
+        assert_eq!(
+            chosen,
+            Gate {
+                threshold: 0.52,
+                min_typicality: 0.0,
+                typicality_weight: 0.1,
+            }
+        );
+        assert!((score(&results, chosen).accuracy - 1.0).abs() < 1e-9);
+        assert!(score(&results, gate(0.52, 0.0)).accuracy < 1.0);
     }
 }
