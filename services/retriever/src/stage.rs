@@ -14,10 +14,6 @@ use crate::incidents::IncidentWatch;
 use crate::problem_type;
 use crate::store::KnowledgeBase;
 
-/// How many of the classifier's departments travel with the ticket: the router blends them with the
-/// similar tickets' shares, and beyond the first ten the probabilities are too small to matter.
-const MODEL_SCORES: usize = 10;
-
 #[derive(Debug, Clone)]
 pub struct RetrieverStage {
     pub kb: KnowledgeBase,
@@ -45,7 +41,7 @@ impl TicketStage for RetrieverStage {
         let model = self
             .kb
             .classifier()
-            .scores(&self.kb, &query, MODEL_SCORES)
+            .scores(&self.kb, &query, self.limit)
             .await
             .map_err(HandlerError::transient)?;
         if let Some(parsed) = ticket.parsed.as_mut() {
@@ -83,6 +79,7 @@ impl TicketStage for RetrieverStage {
             retriever,
             model_scores: model.scores,
             model_version: model.version,
+            model_weight: model.model_weight,
         });
         Ok(Stage::Matched)
     }

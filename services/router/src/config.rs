@@ -22,12 +22,13 @@ pub struct RouterConfig {
     /// them out of scope, 0.2 (with a threshold of 0.55) beat every floor.
     pub typicality_weight: f32,
     /// The classifier's part in the geometric blend with the similar tickets' shares: its exponent, the
-    /// shares getting the rest (0: similar tickets only, 1: the classifier only). The default ranks
-    /// best on a benchmark's validation tickets (never its test tickets) among 0.5, 0.7, 0.85 and 1: the
-    /// classifier ranks better than the similar tickets alone, and a little of their evidence on top
-    /// still helps. Where the similar tickets are found poorly (Chinese tickets with an English sentence
-    /// model), 1 ranks better.
-    pub model_weight: f32,
+    /// shares getting the rest (0: similar tickets only, 1: the classifier only). Unset (the default),
+    /// the knowledge base chooses it: the weight among [`MODEL_WEIGHTS`] that decided best on its
+    /// held-out tenth, which the ticket carries (`Matches.model_weight`); [`DEFAULT_MODEL_WEIGHT`] when
+    /// it carries none. How much the similar tickets add depends on how well they are found: with an
+    /// English sentence model they help English tickets and mislead Chinese ones, where the classifier's
+    /// character n-grams do better alone.
+    pub model_weight: Option<f32>,
     /// A similar ticket's vote halves with every this many days of age (tickets with a creation time
     /// only); 0 turns recency off. Old history should count less once policies and teams change.
     pub half_life_days: f32,
@@ -42,12 +43,20 @@ impl Default for RouterConfig {
             threshold: 0.5,
             min_typicality: 0.01,
             typicality_weight: 0.0,
-            model_weight: 0.7,
+            model_weight: None,
             half_life_days: 180.0,
             window_days: 90,
         }
     }
 }
+
+/// The classifier's part in the blend when neither the configuration nor the knowledge base gives one:
+/// on a benchmark's English validation tickets (never its test tickets) it ranked best of
+/// [`MODEL_WEIGHTS`].
+pub const DEFAULT_MODEL_WEIGHT: f32 = 0.7;
+
+/// The classifier's parts a knowledge base chooses among, the default first so it wins ties.
+pub const MODEL_WEIGHTS: [f32; 4] = [DEFAULT_MODEL_WEIGHT, 0.5, 0.85, 1.0];
 
 /// The tests a decision must pass to be routed automatically: [`RouterConfig`]'s `threshold`,
 /// `min_typicality` and `typicality_weight`, apart so that replays can try others.
@@ -72,8 +81,10 @@ impl RouterConfig {
             ("threshold", self.threshold),
             ("min_typicality", self.min_typicality),
             ("typicality_weight", self.typicality_weight),
-            ("model_weight", self.model_weight),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.model_weight.map(|w| ("model_weight", w)))
+        {
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!("router.{key} must be within 0..=1, got {value}"));
             }

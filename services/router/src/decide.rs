@@ -8,7 +8,8 @@
 //! - the knowledge base's classifier: its probability for each department.
 //!
 //! The blend is a weighted geometric mean, `p ∝ p_model^w · (p_share + ε)^(1−w)` with
-//! `w = model_weight`, normalised over the departments with any evidence: the classifier alone when
+//! `w = model_weight` (configured, or chosen by the knowledge base on its held-out records: see
+//! [`best_model_weight`]), normalised over the departments with any evidence: the classifier alone when
 //! the votes come to nothing, the shares alone without a classifier. A weighted arithmetic mean of a
 //! sharp classifier and a vote spread over a few departments is systematically underconfident (routed
 //! tickets turned out right far more often than their confidence said); the geometric mean keeps the
@@ -28,7 +29,7 @@ use switchboard_proto::{
     SimilarTicket, Ticket,
 };
 
-use crate::config::{Gate, RouterConfig};
+use crate::config::{DEFAULT_MODEL_WEIGHT, Gate, MODEL_WEIGHTS, RouterConfig};
 use crate::rules::RuleSet;
 
 /// Names the method behind a decision, recorded on every decision with the classifier's version.
@@ -70,6 +71,36 @@ fn discounted(confidence: f32, typicality: f32, gate: Gate) -> f32 {
     }
 }
 
+/// The classifier's part in the blend (among [`MODEL_WEIGHTS`]) under which `decide` names the gold
+/// department of the most `cases`, each a ticket with its matches and that department; of equals, the
+/// first. A knowledge base calls it with its held-out records, so the blend suits how well its similar
+/// tickets are found. `None` without cases.
+pub fn best_model_weight(
+    cases: &[(Ticket, String)],
+    config: &RouterConfig,
+    now_ms: i64,
+) -> Option<f32> {
+    if cases.is_empty() {
+        return None;
+    }
+    let rules = RuleSet::default();
+    let mut best: Option<(usize, f32)> = None;
+    for weight in MODEL_WEIGHTS {
+        let weighted = RouterConfig {
+            model_weight: Some(weight),
+            ..config.clone()
+        };
+        let right = cases
+            .iter()
+            .filter(|(ticket, gold)| decide(ticket, &rules, &weighted, now_ms).department == *gold)
+            .count();
+        if best.is_none_or(|(r, _)| right > r) {
+            best = Some((right, weight));
+        }
+    }
+    best.map(|(_, weight)| weight)
+}
+
 pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i64) -> Decision {
     let matches = ticket.matches.as_ref();
     let similar = matches.map(|m| m.similar.as_slice()).unwrap_or_default();
@@ -95,7 +126,10 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
         }
     }
     let model_weight = match (use_model, total_votes > 0.0) {
-        (true, true) => config.model_weight,
+        (true, true) => config
+            .model_weight
+            .or(matches.and_then(|m| m.model_weight))
+            .unwrap_or(DEFAULT_MODEL_WEIGHT),
         (true, false) => 1.0,
         (false, _) => 0.0,
     };

@@ -9,8 +9,8 @@ mod rules;
 mod service;
 mod stage;
 
-pub use config::{Gate, RouterConfig};
-pub use decide::{MODEL_VERSION, decide, routes};
+pub use config::{DEFAULT_MODEL_WEIGHT, Gate, MODEL_WEIGHTS, RouterConfig};
+pub use decide::{MODEL_VERSION, best_model_weight, decide, routes};
 pub use error::RouterError;
 pub use rules::{RuleBook, RuleSet};
 pub use service::RulesService;

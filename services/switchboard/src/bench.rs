@@ -19,7 +19,7 @@ use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
-use switchboard_router::Gate;
+use switchboard_router::{DEFAULT_MODEL_WEIGHT, Gate};
 use switchboard_runtime::Subjects;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -51,6 +51,10 @@ pub struct BenchReport {
     pub model_temperature: Option<f32>,
     /// The embedding's weight in the classifier against each n-gram group's 1, chosen on that tenth.
     pub model_dense_weight: Option<f32>,
+    /// The classifier's part in the router's blend with the similar tickets.
+    pub model_blend_weight: f32,
+    /// Where it came from: `router.model_weight`, the held-out tenth or the default.
+    pub model_blend_weight_from: &'static str,
     pub valid_tickets: usize,
     pub tickets: usize,
     pub threshold: f32,
@@ -171,8 +175,18 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     .with_context(|| format!("importing {}", args.history.display()))?;
     let import_seconds = started.elapsed().as_secs_f64();
     // Trained here rather than by the first ticket, so training time is not counted as latency.
-    let training = kb.classifier().refresh(&kb).await?;
+    let training = kb
+        .classifier()
+        .refresh(&kb, settings.retriever.top_k)
+        .await?;
     let fit = training.as_ref().and_then(|t| t.fit);
+    let chosen = training.as_ref().and_then(|t| t.model_weight);
+    let (model_blend_weight, model_blend_weight_from) = match (settings.router.model_weight, chosen)
+    {
+        (Some(w), _) => (w, "router.model_weight"),
+        (None, Some(w)) => (w, "the held-out tenth"),
+        (None, None) => (DEFAULT_MODEL_WEIGHT, "the default"),
+    };
 
     let subjects = Subjects::new(&settings.subject_prefix);
     let (tx, mut decided) = mpsc::unbounded_channel();
@@ -241,6 +255,8 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         model_holdout_accuracy: fit.and_then(|f| f.holdout_accuracy),
         model_temperature: fit.map(|f| f.temperature),
         model_dense_weight: fit.and_then(|f| f.dense_weight),
+        model_blend_weight,
+        model_blend_weight_from,
         valid_tickets,
         tickets: pass.results.len(),
         threshold: gate.threshold,
@@ -404,6 +420,11 @@ impl std::fmt::Display for BenchReport {
                     .unwrap_or_default()
             )?;
         }
+        writeln!(
+            f,
+            "blend              classifier weight {} against the similar tickets, from {}",
+            self.model_blend_weight, self.model_blend_weight_from
+        )?;
         writeln!(
             f,
             "tickets            {} (threshold {:.2} from {}, typicality floor {:.2} from {}, \

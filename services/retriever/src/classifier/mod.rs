@@ -22,16 +22,29 @@ mod model;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
-use switchboard_proto::{DepartmentScore, KnowledgeRecord};
+use futures::{StreamExt, TryStreamExt};
+use switchboard_proto::{DepartmentScore, KnowledgeRecord, Matches, SimilarTicket, Ticket};
+use switchboard_router::{RouterConfig, best_model_weight};
 
 pub use model::FitReport;
-use model::{Model, Sample};
+use model::{HeldOut, Model, Sample};
 
 use crate::error::RetrieverError;
 use crate::store::{KnowledgeBase, Query, StoredRecord};
 
 /// Names the method in every model version.
 pub const METHOD: &str = "ngram-svm-1";
+
+/// How many of the classifier's departments travel with a ticket: the router blends them with the
+/// similar tickets' shares, and beyond the first ten the probabilities are too small to matter.
+pub const MODEL_SCORES: usize = 10;
+
+/// Held-out records the blend weight is chosen on, at most: each costs a search, and a couple of
+/// thousand tell the weights apart as well as more would.
+const MAX_BLEND_CASES: usize = 2_000;
+
+/// Searches under way at once while choosing the blend weight.
+const BLEND_SEARCHES: usize = 4;
 
 /// A shared handle: clones use one model.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +68,8 @@ struct State {
     /// When the model was trained and how many records it has learnt online since: its version.
     trained_at_ms: i64,
     learned: u64,
+    /// The classifier's part in the router's blend that decided best on the held-out tenth.
+    model_weight: Option<f32>,
 }
 
 /// What one retrain did.
@@ -65,6 +80,8 @@ pub struct Training {
     pub seconds: f64,
     /// `None` when there was no model to fit (fewer than two departments).
     pub fit: Option<FitReport>,
+    /// The classifier's part in the router's blend chosen on the held-out tenth; `None` without one.
+    pub model_weight: Option<f32>,
 }
 
 /// The model's view of one ticket.
@@ -74,12 +91,19 @@ pub struct ModelScores {
     pub scores: Vec<DepartmentScore>,
     /// Empty when there is no model.
     pub version: String,
+    /// See [`Training::model_weight`].
+    pub model_weight: Option<f32>,
 }
 
 impl Classifier {
     /// Retrains from every record when the store changed since the model was trained; `None` when the
-    /// model was already up to date.
-    pub async fn refresh(&self, kb: &KnowledgeBase) -> Result<Option<Training>, RetrieverError> {
+    /// model was already up to date. `neighbours` is how many similar tickets the router gets with each
+    /// ticket: the held-out records get as many when the blend weight is chosen.
+    pub async fn refresh(
+        &self,
+        kb: &KnowledgeBase,
+        neighbours: usize,
+    ) -> Result<Option<Training>, RetrieverError> {
         if self.reflects(kb.generation()) {
             return Ok(None);
         }
@@ -93,14 +117,24 @@ impl Classifier {
         let started = Instant::now();
         let records = kb.records().await?;
         let count = records.len();
-        let (departments, fitted) = tokio::task::spawn_blocking(move || fit(&records))
-            .await
-            .map_err(RetrieverError::Task)?;
+        let (records, departments, fitted) = tokio::task::spawn_blocking(move || {
+            let (departments, fitted) = fit(&records);
+            (records, departments, fitted)
+        })
+        .await
+        .map_err(RetrieverError::Task)?;
+        let model_weight = match &fitted {
+            Some((model, _, held_out)) => {
+                blend_weight(kb, model, &records, held_out, neighbours).await?
+            }
+            None => None,
+        };
         let training = Training {
             records: count,
             departments,
             seconds: started.elapsed().as_secs_f64(),
-            fit: fitted.as_ref().map(|(_, report)| *report),
+            fit: fitted.as_ref().map(|(_, report, _)| *report),
+            model_weight,
         };
         tracing::info!(
             records = count,
@@ -109,6 +143,7 @@ impl Classifier {
             holdout_accuracy = ?training.fit.and_then(|f| f.holdout_accuracy),
             temperature = ?training.fit.map(|f| f.temperature),
             dense_weight = ?training.fit.and_then(|f| f.dense_weight),
+            model_weight = ?training.model_weight,
             "classifier trained"
         );
         *self
@@ -116,22 +151,24 @@ impl Classifier {
             .state
             .write()
             .unwrap_or_else(PoisonError::into_inner) = State {
-            model: fitted.map(|(model, _)| model),
+            model: fitted.map(|(model, ..)| model),
             generation: Some(generation),
             trained_at_ms: switchboard_runtime::now_ms(),
             learned: 0,
+            model_weight,
         };
         Ok(Some(training))
     }
 
-    /// The `limit` most probable departments for the query, after retraining if the store changed.
+    /// The [`MODEL_SCORES`] most probable departments for the query, after retraining if the store
+    /// changed (see [`Self::refresh`] for `neighbours`).
     pub async fn scores(
         &self,
         kb: &KnowledgeBase,
         query: &Query,
-        limit: usize,
+        neighbours: usize,
     ) -> Result<ModelScores, RetrieverError> {
-        self.refresh(kb).await?;
+        self.refresh(kb, neighbours).await?;
         let inner = Arc::clone(&self.inner);
         let query = query.clone();
         // The embedder is part of the model: the same weights over another embedder's vectors would be
@@ -147,7 +184,7 @@ impl Classifier {
                 return ModelScores::default();
             };
             let scores = model
-                .predict(&query.text, query.dense.as_deref(), limit)
+                .predict(&query.text, query.dense.as_deref(), MODEL_SCORES)
                 .into_iter()
                 .map(|p| DepartmentScore {
                     department: model.classes()[p.class].clone(),
@@ -158,6 +195,7 @@ impl Classifier {
             ModelScores {
                 scores,
                 version: format!("{method}@{}+{}", state.trained_at_ms, state.learned),
+                model_weight: state.model_weight,
             }
         })
         .await
@@ -215,9 +253,90 @@ impl Classifier {
     }
 }
 
+/// The classifier's part in the router's blend (see `switchboard_router::best_model_weight`) under
+/// which the router names the department of the most held-out records, each given its similar tickets
+/// (itself left out) and the ranking of the model trained without it. How much the similar tickets add
+/// depends on how well the store finds them for this language and embedder, which only the records
+/// can tell.
+async fn blend_weight(
+    kb: &KnowledgeBase,
+    model: &Model,
+    records: &[StoredRecord],
+    held_out: &[HeldOut],
+    neighbours: usize,
+) -> Result<Option<f32>, RetrieverError> {
+    // Evenly spread over the tenth, which is in record order.
+    let step = held_out.len().div_ceil(MAX_BLEND_CASES).max(1);
+    let held: Vec<(&HeldOut, &StoredRecord)> = held_out
+        .iter()
+        .step_by(step)
+        .map(|h| (h, &records[h.sample]))
+        .collect();
+    // Each search owns what it needs, and they are collected before streaming: a stream holding the
+    // mapping closure across an await is not `Send` for every lifetime, as the stage needs.
+    let searches: Vec<_> = held
+        .iter()
+        .map(|(_, StoredRecord { record, dense })| {
+            let kb = kb.clone();
+            let query = Query {
+                text: record.text.clone(),
+                dense: dense.clone(),
+            };
+            let id = record.id.clone();
+            async move {
+                let mut similar = kb.similar_to(&query, neighbours + 1).await?;
+                similar.retain(|s| s.id != id);
+                similar.truncate(neighbours);
+                Ok::<_, RetrieverError>(similar)
+            }
+        })
+        .collect();
+    let found: Vec<Vec<SimilarTicket>> = futures::stream::iter(searches)
+        .buffered(BLEND_SEARCHES)
+        .try_collect()
+        .await?;
+    let cases: Vec<(Ticket, String)> = held
+        .into_iter()
+        .zip(found)
+        .map(|((h, StoredRecord { record, .. }), similar)| {
+            let model_scores = h
+                .ranked
+                .iter()
+                .take(MODEL_SCORES)
+                .map(|&(class, probability)| DepartmentScore {
+                    department: model.classes()[class].clone(),
+                    probability,
+                    typicality: None,
+                })
+                .collect();
+            let ticket = Ticket {
+                text: record.text.clone(),
+                matches: Some(Matches {
+                    similar,
+                    model_scores,
+                    ..Matches::default()
+                }),
+                ..Ticket::default()
+            };
+            (ticket, record.department.clone())
+        })
+        .collect();
+    // Deciding every case under every weight is CPU work: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        best_model_weight(
+            &cases,
+            &RouterConfig::default(),
+            switchboard_runtime::now_ms(),
+        )
+    })
+    .await
+    .map_err(RetrieverError::Task)
+}
+
 /// The departments found, and the model when there are two or more. Sample weight is the record's
-/// weight, so corrections count more here as they do in the similarity evidence.
-fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport)>) {
+/// weight, so corrections count more here as they do in the similarity evidence. Sample `i` is record
+/// `i`.
+fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport, Vec<HeldOut>)>) {
     let mut classes: Vec<String> = records
         .iter()
         .map(|r| r.record.department.clone())
@@ -226,12 +345,12 @@ fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport)>) {
     classes.dedup();
     let samples: Vec<Sample> = records
         .iter()
-        .filter_map(|StoredRecord { record: r, dense }| {
-            Some(Sample {
-                groups: features::extract(&r.text, dense.as_deref()),
-                class: classes.binary_search(&r.department).ok()?,
-                weight: if r.weight > 0.0 { r.weight } else { 1.0 },
-            })
+        .map(|StoredRecord { record: r, dense }| Sample {
+            groups: features::extract(&r.text, dense.as_deref()),
+            class: classes
+                .binary_search(&r.department)
+                .expect("the classes are every record's department"),
+            weight: if r.weight > 0.0 { r.weight } else { 1.0 },
         })
         .collect();
     (classes.len(), Model::fit(classes, &samples))

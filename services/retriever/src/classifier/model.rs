@@ -84,6 +84,24 @@ pub(crate) struct Prediction {
     pub typicality: f32,
 }
 
+/// A held-out record's departments as the model trained without it ranks them, best first, with their
+/// probabilities: what the knowledge base tries its blend weights on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HeldOut {
+    /// Index into the samples.
+    pub sample: usize,
+    pub ranked: Vec<(usize, f32)>,
+}
+
+/// One candidate dense weight tried on the held-out tenth: how it did, and its logits there.
+struct Probe {
+    right: usize,
+    loss: f32,
+    temperature: f32,
+    weight: f32,
+    logits: Vec<Vec<f32>>,
+}
+
 /// What fitting found out, for logs and the bench.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitReport {
@@ -97,9 +115,13 @@ pub struct FitReport {
 
 impl Model {
     /// Fits on every sample: first without a stratified tenth, once per candidate weight of the dense
-    /// group, to choose that weight and fit the temperature on the tenth; then on all. `None` with fewer
-    /// than two classes, where there is nothing to decide between.
-    pub(crate) fn fit(classes: Vec<String>, samples: &[Sample]) -> Option<(Self, FitReport)> {
+    /// group, to choose that weight and fit the temperature on the tenth; then on all. Returns the
+    /// tenth's predictions by the chosen model trained without it (none when too few records to hold
+    /// out). `None` with fewer than two classes, where there is nothing to decide between.
+    pub(crate) fn fit(
+        classes: Vec<String>,
+        samples: &[Sample],
+    ) -> Option<(Self, FitReport, Vec<HeldOut>)> {
         if classes.len() < 2 || samples.is_empty() {
             return None;
         }
@@ -112,6 +134,7 @@ impl Model {
             temperature: 1.0,
             dense_weight: dense.then_some(model.dense_weight),
         };
+        let mut held_out = Vec::new();
         if holdout.len() >= MIN_HOLDOUT {
             let held: std::collections::HashSet<usize> = holdout.iter().copied().collect();
             let train: Vec<usize> = (0..samples.len()).filter(|i| !held.contains(i)).collect();
@@ -125,7 +148,7 @@ impl Model {
                 &DENSE_WEIGHTS[..1]
             };
             // The most accurate on the tenth; between equals, the lower log-loss at its temperature.
-            let mut best: Option<(usize, f32, f32, f32)> = None;
+            let mut best: Option<Probe> = None;
             for &weight in candidates {
                 let mut probe = model.clone();
                 probe.dense_weight = weight;
@@ -138,15 +161,39 @@ impl Model {
                     .filter(|(l, (c, _))| argmax(l) == *c)
                     .count();
                 let (temperature, loss) = fit_temperature(&logits, &gold);
-                if best.is_none_or(|(r, l, _, _)| right > r || (right == r && loss < l)) {
-                    best = Some((right, loss, temperature, weight));
+                if best
+                    .as_ref()
+                    .is_none_or(|b| right > b.right || (right == b.right && loss < b.loss))
+                {
+                    best = Some(Probe {
+                        right,
+                        loss,
+                        temperature,
+                        weight,
+                        logits,
+                    });
                 }
             }
-            if let Some((right, _, temperature, weight)) = best {
+            if let Some(Probe {
+                right,
+                temperature,
+                weight,
+                logits,
+                ..
+            }) = best
+            {
                 report.holdout_accuracy = Some(right as f32 / holdout.len() as f32);
                 report.temperature = temperature;
                 model.dense_weight = weight;
                 report.dense_weight = dense.then_some(weight);
+                held_out = holdout
+                    .iter()
+                    .zip(logits)
+                    .map(|(&sample, logits)| HeldOut {
+                        sample,
+                        ranked: rank(logits, temperature),
+                    })
+                    .collect();
             }
         }
         let xs = model.vectorise_all(samples);
@@ -155,7 +202,7 @@ impl Model {
         model.temperature = report.temperature;
         let classes: Vec<usize> = samples.iter().map(|s| s.class).collect();
         model.centroids = Centroids::fit(&xs, &classes, model.classes.len());
-        Some((model, report))
+        Some((model, report, held_out))
     }
 
     /// Rows and IDF from every sample's buckets, weights at zero.
@@ -268,15 +315,8 @@ impl Model {
         limit: usize,
     ) -> Vec<Prediction> {
         let x = self.vectorise(&extract(text, dense));
-        let mut logits = self.logits(&x);
-        for l in &mut logits {
-            *l /= self.temperature;
-        }
-        softmax(&mut logits);
-        let mut ranked: Vec<(usize, f32)> = logits.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         // Typicality costs a pass over the ticket's features per class: only for those returned.
-        ranked
+        rank(self.logits(&x), self.temperature)
             .into_iter()
             .take(limit)
             .map(|(class, probability)| Prediction {
@@ -489,6 +529,17 @@ fn fit_temperature(logits: &[Vec<f32>], gold: &[(usize, f32)]) -> (f32, f32) {
     (log_t.exp(), loss(log_t))
 }
 
+/// Classes by probability at `temperature`, best first (of equals, the lower index).
+fn rank(mut logits: Vec<f32>, temperature: f32) -> Vec<(usize, f32)> {
+    for l in &mut logits {
+        *l /= temperature;
+    }
+    softmax(&mut logits);
+    let mut ranked: Vec<(usize, f32)> = logits.into_iter().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+}
+
 fn softmax(v: &mut [f32]) {
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
@@ -557,9 +608,10 @@ mod tests {
     ];
 
     fn model() -> Model {
-        let (m, report) =
+        let (m, report, held_out) =
             Model::fit(vec!["billing".into(), "delivery".into()], &samples(ROWS)).expect("fits");
         assert_eq!(report.holdout_accuracy, None, "too few records to hold out");
+        assert!(held_out.is_empty());
         m
     }
 
@@ -635,10 +687,23 @@ mod tests {
 
     #[test]
     fn the_held_out_tenth_chooses_how_much_the_embedding_weighs() {
-        let (_, report) = Model::fit(classes3(), &mixed_samples(false, true)).expect("fits");
+        let (_, report, _) = Model::fit(classes3(), &mixed_samples(false, true)).expect("fits");
         assert_eq!(report.dense_weight, Some(2.0), "{report:?}");
-        let (_, report) = Model::fit(classes3(), &mixed_samples(true, false)).expect("fits");
+        let samples = mixed_samples(true, false);
+        let (_, report, held_out) = Model::fit(classes3(), &samples).expect("fits");
         assert!(report.dense_weight < Some(1.0), "{report:?}");
+        // The tenth's predictions are those the accuracy was measured on.
+        assert_eq!(held_out.len(), report.holdout);
+        let right = held_out
+            .iter()
+            .filter(|h| h.ranked[0].0 == samples[h.sample].class)
+            .count();
+        assert_eq!(
+            report.holdout_accuracy,
+            Some(right as f32 / held_out.len() as f32)
+        );
+        let total: f32 = held_out[0].ranked.iter().map(|&(_, p)| p).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
     }
 
     #[test]

@@ -45,6 +45,7 @@ fn with_model(text: &str, similar: Vec<SimilarTicket>, model: &[(&str, f32)]) ->
             } else {
                 "m-1".into()
             },
+            model_weight: None,
         }),
         ..Ticket::default()
     }
@@ -123,7 +124,7 @@ fn the_classifier_blends_with_the_similar_tickets() {
         &[("b", 0.8), ("a", 0.2)],
     );
     let cfg = RouterConfig {
-        model_weight: 0.5,
+        model_weight: Some(0.5),
         ..config()
     };
     let d = decide(&t, &RuleSet::default(), &cfg, NOW);
@@ -141,7 +142,7 @@ fn the_classifier_blends_with_the_similar_tickets() {
     assert_eq!(b.count, 0);
 
     let only_model = RouterConfig {
-        model_weight: 1.0,
+        model_weight: Some(1.0),
         ..config()
     };
     let d = decide(&t, &RuleSet::default(), &only_model, NOW);
@@ -363,4 +364,68 @@ fn a_low_typicality_discounts_the_confidence_when_weighted() {
     let d = decide(&usual, &RuleSet::default(), &weighted, NOW);
     check_outcome(&d, &weighted);
     assert_eq!(d.outcome(), Outcome::Routed);
+}
+
+#[test]
+fn the_knowledge_bases_blend_weight_applies_unless_configured() {
+    let mut t = with_model(
+        "x",
+        vec![similar("a", 2.0, None)],
+        &[("b", 0.8), ("a", 0.2)],
+    );
+    t.matches.as_mut().expect("matches").model_weight = Some(1.0);
+    let d = decide(&t, &RuleSet::default(), &config(), NOW);
+    assert_eq!(
+        d.department, "b",
+        "the classifier alone, as the ticket says"
+    );
+    let configured = RouterConfig {
+        model_weight: Some(0.5),
+        ..config()
+    };
+    assert_eq!(
+        decide(&t, &RuleSet::default(), &configured, NOW).department,
+        "a"
+    );
+    // Neither: the default blend, where one similar ticket outweighs a 0.8 to 0.2 classifier.
+    t.matches.as_mut().expect("matches").model_weight = None;
+    assert_eq!(
+        decide(&t, &RuleSet::default(), &config(), NOW).department,
+        "a"
+    );
+}
+
+#[test]
+fn the_best_blend_weight_follows_whichever_evidence_was_right() {
+    // The similar tickets right where the classifier is wrong: the default weight already follows them.
+    let votes_right = |gold: &str| {
+        (
+            with_model(
+                "x",
+                vec![similar(gold, 2.0, None)],
+                &[("b", 0.8), (gold, 0.2)],
+            ),
+            gold.to_owned(),
+        )
+    };
+    let cases: Vec<(Ticket, String)> = (0..3).map(|_| votes_right("a")).collect();
+    assert_eq!(
+        best_model_weight(&cases, &config(), NOW),
+        Some(DEFAULT_MODEL_WEIGHT)
+    );
+    // The similar tickets misleading a sure classifier: at 0.7 the one vote for b wins, from 0.85 the
+    // classifier's a does; the first of those.
+    let votes_wrong = || {
+        (
+            with_model(
+                "x",
+                vec![similar("b", 2.0, None)],
+                &[("a", 0.9), ("b", 0.1)],
+            ),
+            "a".to_owned(),
+        )
+    };
+    let cases: Vec<(Ticket, String)> = (0..3).map(|_| votes_wrong()).collect();
+    assert_eq!(best_model_weight(&cases, &config(), NOW), Some(0.85));
+    assert_eq!(best_model_weight(&[], &config(), NOW), None);
 }
