@@ -23,11 +23,11 @@ pub struct RouterConfig {
     pub typicality_weight: f32,
     /// The classifier's part in the geometric blend with the similar tickets' shares: its exponent, the
     /// shares getting the rest (0: similar tickets only, 1: the classifier only). Unset (the default),
-    /// the knowledge base chooses it: the weight among [`MODEL_WEIGHTS`] that decided best on its
-    /// held-out tenth, which the ticket carries (`Matches.model_weight`); [`DEFAULT_MODEL_WEIGHT`] when
-    /// it carries none. How much the similar tickets add depends on how well they are found: with an
-    /// English sentence model they help English tickets and mislead Chinese ones, where the classifier's
-    /// character n-grams do better alone.
+    /// the knowledge base chooses it: the weight among [`MODEL_WEIGHTS`] that gave the departments of
+    /// its held-out tenth the most probability (see `best_model_weight`), which the ticket carries
+    /// (`Matches.model_weight`); [`DEFAULT_MODEL_WEIGHT`] when it carries none. How much the similar
+    /// tickets add depends on how well they are found: with an English sentence model they help English
+    /// tickets and mislead Chinese ones, where the classifier's character n-grams do better alone.
     pub model_weight: Option<f32>,
     /// A similar ticket's vote halves with every this many days of age (tickets with a creation time
     /// only); 0 turns recency off. Old history should count less once policies and teams change.
@@ -55,7 +55,7 @@ impl Default for RouterConfig {
 /// [`MODEL_WEIGHTS`].
 pub const DEFAULT_MODEL_WEIGHT: f32 = 0.7;
 
-/// The classifier's parts a knowledge base chooses among, the default first so it wins ties.
+/// The classifier's parts a knowledge base chooses among.
 pub const MODEL_WEIGHTS: [f32; 4] = [DEFAULT_MODEL_WEIGHT, 0.5, 0.85, 1.0];
 
 /// The tests a decision must pass to be routed automatically: [`RouterConfig`]'s `threshold`,

@@ -71,34 +71,56 @@ fn discounted(confidence: f32, typicality: f32, gate: Gate) -> f32 {
     }
 }
 
-/// The classifier's part in the blend (among [`MODEL_WEIGHTS`]) under which `decide` names the gold
-/// department of the most `cases`, each a ticket with its matches and that department; of equals, the
-/// first. A knowledge base calls it with its held-out records, so the blend suits how well its similar
-/// tickets are found. `None` without cases.
+/// The classifier's part in the blend (among [`MODEL_WEIGHTS`]) under which `decide` gives the gold
+/// department the highest mean log-probability over `cases`, each a ticket with its matches and that
+/// department; of equals, [`DEFAULT_MODEL_WEIGHT`]. A knowledge base calls it with its held-out records,
+/// so the blend suits how well its similar tickets are found. `None` without cases.
+///
+/// Log-probability rather than accuracy: every case counts by how sure the blend was, not only the few
+/// whose top department changes, so a few hundred cases tell the weights apart, and the run-to-run
+/// noise of the embeddings cannot flip the choice by moving one case across a tie. It also rewards a
+/// blend whose confidence means what it says.
 pub fn best_model_weight(
     cases: &[(Ticket, String)],
     config: &RouterConfig,
     now_ms: i64,
 ) -> Option<f32> {
+    /// What a case whose gold department the blend gives nothing costs: a sure mistake.
+    const FLOOR: f64 = 1e-4;
     if cases.is_empty() {
         return None;
     }
     let rules = RuleSet::default();
-    let mut best: Option<(usize, f32)> = None;
-    for weight in MODEL_WEIGHTS {
+    let mean_log_probability = |weight: f32| -> f64 {
         let weighted = RouterConfig {
             model_weight: Some(weight),
             ..config.clone()
         };
-        let right = cases
+        let total: f64 = cases
             .iter()
-            .filter(|(ticket, gold)| decide(ticket, &rules, &weighted, now_ms).department == *gold)
-            .count();
-        if best.is_none_or(|(r, _)| right > r) {
-            best = Some((right, weight));
+            .map(|(ticket, gold)| {
+                let decision = decide(ticket, &rules, &weighted, now_ms);
+                let p = decision
+                    .evidence
+                    .iter()
+                    .find(|e| e.department == *gold)
+                    .map_or(0.0, |e| f64::from(e.score));
+                p.max(FLOOR).ln()
+            })
+            .sum();
+        total / cases.len() as f64
+    };
+    let mut best = (
+        mean_log_probability(DEFAULT_MODEL_WEIGHT),
+        DEFAULT_MODEL_WEIGHT,
+    );
+    for weight in MODEL_WEIGHTS {
+        let score = mean_log_probability(weight);
+        if score > best.0 {
+            best = (score, weight);
         }
     }
-    best.map(|(_, weight)| weight)
+    Some(best.1)
 }
 
 pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i64) -> Decision {

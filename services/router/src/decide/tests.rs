@@ -397,24 +397,19 @@ fn the_knowledge_bases_blend_weight_applies_unless_configured() {
 
 #[test]
 fn the_best_blend_weight_follows_whichever_evidence_was_right() {
-    // The similar tickets right where the classifier is wrong: the default weight already follows them.
-    let votes_right = |gold: &str| {
+    // The similar tickets right where the classifier is wrong. Gold a's confidence: 0.94 at weight
+    // 0.5, 0.75 at 0.7, 0.46 at 0.85, 0.2 at 1.
+    let votes_right = || {
         (
             with_model(
                 "x",
-                vec![similar(gold, 2.0, None)],
-                &[("b", 0.8), (gold, 0.2)],
+                vec![similar("a", 2.0, None)],
+                &[("b", 0.8), ("a", 0.2)],
             ),
-            gold.to_owned(),
+            "a".to_owned(),
         )
     };
-    let cases: Vec<(Ticket, String)> = (0..3).map(|_| votes_right("a")).collect();
-    assert_eq!(
-        best_model_weight(&cases, &config(), NOW),
-        Some(DEFAULT_MODEL_WEIGHT)
-    );
-    // The similar tickets misleading a sure classifier: at 0.7 the one vote for b wins, from 0.85 the
-    // classifier's a does; the first of those.
+    // The similar tickets misleading a sure classifier: 0.09, 0.37, 0.70 and 0.9.
     let votes_wrong = || {
         (
             with_model(
@@ -425,7 +420,15 @@ fn the_best_blend_weight_follows_whichever_evidence_was_right() {
             "a".to_owned(),
         )
     };
-    let cases: Vec<(Ticket, String)> = (0..3).map(|_| votes_wrong()).collect();
-    assert_eq!(best_model_weight(&cases, &config(), NOW), Some(0.85));
+    let cases = |right: usize, wrong: usize| -> Vec<(Ticket, String)> {
+        (0..right)
+            .map(|_| votes_right())
+            .chain((0..wrong).map(|_| votes_wrong()))
+            .collect()
+    };
+    assert_eq!(best_model_weight(&cases(3, 0), &config(), NOW), Some(0.5));
+    assert_eq!(best_model_weight(&cases(0, 3), &config(), NOW), Some(1.0));
+    // Two misled to one helped: the classifier counts more, but not alone.
+    assert_eq!(best_model_weight(&cases(1, 2), &config(), NOW), Some(0.85));
     assert_eq!(best_model_weight(&[], &config(), NOW), None);
 }
