@@ -68,7 +68,7 @@ struct State {
     /// When the model was trained and how many records it has learnt online since: its version.
     trained_at_ms: i64,
     learned: u64,
-    /// The classifier's part in the router's blend that decided best on the held-out tenth.
+    /// The classifier's part in the router's blend, chosen on the held-out tenth (see [`blend_weight`]).
     model_weight: Option<f32>,
 }
 
@@ -253,9 +253,9 @@ impl Classifier {
     }
 }
 
-/// The classifier's part in the router's blend (see `switchboard_router::best_model_weight`) under
-/// which the router names the department of the most held-out records, each given its similar tickets
-/// (itself left out) and the ranking of the model trained without it. How much the similar tickets add
+/// The classifier's part in the router's blend under which the router gives the held-out records'
+/// departments the most probability (see `switchboard_router::best_model_weight`), each record given
+/// its similar tickets (itself left out) and the ranking of the model trained without it. How much the similar tickets add
 /// depends on how well the store finds them for this language and embedder, which only the records
 /// can tell.
 async fn blend_weight(
