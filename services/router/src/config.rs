@@ -55,7 +55,7 @@ impl Default for RouterConfig {
 /// [`MODEL_WEIGHTS`].
 pub const DEFAULT_MODEL_WEIGHT: f32 = 0.7;
 
-/// The classifier's parts a knowledge base chooses among.
+/// The classifier's parts a knowledge base chooses among, the default first so that it wins ties.
 pub const MODEL_WEIGHTS: [f32; 4] = [DEFAULT_MODEL_WEIGHT, 0.5, 0.85, 1.0];
 
 /// The tests a decision must pass to be routed automatically: [`RouterConfig`]'s `threshold`,
@@ -74,6 +74,12 @@ impl RouterConfig {
             min_typicality: self.min_typicality,
             typicality_weight: self.typicality_weight,
         }
+    }
+
+    /// The classifier's part in the blend for a ticket that carries `chosen`, the knowledge base's
+    /// choice: `model_weight` when configured, else `chosen`, else [`DEFAULT_MODEL_WEIGHT`].
+    pub fn blend_weight(&self, chosen: Option<f32>) -> f32 {
+        self.model_weight.or(chosen).unwrap_or(DEFAULT_MODEL_WEIGHT)
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -110,10 +110,8 @@ pub fn best_model_weight(
             .sum();
         total / cases.len() as f64
     };
-    let mut best = (
-        mean_log_probability(DEFAULT_MODEL_WEIGHT),
-        DEFAULT_MODEL_WEIGHT,
-    );
+    // The default comes first in MODEL_WEIGHTS, so only a strictly better weight replaces it.
+    let mut best = (f64::NEG_INFINITY, DEFAULT_MODEL_WEIGHT);
     for weight in MODEL_WEIGHTS {
         let score = mean_log_probability(weight);
         if score > best.0 {
@@ -148,10 +146,7 @@ pub fn decide(ticket: &Ticket, rules: &RuleSet, config: &RouterConfig, now_ms: i
         }
     }
     let model_weight = match (use_model, total_votes > 0.0) {
-        (true, true) => config
-            .model_weight
-            .or(matches.and_then(|m| m.model_weight))
-            .unwrap_or(DEFAULT_MODEL_WEIGHT),
+        (true, true) => config.blend_weight(matches.and_then(|m| m.model_weight)),
         (true, false) => 1.0,
         (false, _) => 0.0,
     };

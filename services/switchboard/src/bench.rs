@@ -19,7 +19,7 @@ use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
-use switchboard_router::{DEFAULT_MODEL_WEIGHT, Gate};
+use switchboard_router::Gate;
 use switchboard_runtime::Subjects;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -125,27 +125,13 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         None => Vec::new(),
     };
     let fixed = args.gate;
-    for (flag, value) in [
-        ("--threshold", fixed.threshold),
-        ("--min-typicality", fixed.min_typicality),
-        ("--typicality-weight", fixed.typicality_weight),
-    ] {
-        if let Some(value) = value {
-            ensure!(
-                (0.0..=1.0).contains(&value),
-                "{flag} must be within 0..=1, got {value}"
-            );
-        }
-    }
-    if let Some(threshold) = fixed.threshold {
-        settings.router.threshold = threshold;
-    }
-    if let Some(min_typicality) = fixed.min_typicality {
-        settings.router.min_typicality = min_typicality;
-    }
-    if let Some(typicality_weight) = fixed.typicality_weight {
-        settings.router.typicality_weight = typicality_weight;
-    }
+    fixed.apply(&mut settings.router);
+    settings.router.validate().map_err(|error| {
+        anyhow::anyhow!(
+            "{error} (--threshold, --min-typicality and --typicality-weight set router.threshold, \
+             router.min_typicality and router.typicality_weight)"
+        )
+    })?;
     let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
     settings.data_dir = data.path().to_path_buf();
     settings.bus.kind = BusKind::Memory;
@@ -181,11 +167,11 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         .await?;
     let fit = training.as_ref().and_then(|t| t.fit);
     let chosen = training.as_ref().and_then(|t| t.model_weight);
-    let (model_blend_weight, model_blend_weight_from) = match (settings.router.model_weight, chosen)
-    {
-        (Some(w), _) => (w, "router.model_weight"),
-        (None, Some(w)) => (w, "the held-out tenth"),
-        (None, None) => (DEFAULT_MODEL_WEIGHT, "the default"),
+    let model_blend_weight = settings.router.blend_weight(chosen);
+    let model_blend_weight_from = match (settings.router.model_weight, chosen) {
+        (Some(_), _) => "router.model_weight",
+        (None, Some(_)) => "the held-out tenth",
+        (None, None) => "the default",
     };
 
     let subjects = Subjects::new(&settings.subject_prefix);

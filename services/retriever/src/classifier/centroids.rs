@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use super::model::squared_norm;
+
 /// Each department's sum of its records' feature vectors, and where the records themselves lie.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Centroids {
@@ -31,10 +33,7 @@ impl Centroids {
             reference: Vec::with_capacity(xs.len()),
         };
         for (x, &class) in xs.iter().zip(classes) {
-            let sum = &mut centroids.sums[class];
-            for &(row, v) in x {
-                *sum.entry(row).or_insert(0.0) += v;
-            }
+            accumulate(&mut centroids.sums[class], x);
         }
         for (sum, norm) in centroids.sums.iter().zip(&mut centroids.squared_norms) {
             *norm = sum.values().map(|v| v * v).sum();
@@ -57,10 +56,7 @@ impl Centroids {
     pub(crate) fn add(&mut self, x: &[(u32, f32)], class: usize) {
         // |S + x|² = |S|² + 2 S·x + |x|²: no pass over the whole department.
         self.squared_norms[class] += 2.0 * self.dot(x, class) + squared_norm(x);
-        let sum = &mut self.sums[class];
-        for &(row, v) in x {
-            *sum.entry(row).or_insert(0.0) += v;
-        }
+        accumulate(&mut self.sums[class], x);
     }
 
     /// The typicality of `x` for `class`: the share of the knowledge base's records that lie no closer
@@ -83,8 +79,10 @@ impl Centroids {
     }
 }
 
-fn squared_norm(x: &[(u32, f32)]) -> f32 {
-    x.iter().map(|(_, v)| v * v).sum()
+fn accumulate(sum: &mut HashMap<u32, f32>, x: &[(u32, f32)]) {
+    for &(row, v) in x {
+        *sum.entry(row).or_insert(0.0) += v;
+    }
 }
 
 #[cfg(test)]

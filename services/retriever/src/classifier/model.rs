@@ -469,7 +469,7 @@ fn coordinate_step(margin: f32, alpha: f32, diag: f32, norm: f32) -> Option<f32>
     (step.abs() > 1e-12).then_some(step)
 }
 
-fn squared_norm(x: &[(u32, f32)]) -> f32 {
+pub(super) fn squared_norm(x: &[(u32, f32)]) -> f32 {
     x.iter().map(|(_, v)| v * v).sum()
 }
 

@@ -270,11 +270,13 @@ fn escalation_and_priority_reasons_are_in_the_explanation() {
     );
 }
 
-/// The classifier's scores with a typicality for each department.
-fn with_typicality(t: Ticket, typicality: &[f32]) -> Ticket {
-    let mut t = t;
+/// Two similar tickets of a and a classifier 95% sure of a, with the ticket's typicality for a as given
+/// (0.5 for b).
+fn sure_of_a(typicality: f32) -> Ticket {
+    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
+    let mut t = with_model("x", evidence, &[("a", 0.95), ("b", 0.05)]);
     let matches = t.matches.as_mut().expect("matches");
-    for (m, &typical) in matches.model_scores.iter_mut().zip(typicality) {
+    for (m, typical) in matches.model_scores.iter_mut().zip([typicality, 0.5]) {
         m.typicality = Some(typical);
     }
     t
@@ -282,11 +284,7 @@ fn with_typicality(t: Ticket, typicality: &[f32]) -> Ticket {
 
 #[test]
 fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
-    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
-    let atypical = with_typicality(
-        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
-        &[0.004, 0.5],
-    );
+    let atypical = sure_of_a(0.004);
     let d = decide(&atypical, &RuleSet::default(), &config(), NOW);
     check_outcome(&d, &config());
     assert_eq!(d.department, "a");
@@ -300,10 +298,7 @@ fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
     assert_contains(&d.explanation, "a 95% (typicality 0.4%)");
 
     // The same ticket, typical of a, routes; so does the atypical one with the test off.
-    let typical = with_typicality(
-        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
-        &[0.3, 0.5],
-    );
+    let typical = sure_of_a(0.3);
     let d = decide(&typical, &RuleSet::default(), &config(), NOW);
     check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Routed);
@@ -335,12 +330,8 @@ fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
 
 #[test]
 fn a_low_typicality_discounts_the_confidence_when_weighted() {
-    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
     // Typicality 6.25%: above the default floor of 1%, and 0.0625^0.5 = 0.25.
-    let strange = with_typicality(
-        with_model("x", evidence.clone(), &[("a", 0.95), ("b", 0.05)]),
-        &[0.0625, 0.5],
-    );
+    let strange = sure_of_a(0.0625);
     let d = decide(&strange, &RuleSet::default(), &config(), NOW);
     check_outcome(&d, &config());
     assert_eq!(d.outcome(), Outcome::Routed, "no discount by default");
@@ -357,10 +348,7 @@ fn a_low_typicality_discounts_the_confidence_when_weighted() {
     assert_contains(&d.review_reason, &counts_as);
 
     // A typical ticket keeps nearly all of its confidence: 0.95 × 0.81^0.5 ≈ 0.86.
-    let usual = with_typicality(
-        with_model("x", evidence, &[("a", 0.95), ("b", 0.05)]),
-        &[0.81, 0.5],
-    );
+    let usual = sure_of_a(0.81);
     let d = decide(&usual, &RuleSet::default(), &weighted, NOW);
     check_outcome(&d, &weighted);
     assert_eq!(d.outcome(), Outcome::Routed);

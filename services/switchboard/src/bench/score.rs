@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use switchboard_router::{Gate, routes};
+use switchboard_router::{Gate, RouterConfig, routes};
 
 /// One ticket's gold department (empty: none fits, review is right) and its decision.
 #[derive(Debug, Clone, Default)]
@@ -174,6 +174,21 @@ pub struct Fixed {
     pub typicality_weight: Option<f32>,
 }
 
+impl Fixed {
+    /// Sets the given parts in the router's configuration, so the runtime routes by them too.
+    pub fn apply(&self, router: &mut RouterConfig) {
+        if let Some(threshold) = self.threshold {
+            router.threshold = threshold;
+        }
+        if let Some(min_typicality) = self.min_typicality {
+            router.min_typicality = min_typicality;
+        }
+        if let Some(typicality_weight) = self.typicality_weight {
+            router.typicality_weight = typicality_weight;
+        }
+    }
+}
+
 /// The gate with the best overall accuracy on `results`: the threshold from 0.00 to 0.95 in steps of
 /// 0.01, the typicality floor among [`FLOORS`] and its weight among [`WEIGHTS`], each unless fixed. Of
 /// equals, the lowest, so as few tickets as possible wait for review.
@@ -218,6 +233,13 @@ mod tests {
             department: department.into(),
             confidence,
             typicality: None,
+        }
+    }
+
+    fn typical(gold: &str, department: &str, confidence: f32, typicality: f32) -> Routed {
+        Routed {
+            typicality: Some(typicality),
+            ..r(gold, department, confidence)
         }
     }
 
@@ -277,10 +299,6 @@ mod tests {
 
     #[test]
     fn the_best_gate_holds_back_confident_tickets_unlike_their_department() {
-        let typical = |gold: &str, department: &str, confidence: f32, typicality: f32| Routed {
-            typicality: Some(typicality),
-            ..r(gold, department, confidence)
-        };
         let results = [
             typical("a", "a", 0.9, 0.5),
             typical("b", "b", 0.6, 0.3),
@@ -307,10 +325,6 @@ mod tests {
 
     #[test]
     fn the_best_gate_weighs_typicality_where_neither_test_alone_separates() {
-        let typical = |gold: &str, department: &str, confidence: f32, typicality: f32| Routed {
-            typicality: Some(typicality),
-            ..r(gold, department, confidence)
-        };
         let results = [
             typical("a", "a", 0.95, 0.02),
             typical("b", "b", 0.6, 0.5),
