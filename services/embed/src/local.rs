@@ -19,6 +19,8 @@ use crate::pooling::{Pooling, normalize};
 use crate::{EmbedError, Embedder};
 
 const WEIGHTS: &str = "model.safetensors";
+/// PyTorch's pickled weights, which older sentence models ship instead of safetensors.
+const PICKLED_WEIGHTS: &str = "pytorch_model.bin";
 const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
 const POOLING: &str = "1_Pooling/config.json";
@@ -51,9 +53,10 @@ impl Default for LocalBertOptions {
     }
 }
 
-/// A sentence model loaded from a local directory holding `model.safetensors`, `config.json`,
-/// `tokenizer.json` and, optionally, `1_Pooling/config.json` (mean pooling when absent), as
-/// `scripts/fetch-model.sh` lays out all-MiniLM-L6-v2.
+/// A sentence model loaded from a local directory holding its weights (`model.safetensors`, or
+/// `pytorch_model.bin` when it has none), `config.json`, `tokenizer.json` and, optionally,
+/// `1_Pooling/config.json` (mean pooling when absent), as `scripts/fetch-model.sh` lays out
+/// all-MiniLM-L6-v2 and m3e-small.
 ///
 /// Inference runs on a worker thread this value owns, never on the async threads: a batch takes
 /// tens of milliseconds of full CPU. Calls queue there one after another. Dropping the value
@@ -74,12 +77,13 @@ impl LocalBert {
     /// call it at start or from `spawn_blocking`. Returns [`EmbedError::ModelMissing`] when `dir`
     /// has no weights, which callers treat as "run without dense search".
     pub fn load(dir: &Path, options: LocalBertOptions) -> Result<LocalBert, EmbedError> {
-        let weights_path = dir.join(WEIGHTS);
-        if !weights_path.is_file() {
-            return Err(EmbedError::ModelMissing {
+        let weights_path = [WEIGHTS, PICKLED_WEIGHTS]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file())
+            .ok_or_else(|| EmbedError::ModelMissing {
                 dir: dir.to_path_buf(),
-            });
-        }
+            })?;
         if options.batch_size == 0 {
             return Err(EmbedError::Options("batch_size must be at least 1".into()));
         }
@@ -104,18 +108,22 @@ impl LocalBert {
         let pooling = read_pooling(&dir.join(POOLING))?;
         let tokenizer = read_tokenizer(&dir.join(TOKENIZER), options.max_sequence_length)?;
 
-        // Read into memory rather than mmap: the workspace forbids `unsafe`, and mapping a file
-        // is unsafe in Rust because another process may change it underneath.
-        let bytes = std::fs::read(&weights_path).map_err(|source| EmbedError::Read {
-            path: weights_path.clone(),
-            source,
-        })?;
         let weights_error = |source| EmbedError::Weights {
             path: weights_path.clone(),
             source,
         };
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
-            .map_err(weights_error)?;
+        let vb = if weights_path.ends_with(WEIGHTS) {
+            // Read into memory rather than mmap: the workspace forbids `unsafe`, and mapping a
+            // file is unsafe in Rust because another process may change it underneath.
+            let bytes = std::fs::read(&weights_path).map_err(|source| EmbedError::Read {
+                path: weights_path.clone(),
+                source,
+            })?;
+            VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+        } else {
+            VarBuilder::from_pth(&weights_path, DType::F32, &Device::Cpu)
+        }
+        .map_err(weights_error)?;
         let model = BertModel::load(vb, &config).map_err(weights_error)?;
 
         let threads = match options.threads {

@@ -1,6 +1,7 @@
-//! Checks against the real all-MiniLM-L6-v2, when `scripts/fetch-model.sh` has fetched it into
-//! `models/all-MiniLM-L6-v2` at the repository root. Without it these tests print a note and
-//! pass: a fresh checkout builds and tests without the 90 MB model.
+//! Checks against the real all-MiniLM-L6-v2 (safetensors weights) and m3e-small (PyTorch's pickled
+//! weights), when `scripts/fetch-model.sh` has fetched them into `models/` at the repository root, as
+//! `scripts/test.sh` does. Without them these tests print a note and pass: a fresh checkout builds
+//! and tests without the 90 MB models.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,17 +9,31 @@ use std::sync::Arc;
 use serde::Deserialize;
 use switchboard_embed::{Batcher, BatcherOptions, Embedder, LocalBert, LocalBertOptions};
 
-fn model_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
+const MINILM: &str = "all-MiniLM-L6-v2";
+const M3E: &str = "m3e-small";
+
+/// `models/NAME` when it holds `weights`.
+fn fetched(name: &str, weights: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(name);
+    if dir.join(weights).is_file() {
         Some(dir)
     } else {
         eprintln!(
-            "note: skipping: no model in {}; run scripts/fetch-model.sh to test against it",
+            "note: skipping: no model in {}; run scripts/fetch-model.sh --model {name} to test against it",
             dir.display()
         );
         None
     }
+}
+
+fn model_dir() -> Option<PathBuf> {
+    fetched(MINILM, "model.safetensors")
+}
+
+fn m3e_dir() -> Option<PathBuf> {
+    fetched(M3E, "pytorch_model.bin")
 }
 
 fn load(dir: &std::path::Path) -> LocalBert {
@@ -38,7 +53,7 @@ async fn similar_requests_are_closer_than_unrelated_ones() {
     let Some(dir) = model_dir() else { return };
     let model = load(&dir);
     assert_eq!(model.dimension(), 384);
-    assert_eq!(model.name(), "all-MiniLM-L6-v2");
+    assert_eq!(model.name(), MINILM);
 
     let vectors = model
         .embed(texts(&[
@@ -73,16 +88,13 @@ struct ReferenceSentence {
     embedding: Vec<f32>,
 }
 
-/// `fixtures/minilm_reference.json` holds vectors from an independent float64 numpy
-/// implementation of BERT with Hugging Face's Python tokenizer (`fixtures/minilm_reference.py`),
-/// so tokenisation (accents, CJK, punctuation, WordPiece), the network, pooling and
-/// normalisation are all checked at once.
-#[tokio::test]
-async fn vectors_match_the_reference_implementation() {
-    let Some(dir) = model_dir() else { return };
-    let model = load(&dir);
-    let reference: Reference =
-        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+/// The fixtures hold vectors from an independent float64 numpy implementation of BERT with Hugging
+/// Face's Python tokenizer (`fixtures/reference_vectors.py`), so reading the weights, tokenisation
+/// (accents, CJK, punctuation, WordPiece), the network, pooling and normalisation are all checked
+/// at once.
+async fn assert_matches_reference(dir: &std::path::Path, fixture: &str) {
+    let model = load(dir);
+    let reference: Reference = serde_json::from_str(fixture).unwrap();
     let vectors = model
         .embed(reference.sentences.iter().map(|s| s.text.clone()).collect())
         .await
@@ -100,6 +112,39 @@ async fn vectors_match_the_reference_implementation() {
             sentence.text
         );
     }
+}
+
+#[tokio::test]
+async fn vectors_match_the_reference_implementation() {
+    let Some(dir) = model_dir() else { return };
+    assert_matches_reference(&dir, include_str!("fixtures/minilm_reference.json")).await;
+}
+
+#[tokio::test]
+async fn pickled_weights_give_the_reference_vectors() {
+    let Some(dir) = m3e_dir() else { return };
+    assert_matches_reference(&dir, include_str!("fixtures/m3e_reference.json")).await;
+}
+
+#[tokio::test]
+async fn the_chinese_model_tells_chinese_paraphrases_from_other_requests() {
+    let Some(dir) = m3e_dir() else { return };
+    let model = load(&dir);
+    assert_eq!((model.name(), model.dimension()), (M3E, 512));
+    let vectors = model
+        .embed(texts(&[
+            "输对密码进不去",
+            "密码正确但是无法登录",
+            "明天北京的天气怎么样",
+        ]))
+        .await
+        .unwrap();
+    let related = dot(&vectors[0], &vectors[1]);
+    let unrelated = dot(&vectors[0], &vectors[2]);
+    assert!(
+        related > unrelated + 0.1,
+        "password paraphrases {related}, vs the weather {unrelated}"
+    );
 }
 
 #[tokio::test]

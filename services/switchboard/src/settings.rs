@@ -171,8 +171,9 @@ pub enum EmbedderKind {
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedderSettings {
     pub kind: EmbedderKind,
-    /// A sentence-transformers model directory (`model.safetensors`, `config.json`, `tokenizer.json`),
-    /// as `scripts/fetch-model.sh` lays out all-MiniLM-L6-v2.
+    /// A sentence-transformers model directory (`model.safetensors` or `pytorch_model.bin`,
+    /// `config.json`, `tokenizer.json`), as `scripts/fetch-model.sh` lays out all-MiniLM-L6-v2 and
+    /// m3e-small.
     pub model_dir: PathBuf,
     /// Tokens kept per text; the rest is cut.
     pub max_sequence_length: usize,
