@@ -255,9 +255,9 @@ impl Classifier {
 
 /// The classifier's part in the router's blend under which the router gives the held-out records'
 /// departments the most probability (see `switchboard_router::best_model_weight`), each record given
-/// its similar tickets (itself left out) and the ranking of the model trained without it. How much the similar tickets add
-/// depends on how well the store finds them for this language and embedder, which only the records
-/// can tell.
+/// its similar tickets (itself left out) and the ranking of the model trained without it. How much
+/// the similar tickets add depends on how well the store finds them for this language and embedder,
+/// which only the records can tell.
 async fn blend_weight(
     kb: &KnowledgeBase,
     model: &Model,

@@ -385,29 +385,18 @@ fn the_knowledge_bases_blend_weight_applies_unless_configured() {
 
 #[test]
 fn the_best_blend_weight_follows_whichever_evidence_was_right() {
+    // Gold is always a; the similar tickets vote for `vote`.
+    let case = |vote: &str, scores: &[(&str, f32)]| {
+        (
+            with_model("x", vec![similar(vote, 2.0, None)], scores),
+            "a".to_owned(),
+        )
+    };
     // The similar tickets right where the classifier is wrong. Gold a's confidence: 0.94 at weight
     // 0.5, 0.75 at 0.7, 0.46 at 0.85, 0.2 at 1.
-    let votes_right = || {
-        (
-            with_model(
-                "x",
-                vec![similar("a", 2.0, None)],
-                &[("b", 0.8), ("a", 0.2)],
-            ),
-            "a".to_owned(),
-        )
-    };
+    let votes_right = || case("a", &[("b", 0.8), ("a", 0.2)]);
     // The similar tickets misleading a sure classifier: 0.09, 0.37, 0.70 and 0.9.
-    let votes_wrong = || {
-        (
-            with_model(
-                "x",
-                vec![similar("b", 2.0, None)],
-                &[("a", 0.9), ("b", 0.1)],
-            ),
-            "a".to_owned(),
-        )
-    };
+    let votes_wrong = || case("b", &[("a", 0.9), ("b", 0.1)]);
     let cases = |right: usize, wrong: usize| -> Vec<(Ticket, String)> {
         (0..right)
             .map(|_| votes_right())
