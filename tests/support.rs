@@ -11,8 +11,8 @@ use prost::Message;
 use switchboard::settings::BusKind;
 use switchboard::{Roles, Running, Settings};
 use switchboard_bus::{Bus, ConsumerSpec};
+use switchboard_knowledge::{CsvColumns, import_csv};
 use switchboard_proto::{Stage, Ticket};
-use switchboard_retriever::{CsvColumns, import_csv};
 use switchboard_runtime::Subjects;
 use tokio::sync::Mutex;
 

@@ -1,43 +1,26 @@
-//! Wires the roles a process runs to the bus, the knowledge base and the HTTP and gRPC listeners, and
-//! shuts them down in order.
+//! Wires the roles a process runs to the bus, the knowledge base and the HTTP and gRPC listeners, under
+//! one supervisor, and shuts them down in order. Each role describes itself ([`RoleParts`], built in its
+//! own crate); this file only loops over the descriptions.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::header::CONTENT_TYPE;
-use axum::routing::get;
+use switchboard_bus::Bus;
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::nats::{NatsBus, NatsConfig};
-use switchboard_bus::{Bus, Kv, validate_key};
-use switchboard_feedback::{DecisionsService, FeedbackHandler};
-use switchboard_intake::{InboundHandler, Intake, IntakeService, http_routes};
-use switchboard_metrics::{MetricsHandler, StatsService, Tally};
-use switchboard_parser::{
-    DEPARTMENTS_BUCKET, DepartmentCatalog, FallbackParser, LlmParser, LocalParser, Parser,
-    ParserStage,
-};
-use switchboard_proto::Stage;
-use switchboard_proto::decisions_server::DecisionsServer;
-use switchboard_proto::rules_server::RulesServer;
-use switchboard_proto::stats_server::StatsServer;
-use switchboard_retriever::{IncidentWatch, KnowledgeBase, KnowledgeBaseService, RetrieverStage};
-use switchboard_router::{RouterStage, RuleBook, RulesService};
+use switchboard_intake::Intake;
+use switchboard_knowledge::{KNOWLEDGE_BUCKET, KnowledgeBase, TrainingPlan};
 use switchboard_runtime::{
-    Handler, Metrics, Publisher, RoleRunner, RunningRole, Subjects, TicketHandler, error_chain,
+    BoxError, Failure, Failures, Metrics, Publisher, RoleContext, RoleParts, RoleRunner,
+    RunningRole, Subjects, Supervisor,
 };
-use switchboard_sentiment::{SentimentStage, THREADS_BUCKET};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::readiness::{Readiness, ops_routes};
 use crate::roles::{Role, Roles};
 use crate::settings::{BusKind, Settings};
-
-pub const RULES_BUCKET: &str = "rules";
-pub const DECISIONS_BUCKET: &str = "decisions";
-pub const IDEMPOTENCY_BUCKET: &str = "idempotency";
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -47,16 +30,14 @@ pub enum AppError {
     KnowledgeBase {
         location: String,
         #[source]
-        source: switchboard_retriever::RetrieverError,
+        source: switchboard_knowledge::KnowledgeError,
     },
     #[error("embedder unavailable")]
     Embedder(#[source] switchboard_embed::EmbedError),
     #[error("a start-up task did not finish")]
     Task(#[source] tokio::task::JoinError),
-    #[error("router rules unavailable")]
-    Rules(#[from] switchboard_router::RouterError),
-    #[error("invalid {role} configuration")]
-    Config {
+    #[error("the {role} role cannot start")]
+    Role {
         role: &'static str,
         #[source]
         source: BoxError,
@@ -109,229 +90,163 @@ pub struct Running {
     pub intake: Option<Arc<Intake>>,
     pub shared: Shared,
     roles: Vec<RunningRole>,
+    supervisor: Supervisor,
+    failures: Failures,
     servers: CancellationToken,
-    server_tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown_timeout: Duration,
-    /// Keeps the rule watch alive as long as the router runs.
-    _rules: Option<Arc<RuleBook>>,
+    /// What the roles keep alive (rule watches, trainers) for as long as they run.
+    _kept: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
-/// Starts `roles` on `bus`. Listeners bind the configured addresses (port 0 picks a free one).
+/// Builds the description of one role from the settings: the only place that knows which settings
+/// each role takes.
+async fn describe(
+    role: Role,
+    settings: &Settings,
+    ctx: &RoleContext,
+    kb: Option<&KnowledgeBase>,
+    intake: &mut Option<Arc<Intake>>,
+) -> Result<RoleParts, BoxError> {
+    let kb = || kb.cloned().ok_or("no knowledge base was opened");
+    Ok(match role {
+        Role::Intake => {
+            let (parts, started) = switchboard_intake::role(ctx, &settings.intake).await?;
+            *intake = Some(started);
+            parts
+        }
+        Role::Parser => {
+            switchboard_parser::role(ctx, &settings.llm, settings.llm_deadline()).await?
+        }
+        Role::Sentiment => {
+            switchboard_sentiment::role(ctx, &settings.sentiment, &settings.policy).await?
+        }
+        Role::Retriever => {
+            let plan = TrainingPlan {
+                neighbours: settings.retriever.top_k,
+                weighing: settings.router.weighing(),
+            };
+            switchboard_retriever::role(ctx, kb()?, plan, &settings.policy).await?
+        }
+        Role::Router => switchboard_router::role(ctx, &settings.router, &settings.policy).await?,
+        Role::Feedback => switchboard_feedback::role(ctx, kb()?).await?,
+        Role::Metrics => switchboard_metrics::role(ctx),
+    })
+}
+
+/// Starts `roles` on `bus`. Listeners bind the configured addresses (port 0 picks a free one) and
+/// answer at once; `/readyz` says ready once every role has warmed up and bound its consumer.
 pub async fn start(
     settings: &Settings,
     roles: &Roles,
     bus: Arc<dyn Bus>,
 ) -> Result<Running, AppError> {
-    let subjects = Subjects::new(&settings.subject_prefix);
-    let metrics = Metrics::new();
-    let publisher = Publisher::new(bus.clone());
+    let ctx = RoleContext {
+        bus: bus.clone(),
+        publisher: Publisher::new(bus.clone()),
+        subjects: Subjects::new(&settings.subject_prefix),
+        metrics: Metrics::new(),
+    };
+    let (supervisor, failures) = Supervisor::new();
+    let mut tasks = Vec::new();
     let kb = if roles.contains(Role::Retriever) || roles.contains(Role::Feedback) {
-        Some(crate::knowledge::open(settings).await?)
+        let kb = crate::knowledge::open(settings).await?;
+        let feed = kb
+            .share_changes(bus.kv(KNOWLEDGE_BUCKET).await?)
+            .await
+            .map_err(|source| AppError::KnowledgeBase {
+                location: settings.knowledge_location(),
+                source,
+            })?;
+        tasks.push(supervisor.spawn("knowledge change feed", async move {
+            feed.await.map_err(Into::into)
+        }));
+        Some(kb)
     } else {
         None
     };
-    let shared = Shared {
-        bus: bus.clone(),
-        metrics: metrics.clone(),
-        kb: kb.clone(),
-    };
-    let runner = |role: Role, filter: String, handler: Arc<dyn Handler>| RoleRunner {
-        role: role.name(),
-        filter,
-        handler,
-        publisher: publisher.clone(),
-        subjects: subjects.clone(),
-        metrics: metrics.clone(),
-        options: settings.runner.clone(),
-    };
 
-    let mut runners = Vec::new();
-    let mut grpc = tonic::service::Routes::builder();
-    let mut http = Router::new();
     let mut intake = None;
-    let mut rules_book = None;
+    let mut described = Vec::new();
     for &role in &roles.0 {
-        match role {
-            Role::Intake => {
-                settings.intake.validate().map_err(|e| AppError::Config {
-                    role: "intake",
-                    source: Box::new(e),
-                })?;
-                let idempotency = bus.kv(IDEMPOTENCY_BUCKET).await?;
-                let i = Arc::new(Intake::new(
-                    publisher.clone(),
-                    subjects.clone(),
-                    idempotency,
-                    metrics.clone(),
-                    settings.intake.clone(),
-                ));
-                grpc.add_service(IntakeService::new(i.clone()).into_server());
-                http = http.merge(http_routes(i.clone()));
-                runners.push(runner(
-                    role,
-                    subjects.inbound_all(),
-                    Arc::new(InboundHandler::new(i.clone())),
-                ));
-                intake = Some(i);
-            }
-            Role::Parser => {
-                let parser: Arc<dyn Parser> = if settings.llm.enabled {
-                    let catalog = DepartmentCatalog::follow(
-                        bus.kv(RULES_BUCKET).await?,
-                        bus.kv(DEPARTMENTS_BUCKET).await?,
-                    )
-                    .await?;
-                    let llm = LlmParser::new(
-                        &settings.llm,
-                        catalog,
-                        metrics.clone(),
-                        settings.llm_deadline(),
-                    )
-                    .map_err(|e| AppError::Config {
-                        role: "parser",
-                        source: Box::new(e),
-                    })?;
-                    Arc::new(FallbackParser::new(Arc::new(llm)))
-                } else {
-                    Arc::new(LocalParser)
-                };
-                let stage = ParserStage::new(parser);
-                let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
-                runners.push(runner(role, subjects.stage(Stage::Received), handler));
-            }
-            Role::Sentiment => {
-                let threads = bus.kv(THREADS_BUCKET).await?;
-                let stage =
-                    SentimentStage::new(settings.sentiment.clone(), threads).map_err(|e| {
-                        AppError::Config {
-                            role: "sentiment",
-                            source: Box::new(e),
-                        }
-                    })?;
-                let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
-                runners.push(runner(role, subjects.stage(Stage::Parsed), handler));
-            }
-            Role::Retriever => {
-                let kb = shared.kb.clone().expect("opened above for the retriever");
-                publish_departments(&kb, bus.kv(DEPARTMENTS_BUCKET).await?).await;
-                grpc.add_service(KnowledgeBaseService::new(kb.clone()).into_server());
-                let stage = RetrieverStage {
-                    kb,
-                    limit: settings.retriever.top_k,
-                    incidents: Arc::new(IncidentWatch::new(&settings.sentiment)),
-                };
-                let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
-                runners.push(runner(role, subjects.stage(Stage::Assessed), handler));
-            }
-            Role::Router => {
-                let rules_kv = bus.kv(RULES_BUCKET).await?;
-                let book = Arc::new(RuleBook::follow(rules_kv.clone()).await?);
-                let decisions = bus.kv(DECISIONS_BUCKET).await?;
-                grpc.add_service(RulesServer::new(RulesService::new(rules_kv)));
-                let stage = RouterStage::new(
-                    book.clone(),
-                    decisions,
-                    settings.router.clone(),
-                    settings.sentiment.clone(),
-                );
-                let handler = Arc::new(TicketHandler::new(stage, subjects.clone()));
-                runners.push(runner(role, subjects.stage(Stage::Matched), handler));
-                rules_book = Some(book);
-            }
-            Role::Feedback => {
-                let kb = shared.kb.clone().expect("opened above for feedback");
-                let decisions = bus.kv(DECISIONS_BUCKET).await?;
-                grpc.add_service(DecisionsServer::new(DecisionsService::new(
-                    decisions.clone(),
-                    publisher.clone(),
-                    subjects.clone(),
-                )));
-                let handler = Arc::new(
-                    FeedbackHandler::new(kb, decisions, subjects.clone())
-                        .with_threads(bus.kv(THREADS_BUCKET).await?),
-                );
-                runners.push(runner(role, subjects.feedback_all(), handler));
-            }
-            Role::Metrics => {
-                let tally = Arc::new(Mutex::new(Tally::default()));
-                grpc.add_service(StatsServer::new(StatsService::new(tally.clone())));
-                let handler = Arc::new(MetricsHandler::new(
-                    tally,
-                    metrics.clone(),
-                    subjects.clone(),
-                ));
-                runners.push(runner(role, subjects.all(), handler));
-            }
+        let parts = describe(role, settings, &ctx, kb.as_ref(), &mut intake)
+            .await
+            .map_err(|source| AppError::Role {
+                role: role.name(),
+                source,
+            })?;
+        described.push(parts);
+    }
+
+    let readiness = Readiness::new(bus.clone(), kb.clone());
+    let mut grpc = axum::Router::new();
+    let mut http = Router::new();
+    for parts in &mut described {
+        if let Some(routes) = parts.grpc.take() {
+            grpc = grpc.merge(routes.into_axum_router());
+        }
+        if let Some(routes) = parts.http.take() {
+            http = http.merge(routes);
         }
     }
+    let servers = CancellationToken::new();
+    let http = http.merge(ops_routes(ctx.metrics.clone(), readiness.clone()));
+    let (http_addr, http_task) =
+        serve_http(settings.http.addr, http, &supervisor, servers.clone()).await?;
+    let (grpc_addr, grpc_task) = serve_grpc(
+        settings.grpc.addr,
+        grpc.into(),
+        &supervisor,
+        servers.clone(),
+    )
+    .await?;
+    tasks.extend([http_task, grpc_task]);
 
     let mut running_roles = Vec::new();
-    for r in runners {
-        running_roles.push(r.start().await?);
+    let mut kept = Vec::new();
+    for parts in described {
+        let name = parts.name;
+        let failed = |source| AppError::Role { role: name, source };
+        if let Some(warm_up) = parts.warm_up {
+            warm_up.await.map_err(failed)?;
+        }
+        for (task, work) in parts.tasks {
+            tasks.push(supervisor.spawn(task, work));
+        }
+        kept.extend(parts.keep);
+        if let Some((filter, handler)) = parts.consumes {
+            let runner = RoleRunner {
+                role: name,
+                filter,
+                handler,
+                publisher: ctx.publisher.clone(),
+                subjects: ctx.subjects.clone(),
+                metrics: ctx.metrics.clone(),
+                options: settings.runner.clone(),
+            };
+            running_roles.push(runner.start(&supervisor).await?);
+        }
+        tracing::info!(role = name, buckets = ?parts.buckets, "role started");
     }
-
-    let servers = CancellationToken::new();
-    let http = http.merge(ops_routes(metrics.clone()));
-    let (http_addr, http_task) = serve_http(settings.http.addr, http, servers.clone()).await?;
-    let (grpc_addr, grpc_task) =
-        serve_grpc(settings.grpc.addr, grpc.routes(), servers.clone()).await?;
+    readiness.roles_started();
     tracing::info!(roles = ?roles.0.iter().map(|r| r.name()).collect::<Vec<_>>(), %http_addr, %grpc_addr, "switchboard started");
     Ok(Running {
         http_addr,
         grpc_addr,
         intake,
-        shared,
+        shared: Shared {
+            bus,
+            metrics: ctx.metrics,
+            kb,
+        },
         roles: running_roles,
+        supervisor,
+        failures,
         servers,
-        server_tasks: vec![http_task, grpc_task],
+        tasks,
         shutdown_timeout: settings.shutdown_timeout(),
-        _rules: rules_book,
+        _kept: kept,
     })
-}
-
-/// Tells LLM parsers which departments the knowledge base knows, so they may suggest them. Only missing
-/// keys are created, so a description an admin wrote is kept. Best effort: parsers still have the
-/// departments the rules name, so a failure is logged, not fatal.
-async fn publish_departments(kb: &KnowledgeBase, kv: Arc<dyn Kv>) {
-    let departments = match kb.departments().await {
-        Ok(departments) => departments,
-        Err(e) => {
-            tracing::warn!(error = %error_chain(&e), "cannot list the knowledge base's departments");
-            return;
-        }
-    };
-    for department in departments {
-        if validate_key(&department).is_err() {
-            tracing::warn!(%department, "department id is not a valid key; not published");
-            continue;
-        }
-        if let Err(e) = kv.create(&department, prost::bytes::Bytes::new()).await {
-            tracing::warn!(%department, error = %error_chain(&e), "cannot publish a department");
-        }
-    }
-}
-
-/// Liveness, readiness and the Prometheus exposition.
-fn ops_routes(metrics: Metrics) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        // Roles are bound before the listener starts, so a process that answers is ready.
-        .route("/readyz", get(|| async { "ready" }))
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.encode(),
-                    )
-                }
-            }),
-        )
 }
 
 /// Binds `addr` and says which address it got (port 0 picks a free one).
@@ -345,16 +260,15 @@ async fn bind(addr: std::net::SocketAddr) -> Result<(TcpListener, std::net::Sock
 async fn serve_http(
     addr: std::net::SocketAddr,
     router: Router,
+    supervisor: &Supervisor,
     stop: CancellationToken,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), AppError> {
     let (listener, local) = bind(addr).await?;
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
+    let task = supervisor.spawn("HTTP server", async move {
+        axum::serve(listener, router)
             .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %error_chain(&e), "HTTP server failed");
-        }
+            .await
+            .map_err(Into::into)
     });
     Ok((local, task))
 }
@@ -362,35 +276,38 @@ async fn serve_http(
 async fn serve_grpc(
     addr: std::net::SocketAddr,
     routes: tonic::service::Routes,
+    supervisor: &Supervisor,
     stop: CancellationToken,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), AppError> {
     let (listener, local) = bind(addr).await?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let task = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+    let task = supervisor.spawn("gRPC server", async move {
+        tonic::transport::Server::builder()
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %error_chain(&e), "gRPC server failed");
-        }
+            .await
+            .map_err(Into::into)
     });
     Ok((local, task))
 }
 
 impl Running {
+    /// The first supervised task (a role, a listener, the change feed) that ended while the process was
+    /// not stopping; pending while all run.
+    pub async fn failed(&mut self) -> Failure {
+        self.failures.next().await
+    }
+
     /// Stops taking tickets, lets the ones in flight finish, then stops the roles in pipeline order.
     /// On an embedded bus nothing outlives the process, so every stage is drained first.
     pub async fn shutdown(mut self) {
         let deadline = Instant::now() + self.shutdown_timeout;
+        self.supervisor.stop();
         self.servers.cancel();
-        for task in std::mem::take(&mut self.server_tasks) {
-            let _ = tokio::time::timeout_at(deadline.into(), task).await;
-        }
         if !self.shared.bus.durable() {
             self.drain(deadline).await;
         }
-        for role in self.roles {
+        for role in std::mem::take(&mut self.roles) {
             let name = role.role;
             if tokio::time::timeout_at(deadline.into(), role.stop())
                 .await
@@ -398,6 +315,10 @@ impl Running {
             {
                 tracing::warn!(role = name, "role did not stop before the shutdown timeout");
             }
+        }
+        for task in std::mem::take(&mut self.tasks) {
+            task.abort();
+            let _ = tokio::time::timeout_at(deadline.into(), task).await;
         }
         if let Some(kb) = &self.shared.kb {
             kb.flush().await;
@@ -426,7 +347,8 @@ impl Running {
         }
     }
 
-    /// Stops one role as a crash would (for tests of redelivery); the others keep running.
+    /// Stops one role as a crash would (for tests of redelivery and supervision); the others keep
+    /// running, and [`Self::failed`] reports it.
     pub fn abort_role(&mut self, name: &str) -> bool {
         match self.roles.iter().position(|r| r.role == name) {
             Some(i) => {

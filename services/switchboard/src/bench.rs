@@ -17,8 +17,8 @@ use serde::Serialize;
 use switchboard_bus::ConsumerSpec;
 use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
+use switchboard_knowledge::{CsvColumns, ImportProgress, TrainingPlan, import_csv};
 use switchboard_proto::{Outcome, Stage, Ticket};
-use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
 use switchboard_router::Gate;
 use switchboard_runtime::Subjects;
 use tokio::sync::{Semaphore, mpsc};
@@ -160,14 +160,17 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     .await
     .with_context(|| format!("importing {}", args.history.display()))?;
     let import_seconds = started.elapsed().as_secs_f64();
-    // Trained here rather than by the first ticket, so training time is not counted as latency.
-    let training = kb
-        .classifier()
-        .refresh(&kb, settings.retriever.top_k)
-        .await?;
+    // Trained before the first ticket, so training time is not counted as latency. The background
+    // trainer may have started on the import already; either way this returns once the model is current.
+    let plan = TrainingPlan {
+        neighbours: settings.retriever.top_k,
+        weighing: settings.router.weighing(),
+    };
+    kb.classifier().refresh(&kb, &plan).await?;
+    let training = kb.classifier().last_training();
     let fit = training.as_ref().and_then(|t| t.fit);
     let chosen = training.as_ref().and_then(|t| t.model_weight);
-    let model_blend_weight = settings.router.blend_weight(chosen);
+    let model_blend_weight = settings.router.weighing().blend_weight(chosen);
     let model_blend_weight_from = match (settings.router.model_weight, chosen) {
         (Some(_), _) => "router.model_weight",
         (None, Some(_)) => "the held-out tenth",

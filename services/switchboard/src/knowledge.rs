@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchboard_embed::{
     Batcher, BatcherOptions, EmbedError, Embedder, LocalBert, LocalBertOptions, OpenAiEmbedder,
 };
-use switchboard_retriever::KnowledgeBase;
+use switchboard_knowledge::KnowledgeBase;
 
 use crate::app::AppError;
 use crate::settings::{EmbedderKind, EmbedderSettings, Settings};

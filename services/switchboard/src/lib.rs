@@ -5,6 +5,7 @@ pub mod app;
 pub mod bench;
 pub mod bench_sentiment;
 pub mod knowledge;
+pub mod readiness;
 pub mod roles;
 pub mod route;
 pub mod settings;

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use switchboard::bench::{self, BenchArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::{Roles, Settings, app, route};
-use switchboard_retriever::{CsvColumns, ImportProgress, import_csv};
+use switchboard_knowledge::{CsvColumns, ImportProgress, import_csv};
 use switchboard_runtime::telemetry;
 use switchboard_sentiment::{FeatureConfig, TrainParams};
 
@@ -194,10 +194,18 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { roles } => {
             let bus = app::connect_bus(&settings).await?;
-            let running = app::start(&settings, &roles, bus).await?;
-            shutdown_signal().await?;
+            let mut running = app::start(&settings, &roles, bus).await?;
+            // A role or listener that dies ends the process with a non-zero status, so the
+            // orchestrator restarts it instead of keeping a replica that handles nothing.
+            let failure = tokio::select! {
+                signal = shutdown_signal() => { signal?; None }
+                failure = running.failed() => Some(failure),
+            };
             tracing::info!("shutting down");
             running.shutdown().await;
+            if let Some(failure) = failure {
+                anyhow::bail!("switchboard stopped because a supervised task ended: {failure}");
+            }
         }
         Command::Import { file, columns } => {
             let kb = switchboard::knowledge::open(&settings).await?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use prost::Message;
 use switchboard_bus::ConsumerSpec;
 use switchboard_intake::Submission;
-use switchboard_proto::{Outcome, Priority, ProblemTypeSource, Ticket};
+use switchboard_proto::{Outcome, ProblemTypeSource, Ticket};
 use switchboard_runtime::Subjects;
 
 use crate::roles::Roles;
@@ -89,20 +89,22 @@ pub fn render(t: &Ticket) -> String {
             d.runner_up, d.runner_up_confidence
         );
     }
-    let priority = Priority::try_from(d.priority).unwrap_or(Priority::Unspecified);
     let _ = writeln!(
         out,
         "priority     {}",
-        priority.as_str_name().trim_start_matches("PRIORITY_")
+        switchboard_policy::level(d.priority())
     );
+    for step in &d.priority_steps {
+        let _ = writeln!(out, "             {}", switchboard_policy::describe(step));
+    }
     if let Some(a) = &t.assessment {
         let _ = writeln!(
             out,
             "sentiment    {:.2} (anger {:.2}, urgency {:.2})",
             a.sentiment, a.anger, a.urgency
         );
-        for r in a.priority_reasons.iter().chain(&a.escalation_reasons) {
-            let _ = writeln!(out, "             {r}");
+        for r in &a.escalation_reasons {
+            let _ = writeln!(out, "             escalate: {r}");
         }
     }
     if let Some(p) = &t.parsed {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_intake::IntakeConfig;
 use switchboard_parser::LlmConfig;
+use switchboard_policy::PolicyConfig;
 use switchboard_router::RouterConfig;
 use switchboard_runtime::RunnerOptions;
 use switchboard_runtime::telemetry::TelemetryConfig;
@@ -34,6 +35,8 @@ pub struct Settings {
     pub router: RouterConfig,
     pub intake: IntakeConfig,
     pub sentiment: SentimentConfig,
+    /// Escalation, priority and incident limits, which the sentiment, retriever and router roles apply.
+    pub policy: PolicyConfig,
     /// The LLM parser; off by default, when the local parser handles every ticket.
     pub llm: LlmConfig,
     /// Longest wait for in-flight tickets at shutdown; keep it below the pod's grace period.
@@ -60,6 +63,7 @@ impl Default for Settings {
             router: RouterConfig::default(),
             intake: IntakeConfig::default(),
             sentiment: SentimentConfig::default(),
+            policy: PolicyConfig::default(),
             llm: LlmConfig::default(),
             shutdown_timeout_secs: 20,
         }
@@ -246,7 +250,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("intake.channels")
-                .with_list_parse_key("sentiment.vip_tiers"),
+                .with_list_parse_key("policy.vip_tiers"),
         );
         let settings: Self = builder.build()?.try_deserialize()?;
         settings.validate()?;
@@ -316,6 +320,12 @@ impl Settings {
             return invalid("bus.nats.replicas must be at least 1".into());
         }
         self.router.validate().map_err(SettingsError::Invalid)?;
+        self.policy
+            .validate()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        self.sentiment
+            .validate()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
         self.llm
             .validate()
             .map_err(|e| SettingsError::Invalid(e.to_string()))?;

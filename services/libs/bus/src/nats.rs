@@ -1,0 +1,498 @@
+//! The bus on NATS JetStream, for distributed deployments. Written against nats-server 2.9 (the
+//! Debian package): one `filter_subject` per consumer, no multi-filter consumers.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
+use async_nats::jetstream::message::{AckKind, Acker as NatsMessageAcker};
+use async_nats::jetstream::{self, stream};
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt, future};
+use tokio::sync::Mutex;
+
+use crate::{
+    Acker, Bus, BusError, Consumer, ConsumerSpec, Created, Delivery, Entry, Headers, Kv, KvChange,
+    OutMessage, validate_key,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How many times `create` retries when the key it found existing is gone before it can read it.
+const CREATE_ATTEMPTS: usize = 3;
+/// The KV wildcard for every key in a bucket.
+const ALL_KEYS: &str = ">";
+
+/// Where the bus lives and how its stream is shaped.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    pub url: String,
+    /// The JetStream stream holding every Switchboard subject.
+    pub stream: String,
+    pub subjects: Vec<String>,
+    /// KV buckets are named `<kv_prefix>_<bucket>`, so deployments sharing a server stay apart.
+    pub kv_prefix: String,
+    pub replicas: usize,
+    /// How long the stream keeps messages; it is the audit log of every decision.
+    pub max_age: Duration,
+    /// A publish repeating a `Nats-Msg-Id` seen this recently is not stored again.
+    pub duplicate_window: Duration,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".to_owned(),
+            stream: "SWITCHBOARD".to_owned(),
+            subjects: vec!["tickets.>".to_owned()],
+            kv_prefix: "switchboard".to_owned(),
+            replicas: 1,
+            max_age: Duration::from_secs(30 * 24 * 60 * 60),
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why setting the bus up failed after the connection was made; the source of
+/// [`BusError::Connect`].
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create or update stream {stream}")]
+struct StreamSetupError {
+    stream: String,
+    #[source]
+    source: jetstream::context::CreateStreamError,
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsBus {
+    js: jetstream::Context,
+    stream: String,
+    kv_prefix: String,
+    replicas: usize,
+}
+
+impl NatsBus {
+    /// Connects and creates or updates the stream, so every role can start in any order.
+    pub async fn connect(config: NatsConfig) -> Result<Self, BusError> {
+        let connect_error = |source: BoxError| BusError::Connect {
+            url: config.url.clone(),
+            source,
+        };
+        let client = async_nats::connect(config.url.as_str())
+            .await
+            .map_err(|err| connect_error(err.into()))?;
+        let js = jetstream::new(client);
+        js.create_or_update_stream(stream::Config {
+            name: config.stream.clone(),
+            subjects: config.subjects.clone(),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: config.max_age,
+            duplicate_window: config.duplicate_window,
+            num_replicas: config.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|source| {
+            let stream = config.stream.clone();
+            connect_error(StreamSetupError { stream, source }.into())
+        })?;
+        Ok(Self {
+            js,
+            stream: config.stream,
+            kv_prefix: config.kv_prefix,
+            replicas: config.replicas,
+        })
+    }
+
+    async fn get_or_create_consumer(&self, spec: &ConsumerSpec) -> Result<PullConsumer, BusError> {
+        if let Ok(consumer) = self
+            .js
+            .get_consumer_from_stream(&spec.durable, &self.stream)
+            .await
+        {
+            return Ok(consumer);
+        }
+        let config = pull::Config {
+            durable_name: Some(spec.durable.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: spec.ack_wait,
+            filter_subject: spec.filter.clone(),
+            // Unbounded: callers dead-letter after their own bound, so the server never drops one.
+            max_deliver: -1,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        };
+        // Creating is create-or-update with the same config, so a replica racing us is harmless.
+        self.js
+            .create_consumer_on_stream(config, &self.stream)
+            .await
+            .map_err(|err| BusError::Consumer {
+                durable: spec.durable.clone(),
+                source: err.into(),
+            })
+    }
+
+    async fn open_bucket(&self, name: &str) -> Result<kv::Store, BusError> {
+        if let Ok(store) = self.js.get_key_value(name).await {
+            return Ok(store);
+        }
+        // Not through create_key_value: it first asks for the account info, which async-nats
+        // 0.51 cannot parse from nats-server 2.9. A bucket is only a stream of a known shape, and
+        // creating an identical stream twice succeeds, so a replica racing us is harmless.
+        let created = self
+            .js
+            .create_stream(bucket_stream(name, self.replicas))
+            .await;
+        self.js
+            .get_key_value(name)
+            .await
+            .map_err(|opened| BusError::Kv {
+                bucket: name.to_owned(),
+                source: match created {
+                    Err(create) => create.into(),
+                    Ok(_) => opened.into(),
+                },
+            })
+    }
+}
+
+/// The stream behind a KV bucket, shaped as async-nats shapes it (history 1).
+fn bucket_stream(name: &str, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, msg: OutMessage) -> Result<(), BusError> {
+        let headers = header_map(&msg.headers, msg.msg_id.as_deref());
+        let OutMessage {
+            subject, payload, ..
+        } = msg;
+        let fail = |source: BoxError| BusError::Publish {
+            subject: subject.clone(),
+            source,
+        };
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers.map_err(fail)?, payload)
+            .await
+            .map_err(|err| fail(err.into()))?;
+        ack.await.map_err(|err| fail(err.into()))?;
+        Ok(())
+    }
+
+    async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
+        let consumer = self.get_or_create_consumer(&spec).await?;
+        Ok(Arc::new(NatsConsumer {
+            durable: spec.durable,
+            consumer,
+            messages: Mutex::new(None),
+        }))
+    }
+
+    async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
+        let name = format!("{}_{}", self.kv_prefix, bucket);
+        let store = self.open_bucket(&name).await?;
+        Ok(Arc::new(NatsKv { name, store }))
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    async fn reachable(&self) -> Result<(), BusError> {
+        self.js
+            .get_stream(&self.stream)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Unreachable(e.into()))
+    }
+}
+
+/// Builds NATS headers, rejecting names and values NATS cannot carry instead of panicking on them.
+fn header_map(headers: &Headers, msg_id: Option<&str>) -> Result<HeaderMap, BoxError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(HeaderName::from_str(name)?, HeaderValue::from_str(value)?);
+    }
+    if let Some(id) = msg_id {
+        map.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            HeaderValue::from_str(id)?,
+        );
+    }
+    Ok(map)
+}
+
+fn headers_of(message: &async_nats::Message) -> Headers {
+    let Some(headers) = &message.headers else {
+        return Headers::new();
+    };
+    headers
+        .iter()
+        .filter_map(|(name, values)| {
+            let value = values.last()?;
+            Some((name.to_string(), value.as_str().to_owned()))
+        })
+        .collect()
+}
+
+struct NatsConsumer {
+    durable: String,
+    consumer: PullConsumer,
+    /// One long-lived pull stream per handle, opened on first use. Behind an async mutex so that
+    /// a cancelled `next` leaves any buffered message in the stream for the next call.
+    messages: Mutex<Option<pull::Stream>>,
+}
+
+impl fmt::Debug for NatsConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsConsumer")
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsConsumer {
+    fn error(&self, source: BoxError) -> BusError {
+        BusError::Consumer {
+            durable: self.durable.clone(),
+            source,
+        }
+    }
+
+    async fn open(&self) -> Result<pull::Stream, BusError> {
+        self.consumer
+            .stream()
+            // One at a time: a message is pulled only when asked for, so its ack-wait never
+            // runs down in a buffer, and competing handles share the work evenly.
+            .max_messages_per_batch(1)
+            .messages()
+            .await
+            .map_err(|err| self.error(err.into()))
+    }
+
+    fn delivery(&self, message: jetstream::Message) -> Result<Delivery, BusError> {
+        let delivered = message.info().map_err(|err| self.error(err))?.delivered;
+        let (message, acker) = message.split();
+        Ok(Delivery {
+            subject: message.subject.to_string(),
+            headers: headers_of(&message),
+            payload: message.payload,
+            // The server counts from 1; a nonsensical count reads as a first delivery.
+            attempt: u64::try_from(delivered).unwrap_or(1),
+            acker: Box::new(NatsAcker(acker)),
+        })
+    }
+}
+
+#[async_trait]
+impl Consumer for NatsConsumer {
+    async fn next(&self) -> Result<Delivery, BusError> {
+        let mut guard = self.messages.lock().await;
+        let messages = match &mut *guard {
+            Some(messages) => messages,
+            slot @ None => slot.insert(self.open().await?),
+        };
+        match messages.next().await {
+            Some(Ok(message)) => self.delivery(message),
+            // Start afresh on the next call: the pull stream may be unusable after an error.
+            Some(Err(err)) => {
+                *guard = None;
+                Err(self.error(err.into()))
+            }
+            None => {
+                *guard = None;
+                Err(self.error("the pull stream ended".into()))
+            }
+        }
+    }
+
+    async fn pending(&self) -> Result<u64, BusError> {
+        let info = self
+            .consumer
+            .get_info()
+            .await
+            .map_err(|err| self.error(err.into()))?;
+        Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+}
+
+/// Each acknowledgement waits for the server's confirmation, so once it returns the server has
+/// applied it (a stage acks only after its output is stored; an ack lost on the way would mean
+/// a redelivery).
+struct NatsAcker(NatsMessageAcker);
+
+impl fmt::Debug for NatsAcker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsAcker").finish_non_exhaustive()
+    }
+}
+
+impl NatsAcker {
+    async fn send(&self, kind: AckKind) -> Result<(), BusError> {
+        self.0.double_ack_with(kind).await.map_err(BusError::Ack)
+    }
+}
+
+#[async_trait]
+impl Acker for NatsAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.send(AckKind::Ack).await
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<(), BusError> {
+        self.send(AckKind::Nak(Some(delay))).await
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        self.send(AckKind::Progress).await
+    }
+}
+
+#[derive(Debug)]
+struct NatsKv {
+    /// The full bucket name, prefix included, for errors.
+    name: String,
+    store: kv::Store,
+}
+
+impl NatsKv {
+    fn error(&self, source: impl Into<BoxError>) -> BusError {
+        BusError::Kv {
+            bucket: self.name.clone(),
+            source: source.into(),
+        }
+    }
+}
+
+fn change_of(entry: kv::Entry) -> KvChange {
+    let value = match entry.operation {
+        Operation::Put => Some(entry.value),
+        Operation::Delete | Operation::Purge => None,
+    };
+    KvChange {
+        key: entry.key,
+        value,
+        revision: entry.revision,
+    }
+}
+
+#[async_trait]
+impl Kv for NatsKv {
+    async fn get(&self, key: &str) -> Result<Option<Entry>, BusError> {
+        validate_key(key)?;
+        let entry = self.store.entry(key).await.map_err(|err| self.error(err))?;
+        Ok(entry
+            .filter(|entry| entry.operation == Operation::Put)
+            .map(|entry| Entry {
+                value: entry.value,
+                revision: entry.revision,
+            }))
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        validate_key(key)?;
+        self.store
+            .put(key, value)
+            .await
+            .map_err(|err| self.error(err))
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError> {
+        validate_key(key)?;
+        let mut attempts = 0;
+        loop {
+            let err = match self.store.create(key, value.clone()).await {
+                Ok(revision) => return Ok(Created::Created { revision }),
+                Err(err) => err,
+            };
+            attempts += 1;
+            if err.kind() != CreateErrorKind::AlreadyExists || attempts == CREATE_ATTEMPTS {
+                return Err(self.error(err));
+            }
+            // A delete may land between the failed create and this read; then try again.
+            if let Some(entry) = self.get(key).await? {
+                return Ok(Created::Exists(entry));
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BusError> {
+        validate_key(key)?;
+        self.store.delete(key).await.map_err(|err| self.error(err))
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError> {
+        let keys: Vec<String> = self
+            .store
+            .keys()
+            .await
+            .map_err(|err| self.error(err))?
+            .try_collect()
+            .await
+            .map_err(|err| self.error(err))?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            // A key deleted since it was listed is simply no longer an entry.
+            if let Some(entry) = self.get(&key).await? {
+                entries.push((key, entry));
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn watch(&self) -> Result<BoxStream<'static, Result<KvChange, BusError>>, BusError> {
+        // The replay repeats the last record of every key, tombstones included, but the snapshot
+        // promises live keys only. Every tombstone at or below the bucket's last revision before
+        // the watch began is replay; a live delete always comes later, so none is dropped.
+        let info = self
+            .store
+            .stream
+            .get_info()
+            .await
+            .map_err(|err| self.error(err))?;
+        let replayed_up_to = info.state.last_sequence;
+        // watch_all would deliver new changes only; with history, it starts with current values.
+        let watch = self
+            .store
+            .watch_with_history(ALL_KEYS)
+            .await
+            .map_err(|err| self.error(err))?;
+        let bucket = self.name.clone();
+        let changes = watch.filter_map(move |item| {
+            let change = match item {
+                Ok(entry) => {
+                    let change = change_of(entry);
+                    let replayed_tombstone =
+                        change.value.is_none() && change.revision <= replayed_up_to;
+                    (!replayed_tombstone).then_some(Ok(change))
+                }
+                Err(err) => Some(Err(BusError::Kv {
+                    bucket: bucket.clone(),
+                    source: err.into(),
+                })),
+            };
+            future::ready(change)
+        });
+        Ok(changes.boxed())
+    }
+}

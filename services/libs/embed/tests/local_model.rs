@@ -1,0 +1,199 @@
+//! Checks against the real all-MiniLM-L6-v2 (safetensors weights) and m3e-small (PyTorch's pickled
+//! weights), when `scripts/fetch-model.sh` has fetched them into `models/` at the repository root, as
+//! `scripts/test.sh` does. Without them these tests print a note and pass: a fresh checkout builds
+//! and tests without the 90 MB models.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use switchboard_embed::{Batcher, BatcherOptions, Embedder, LocalBert, LocalBertOptions};
+
+const MINILM: &str = "all-MiniLM-L6-v2";
+const M3E: &str = "m3e-small";
+
+/// `models/NAME` when it holds `weights`.
+fn fetched(name: &str, weights: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../models")
+        .join(name);
+    if dir.join(weights).is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "note: skipping: no model in {}; run scripts/fetch-model.sh --model {name} to test against it",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn model_dir() -> Option<PathBuf> {
+    fetched(MINILM, "model.safetensors")
+}
+
+fn m3e_dir() -> Option<PathBuf> {
+    fetched(M3E, "pytorch_model.bin")
+}
+
+fn load(dir: &std::path::Path) -> LocalBert {
+    LocalBert::load(dir, LocalBertOptions::default()).unwrap()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn texts(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn similar_requests_are_closer_than_unrelated_ones() {
+    let Some(dir) = model_dir() else { return };
+    let model = load(&dir);
+    assert_eq!(model.dimension(), 384);
+    assert_eq!(model.name(), MINILM);
+
+    let vectors = model
+        .embed(texts(&[
+            "I lost my card",
+            "my card is missing",
+            "what is the exchange rate",
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(vectors.len(), 3);
+    for vector in &vectors {
+        assert_eq!(vector.len(), 384);
+        let norm = dot(vector, vector).sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    let related = dot(&vectors[0], &vectors[1]);
+    let unrelated = dot(&vectors[0], &vectors[2]);
+    assert!(
+        related > unrelated + 0.2,
+        "lost card vs missing card {related}, vs exchange rate {unrelated}"
+    );
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    sentences: Vec<ReferenceSentence>,
+}
+
+#[derive(Deserialize)]
+struct ReferenceSentence {
+    text: String,
+    embedding: Vec<f32>,
+}
+
+/// The fixtures hold vectors from an independent float64 numpy implementation of BERT with Hugging
+/// Face's Python tokenizer (`fixtures/reference_vectors.py`), so reading the weights, tokenisation
+/// (accents, CJK, punctuation, WordPiece), the network, pooling and normalisation are all checked
+/// at once.
+async fn assert_matches_reference(dir: &std::path::Path, fixture: &str) {
+    let model = load(dir);
+    let reference: Reference = serde_json::from_str(fixture).unwrap();
+    let vectors = model
+        .embed(reference.sentences.iter().map(|s| s.text.clone()).collect())
+        .await
+        .unwrap();
+    for (sentence, vector) in reference.sentences.iter().zip(&vectors) {
+        let cosine = dot(vector, &sentence.embedding);
+        let worst = vector
+            .iter()
+            .zip(&sentence.embedding)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            cosine > 0.9999 && worst < 1e-3,
+            "{:?}: cosine {cosine}, largest difference {worst}",
+            sentence.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn vectors_match_the_reference_implementation() {
+    let Some(dir) = model_dir() else { return };
+    assert_matches_reference(&dir, include_str!("fixtures/minilm_reference.json")).await;
+}
+
+#[tokio::test]
+async fn pickled_weights_give_the_reference_vectors() {
+    let Some(dir) = m3e_dir() else { return };
+    assert_matches_reference(&dir, include_str!("fixtures/m3e_reference.json")).await;
+}
+
+#[tokio::test]
+async fn the_chinese_model_tells_chinese_paraphrases_from_other_requests() {
+    let Some(dir) = m3e_dir() else { return };
+    let model = load(&dir);
+    assert_eq!((model.name(), model.dimension()), (M3E, 512));
+    let vectors = model
+        .embed(texts(&[
+            "输对密码进不去",
+            "密码正确但是无法登录",
+            "明天北京的天气怎么样",
+        ]))
+        .await
+        .unwrap();
+    let related = dot(&vectors[0], &vectors[1]);
+    let unrelated = dot(&vectors[0], &vectors[2]);
+    assert!(
+        related > unrelated + 0.1,
+        "password paraphrases {related}, vs the weather {unrelated}"
+    );
+}
+
+#[tokio::test]
+async fn long_texts_are_cut_at_the_maximum_length() {
+    let Some(dir) = model_dir() else { return };
+    let options = LocalBertOptions {
+        max_sequence_length: 12,
+        ..LocalBertOptions::default()
+    };
+    let model = LocalBert::load(&dir, options).unwrap();
+    let head = "my card was declined at the shop this morning and I need help";
+    let vectors = model
+        .embed(vec![
+            format!("{head} with the payment"),
+            format!("{head} and the weather here is lovely today"),
+            head.to_owned(),
+            format!("{head} {}", "again ".repeat(2000)),
+        ])
+        .await
+        .unwrap();
+    // The texts differ after the 13th word piece, but with [CLS] and [SEP] the model sees only
+    // the first 10 of each...
+    let shared = dot(&vectors[0], &vectors[1]);
+    assert!(shared > 0.99999, "cosine {shared}");
+    // ...and a text far past the model's 512 positions is embedded, not rejected.
+    assert!((dot(&vectors[3], &vectors[3]).sqrt() - 1.0).abs() < 1e-4);
+}
+
+#[tokio::test]
+async fn batched_single_calls_give_the_same_vectors_as_one_call() {
+    let Some(dir) = model_dir() else { return };
+    let model: Arc<dyn Embedder> = Arc::new(load(&dir));
+    let sentences: Vec<String> = (0..40)
+        .map(|i| format!("ticket number {i}: {}", "please help me ".repeat(i % 7)))
+        .collect();
+    let direct = model.embed(sentences.clone()).await.unwrap();
+
+    let batcher = Arc::new(Batcher::new(Arc::clone(&model), BatcherOptions::default()));
+    let tasks: Vec<_> = sentences
+        .into_iter()
+        .map(|sentence| {
+            let batcher = Arc::clone(&batcher);
+            tokio::spawn(async move { batcher.embed(vec![sentence]).await })
+        })
+        .collect();
+    for (task, expected) in tasks.into_iter().zip(&direct) {
+        let vectors = task.await.unwrap().unwrap();
+        assert_eq!(vectors.len(), 1);
+        let cosine = dot(&vectors[0], expected);
+        assert!(cosine > 0.99999, "cosine {cosine}");
+    }
+}

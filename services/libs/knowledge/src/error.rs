@@ -1,0 +1,170 @@
+use std::error::Error as _;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use qdrant_edge::OperationError;
+
+/// Everything that can go wrong in the knowledge base, with the cause kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error("cannot create the knowledge base directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Boxed: qdrant's error is large, and every `Result` in the crate would carry its size.
+    #[error("the vector store failed to {action}")]
+    Store {
+        action: &'static str,
+        #[source]
+        source: Box<OperationError>,
+    },
+    /// The store's blocking task panicked or was cancelled, so the operation's outcome is unknown.
+    #[error("the vector store task did not finish")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("record {id:?}: {field} {problem}")]
+    InvalidRecord {
+        id: String,
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The store was written with another embedder (or none): its vectors cannot be searched with
+    /// this one's.
+    #[error(
+        "the knowledge base in {store} holds {found}, but the configured embedder needs {expected}; \
+         import into a new one"
+    )]
+    Layout {
+        store: String,
+        expected: String,
+        found: String,
+    },
+    #[error("cannot reach the Qdrant server at {url}")]
+    Connect {
+        url: String,
+        /// Boxed like `Store`'s source.
+        #[source]
+        source: Box<qdrant_client::QdrantError>,
+    },
+    #[error("the Qdrant server failed to {action}")]
+    Remote {
+        action: &'static str,
+        #[source]
+        source: Box<qdrant_client::QdrantError>,
+    },
+    #[error("the embedder's vector dimension is not known yet")]
+    UnknownDimension,
+    #[error("cannot announce the write on the knowledge change feed")]
+    Announce(#[source] switchboard_bus::BusError),
+    #[error("the knowledge base already shares its changes")]
+    FeedTwice,
+    #[error("the embedder failed")]
+    Embed(#[from] switchboard_embed::EmbedError),
+    #[error("cannot read CSV {path}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("{path}: column {column:?} is not in the header; the header has {header:?}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        header: Vec<String>,
+    },
+}
+
+impl KnowledgeError {
+    pub(crate) fn store(action: &'static str) -> impl FnOnce(OperationError) -> Self {
+        move |source| Self::Store {
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn remote(action: &'static str) -> impl FnOnce(qdrant_client::QdrantError) -> Self {
+        move |source| Self::Remote {
+            action,
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<KnowledgeError> for tonic::Status {
+    fn from(err: KnowledgeError) -> Self {
+        let code = match &err {
+            KnowledgeError::InvalidRecord { .. } | KnowledgeError::MissingColumn { .. } => {
+                tonic::Code::InvalidArgument
+            }
+            KnowledgeError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                tonic::Code::NotFound
+            }
+            KnowledgeError::Csv { .. } => tonic::Code::InvalidArgument,
+            KnowledgeError::Store { .. }
+            | KnowledgeError::Connect { .. }
+            | KnowledgeError::Remote { .. }
+            | KnowledgeError::Task(_)
+            | KnowledgeError::Announce(_)
+            | KnowledgeError::Embed(_) => tonic::Code::Unavailable,
+            KnowledgeError::CreateDir { .. }
+            | KnowledgeError::Open { .. }
+            | KnowledgeError::Layout { .. }
+            | KnowledgeError::UnknownDimension
+            | KnowledgeError::FeedTwice => tonic::Code::Internal,
+        };
+        // A client sees only the message, so it carries the whole cause chain; the error itself stays
+        // attached as the source for server-side logging and tracing layers.
+        let mut message = err.to_string();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&c.to_string());
+            cause = c.source();
+        }
+        let mut status = tonic::Status::new(code, message);
+        status.set_source(Arc::new(err));
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_record_is_invalid_argument_naming_the_field() {
+        let status = tonic::Status::from(KnowledgeError::InvalidRecord {
+            id: "t-1".into(),
+            field: "department",
+            problem: "is empty",
+        });
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("department"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains("t-1"), "{}", status.message());
+    }
+
+    #[test]
+    fn store_failure_is_unavailable_with_its_cause() {
+        let status = tonic::Status::from(KnowledgeError::store("search")(
+            OperationError::validation_error("bad vector"),
+        ));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(
+            status.message().contains("bad vector"),
+            "{}",
+            status.message()
+        );
+    }
+}

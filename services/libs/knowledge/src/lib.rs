@@ -1,0 +1,27 @@
+//! The knowledge base and its learned model, shared by every role that reads or teaches it: historical
+//! tickets as BM25 sparse and, with an embedder, dense vectors (qdrant-edge in-process or a Qdrant
+//! server), the classifier trained from them, the evidence blend that turns similar tickets and the
+//! classifier's probabilities into department scores (and the blend weight chosen on the held-out
+//! tenth), and CSV import of a ticket system's history.
+//!
+//! The retriever role searches it, feedback teaches it, the router weighs its evidence, and the bench
+//! replays it: none of them has to simulate another to do so.
+
+pub mod bm25;
+mod changes;
+mod classifier;
+mod edge_store;
+mod error;
+pub mod evidence;
+mod import;
+mod layout;
+mod point;
+mod remote_store;
+mod store;
+mod vector_store;
+
+pub use changes::KNOWLEDGE_BUCKET;
+pub use classifier::{Classifier, FitReport, ModelScores, Trainer, Training, TrainingPlan};
+pub use error::KnowledgeError;
+pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
+pub use store::{KnowledgeBase, Query, StoredRecord};

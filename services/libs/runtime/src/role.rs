@@ -1,0 +1,81 @@
+//! How a role describes itself to the process that runs it: what it consumes and with which handler,
+//! the gRPC and HTTP services it serves, the KV buckets it uses, what it must do before it takes work,
+//! and the background tasks it needs. Each role crate builds its own description next to its code; the
+//! binary loops over the descriptions of the roles it was asked to run and wires them all the same way.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use switchboard_bus::Bus;
+
+use crate::BoxError;
+use crate::handler::{Handler, TicketHandler, TicketStage};
+use crate::metrics::Metrics;
+use crate::publisher::Publisher;
+use crate::subjects::Subjects;
+
+/// A boxed future of start-up or background work.
+pub type Work = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// What every role is built from.
+#[derive(Debug, Clone)]
+pub struct RoleContext {
+    pub bus: Arc<dyn Bus>,
+    pub publisher: Publisher,
+    pub subjects: Subjects,
+    pub metrics: Metrics,
+}
+
+/// One role, described by its crate.
+#[derive(Default)]
+pub struct RoleParts {
+    /// The role's name: its durable consumer's, its metrics' and its logs'.
+    pub name: &'static str,
+    /// The subject filter it consumes and the handler of each message; `None` for a role that only
+    /// serves.
+    pub consumes: Option<(String, Arc<dyn Handler>)>,
+    /// Its gRPC services.
+    pub grpc: Option<tonic::service::Routes>,
+    /// Its HTTP routes.
+    pub http: Option<axum::Router>,
+    /// The KV buckets it reads or writes.
+    pub buckets: Vec<&'static str>,
+    /// Run once the listeners are up and before the role takes work (a classifier's first training):
+    /// the process is not ready until it is done.
+    pub warm_up: Option<Work>,
+    /// Work that runs as long as the role does (a change feed): supervised like the role.
+    pub tasks: Vec<(String, Work)>,
+    /// Kept alive as long as the role runs (a rule watch, a trainer).
+    pub keep: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for RoleParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleParts")
+            .field("name", &self.name)
+            .field(
+                "consumes",
+                &self.consumes.as_ref().map(|(filter, _)| filter),
+            )
+            .field("grpc", &self.grpc.is_some())
+            .field("http", &self.http.is_some())
+            .field("buckets", &self.buckets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoleParts {
+    /// A role that consumes the tickets at its stage's input ([`TicketStage::INPUT`]).
+    pub fn stage<S: TicketStage>(name: &'static str, ctx: &RoleContext, stage: S) -> Self {
+        Self {
+            name,
+            consumes: Some((
+                ctx.subjects.stage(S::INPUT),
+                Arc::new(TicketHandler::new(stage, ctx.subjects.clone())),
+            )),
+            ..Self::default()
+        }
+    }
+}

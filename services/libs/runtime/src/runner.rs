@@ -1,0 +1,289 @@
+//! Turns a [`Handler`] into a role: one durable consumer shared by every replica, bounded concurrency,
+//! ack only after the outputs are published, bounded redeliveries, then a dead letter — never a silent drop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prost::Message;
+use serde::Deserialize;
+use switchboard_bus::{BusError, Consumer, ConsumerSpec, Delivery};
+use switchboard_proto::DeadLetter;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::handler::{Handler, HandlerError, Inbound, Outbound};
+use crate::metrics::{Metrics, outcome};
+use crate::publisher::Publisher;
+use crate::subjects::Subjects;
+use crate::supervisor::Supervisor;
+use crate::{error_chain, now_ms, telemetry};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerOptions {
+    /// Deliveries of one message before it is dead-lettered.
+    pub max_deliver: u64,
+    /// Seconds an unacknowledged delivery waits before redelivery; long handlers extend it as they go.
+    pub ack_wait_secs: u64,
+    /// Messages one replica of a role handles at once.
+    pub concurrency: usize,
+    /// First retry delay in milliseconds; doubles per attempt.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            max_deliver: 5,
+            ack_wait_secs: 30,
+            concurrency: 32,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
+impl RunnerOptions {
+    fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs.max(1))
+    }
+
+    fn backoff(&self, attempt: u64) -> Duration {
+        let exp = u32::try_from(attempt.saturating_sub(1).min(10)).unwrap_or(10);
+        Duration::from_millis(self.retry_backoff_ms.saturating_mul(1 << exp))
+    }
+}
+
+/// One role wired to the bus.
+pub struct RoleRunner {
+    pub role: &'static str,
+    pub filter: String,
+    pub handler: Arc<dyn Handler>,
+    pub publisher: Publisher,
+    pub subjects: Subjects,
+    pub metrics: Metrics,
+    pub options: RunnerOptions,
+}
+
+/// A role consuming in the background.
+#[derive(Debug)]
+pub struct RunningRole {
+    pub role: &'static str,
+    consumer: Arc<dyn Consumer>,
+    task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl RunningRole {
+    /// Messages for this role not yet acknowledged.
+    pub async fn pending(&self) -> Result<u64, BusError> {
+        self.consumer.pending().await
+    }
+
+    /// Stops pulling and waits for the messages in hand to finish.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(role = self.role, error = %e, "role task failed");
+        }
+    }
+
+    /// Ends the role at once, as a crash would: messages in hand are not acknowledged and will be
+    /// redelivered after their ack wait.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+impl RoleRunner {
+    /// Binds the durable consumer and starts consuming, under `supervisor`: the role ending for any
+    /// reason but [`RunningRole::stop`] is a failure of the process.
+    pub async fn start(self, supervisor: &Supervisor) -> Result<RunningRole, BusError> {
+        let consumer = self
+            .publisher
+            .bus()
+            .consumer(ConsumerSpec {
+                durable: self.role.to_owned(),
+                filter: self.filter.clone(),
+                ack_wait: self.options.ack_wait(),
+            })
+            .await?;
+        self.metrics.role_started(self.role);
+        let stop = CancellationToken::new();
+        let role = self.role;
+        let consuming = Arc::new(self).consume(consumer.clone(), stop.clone());
+        let task = supervisor.spawn(format!("role {role}"), async move {
+            consuming.await;
+            Ok(())
+        });
+        Ok(RunningRole {
+            role,
+            consumer,
+            task,
+            stop,
+        })
+    }
+
+    async fn consume(self: Arc<Self>, consumer: Arc<dyn Consumer>, stop: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
+        let mut in_hand = JoinSet::new();
+        tracing::info!(role = self.role, filter = %self.filter, "role started");
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                () = stop.cancelled() => break,
+                d = consumer.next() => d,
+            };
+            match delivery {
+                Ok(delivery) => {
+                    let this = self.clone();
+                    in_hand.spawn(async move {
+                        this.process(delivery).await;
+                        drop(permit);
+                    });
+                }
+                Err(BusError::Closed) => break,
+                Err(e) => {
+                    tracing::warn!(role = self.role, error = %error_chain(&e), "fetch failed; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(self.options.backoff(1)) => {}
+                    }
+                }
+            }
+            while in_hand.try_join_next().is_some() {}
+        }
+        while in_hand.join_next().await.is_some() {}
+        tracing::info!(role = self.role, "role stopped");
+    }
+
+    async fn process(&self, delivery: Delivery) {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "handle",
+            otel.name = %format!("{} {}", self.role, delivery.subject),
+            role = self.role,
+            subject = %delivery.subject,
+            attempt = delivery.attempt,
+        );
+        telemetry::set_parent_from_headers(&span, &delivery.headers);
+        let result = self.process_in_span(&delivery).instrument(span).await;
+        self.metrics
+            .handled(self.role, result, started.elapsed().as_secs_f64());
+    }
+
+    async fn process_in_span(&self, delivery: &Delivery) -> &'static str {
+        let inbound = Inbound {
+            subject: delivery.subject.clone(),
+            payload: delivery.payload.clone(),
+            attempt: delivery.attempt,
+        };
+        if delivery.attempt > self.options.max_deliver {
+            // A message that crashed the process on its last allowed attempt comes back once more.
+            let why = format!("gave up after {} deliveries", self.options.max_deliver);
+            return self.dead_letter(delivery, &why).await;
+        }
+        match self.handle_keeping_alive(delivery, &inbound).await {
+            Ok(outputs) => self.publish_and_ack(delivery, outputs).await,
+            Err(e @ HandlerError::Permanent(_)) => {
+                self.dead_letter(delivery, &error_chain(&e)).await
+            }
+            Err(e) if delivery.attempt >= self.options.max_deliver => {
+                self.dead_letter(delivery, &error_chain(&e)).await
+            }
+            Err(e) => {
+                tracing::warn!(role = self.role, error = %error_chain(&e), "handler failed; will retry");
+                self.retry(delivery).await
+            }
+        }
+    }
+
+    /// Runs the handler, telling the bus every half ack-wait that the message is still being worked on,
+    /// so a slow dependency does not cause a redelivery to another replica.
+    async fn handle_keeping_alive(
+        &self,
+        delivery: &Delivery,
+        inbound: &Inbound,
+    ) -> Result<Vec<Outbound>, HandlerError> {
+        let handling = self.handler.handle(inbound);
+        tokio::pin!(handling);
+        let mut tick = tokio::time::interval(self.options.ack_wait() / 2);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut handling => return result,
+                _ = tick.tick() => {
+                    if let Err(e) = delivery.acker.in_progress().await {
+                        tracing::warn!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_and_ack(&self, delivery: &Delivery, outputs: Vec<Outbound>) -> &'static str {
+        for out in outputs {
+            if let Err(e) = self.publisher.publish(out).await {
+                tracing::warn!(role = self.role, error = %error_chain(&e), "publishing output failed; will retry");
+                return self.retry(delivery).await;
+            }
+        }
+        self.ack(delivery).await;
+        outcome::OK
+    }
+
+    async fn retry(&self, delivery: &Delivery) -> &'static str {
+        if let Err(e) = delivery
+            .acker
+            .nak(self.options.backoff(delivery.attempt))
+            .await
+        {
+            // The ack wait will redeliver it anyway.
+            tracing::warn!(role = self.role, error = %error_chain(&e), "nak failed");
+        }
+        outcome::RETRY
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, error: &str) -> &'static str {
+        tracing::error!(role = self.role, subject = %delivery.subject, attempt = delivery.attempt, error, "dead-lettering message");
+        let letter = DeadLetter {
+            role: self.role.to_owned(),
+            subject: delivery.subject.clone(),
+            error: error.to_owned(),
+            deliveries: delivery.attempt,
+            payload: delivery.payload.to_vec(),
+            at_ms: now_ms(),
+        };
+        let out = Outbound {
+            subject: self.subjects.deadletter(self.role),
+            msg_id: None,
+            payload: Bytes::from(letter.encode_to_vec()),
+        };
+        match self.publisher.publish(out).await {
+            Ok(()) => {
+                self.ack(delivery).await;
+                outcome::DEAD_LETTER
+            }
+            // Never ack a message whose dead letter is not stored: it stays on the stream.
+            Err(e) => {
+                tracing::error!(role = self.role, error = %error_chain(&e), "dead letter not stored; will retry");
+                self.retry(delivery).await
+            }
+        }
+    }
+
+    async fn ack(&self, delivery: &Delivery) {
+        if let Err(e) = delivery.acker.ack().await {
+            // Outputs are de-duplicated by message id, so the redelivery this causes is harmless.
+            tracing::warn!(role = self.role, error = %error_chain(&e), "ack failed");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The subject names of the pipeline, all under one prefix so a deployment (or a test) owns its space.
+
+use switchboard_proto::Stage;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Self::new("tickets")
+    }
+}
+
+impl Subjects {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Every subject of the pipeline: what the stream stores and the metrics role reads.
+    pub fn all(&self) -> String {
+        format!("{}.>", self.prefix)
+    }
+
+    /// Where connectors publish CloudEvents for one channel.
+    pub fn inbound(&self, channel: &str) -> String {
+        format!("{}.inbound.{channel}", self.prefix)
+    }
+
+    pub fn inbound_all(&self) -> String {
+        format!("{}.inbound.>", self.prefix)
+    }
+
+    /// The subject a ticket travels on once it has reached `stage`.
+    pub fn stage(&self, stage: Stage) -> String {
+        format!("{}.{}", self.prefix, stage_name(stage))
+    }
+
+    pub fn corrected(&self) -> String {
+        format!("{}.feedback.corrected", self.prefix)
+    }
+
+    pub fn resolved(&self) -> String {
+        format!("{}.feedback.resolved", self.prefix)
+    }
+
+    pub fn feedback_all(&self) -> String {
+        format!("{}.feedback.>", self.prefix)
+    }
+
+    pub fn deadletter(&self, role: &str) -> String {
+        format!("{}.deadletter.{role}", self.prefix)
+    }
+
+    pub fn deadletter_all(&self) -> String {
+        format!("{}.deadletter.>", self.prefix)
+    }
+}
+
+/// The ticket pipeline's order, written once: the stages a ticket at `stage` may move on to. Each ticket
+/// stage consumes its [`crate::TicketStage::INPUT`] and gives one of these; routed and review tickets
+/// leave the pipeline for people.
+pub fn next_stages(stage: Stage) -> &'static [Stage] {
+    match stage {
+        Stage::Received => &[Stage::Parsed],
+        Stage::Parsed => &[Stage::Assessed],
+        Stage::Assessed => &[Stage::Matched],
+        Stage::Matched => &[Stage::Routed, Stage::Review],
+        Stage::Routed | Stage::Review | Stage::Unspecified => &[],
+    }
+}
+
+/// The lower-case stage name used in subjects, message ids and metric labels.
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Unspecified => "unspecified",
+        Stage::Received => "received",
+        Stage::Parsed => "parsed",
+        Stage::Assessed => "assessed",
+        Stage::Matched => "matched",
+        Stage::Routed => "routed",
+        Stage::Review => "review",
+    }
+}
+
+/// The de-duplication id of a ticket's event at a stage: a redelivered input republishes the same id,
+/// so the stream stores the event once.
+pub fn msg_id(ticket_id: &str, stage: Stage) -> String {
+    format!("{ticket_id}.{}", stage_name(stage))
+}

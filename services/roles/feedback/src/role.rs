@@ -1,0 +1,26 @@
+//! Feedback as a role of the process: it takes agents' corrections and resolutions into the knowledge
+//! base (and clears resolved threads' rounds), and serves `Decisions`.
+
+use std::sync::Arc;
+
+use switchboard_knowledge::KnowledgeBase;
+use switchboard_policy::THREADS_BUCKET;
+use switchboard_proto::decisions_server::DecisionsServer;
+use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets};
+
+use crate::{DecisionsService, FeedbackHandler};
+
+pub async fn role(ctx: &RoleContext, kb: KnowledgeBase) -> Result<RoleParts, BoxError> {
+    let decisions = ctx.bus.kv(buckets::DECISIONS).await?;
+    let handler = FeedbackHandler::new(kb, decisions.clone(), ctx.subjects.clone())
+        .with_threads(ctx.bus.kv(THREADS_BUCKET).await?);
+    Ok(RoleParts {
+        name: "feedback",
+        consumes: Some((ctx.subjects.feedback_all(), Arc::new(handler))),
+        grpc: Some(tonic::service::Routes::new(DecisionsServer::new(
+            DecisionsService::new(decisions, ctx.publisher.clone(), ctx.subjects.clone()),
+        ))),
+        buckets: vec![buckets::DECISIONS, THREADS_BUCKET],
+        ..RoleParts::default()
+    })
+}

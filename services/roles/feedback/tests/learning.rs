@@ -1,0 +1,141 @@
+//! What a correction or a resolution writes back to the knowledge base, on the in-process bus and a
+//! knowledge base in a temporary directory.
+
+use std::sync::Arc;
+
+use prost::Message;
+use switchboard_bus::memory::MemoryBus;
+use switchboard_bus::{Bus, Kv};
+use switchboard_feedback::FeedbackHandler;
+use switchboard_knowledge::KnowledgeBase;
+use switchboard_proto::{
+    Corrected, CorrectionReason, Decision, KnowledgeRecord, Parsed, ProblemTypeSource, Resolved,
+    Ticket,
+};
+use switchboard_runtime::{Handler, Inbound, Subjects};
+
+struct Fixture {
+    kb: KnowledgeBase,
+    handler: FeedbackHandler,
+    decisions: Arc<dyn Kv>,
+    subjects: Subjects,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
+    let decisions = MemoryBus::new().kv("decisions").await.expect("bucket");
+    let subjects = Subjects::new("tickets");
+    let handler = FeedbackHandler::new(kb.clone(), decisions.clone(), subjects.clone());
+    Fixture {
+        kb,
+        handler,
+        decisions,
+        subjects,
+        _dir: dir,
+    }
+}
+
+/// A decided ticket whose parse gave it this problem type from this source, stored as the router
+/// stores it.
+async fn decided(f: &Fixture, id: &str, problem_type: &str, source: ProblemTypeSource) {
+    let ticket = Ticket {
+        id: id.into(),
+        text: format!("the printer in room {id} jams on every page"),
+        received_at_ms: 1_000,
+        parsed: Some(Parsed {
+            parser: "local".into(),
+            problem_type: problem_type.into(),
+            problem_type_source: source.into(),
+            ..Parsed::default()
+        }),
+        decision: Some(Decision {
+            department: "network_ops".into(),
+            ..Decision::default()
+        }),
+        ..Ticket::default()
+    };
+    f.decisions
+        .put(id, ticket.encode_to_vec().into())
+        .await
+        .expect("store decision");
+}
+
+async fn learn(f: &Fixture, subject: String, payload: Vec<u8>) {
+    f.handler
+        .handle(&Inbound {
+            subject,
+            payload: payload.into(),
+            attempt: 1,
+        })
+        .await
+        .expect("learnt");
+}
+
+async fn record(f: &Fixture, id: &str) -> KnowledgeRecord {
+    let key = format!("ticket:{id}");
+    f.kb.records()
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|r| r.record)
+        .find(|r| r.id == key)
+        .unwrap_or_else(|| panic!("no record {key}"))
+}
+
+#[tokio::test]
+async fn corrections_and_resolutions_write_the_problem_type_back() {
+    let f = fixture().await;
+    decided(&f, "t-1", "printer jam", ProblemTypeSource::Parser).await;
+    decided(&f, "t-2", "paper feed", ProblemTypeSource::Neighbours).await;
+    let correction = Corrected {
+        ticket_id: "t-1".into(),
+        to_department: "device_support".into(),
+        reason: CorrectionReason::WrongDepartment.into(),
+        ..Corrected::default()
+    };
+    learn(&f, f.subjects.corrected(), correction.encode_to_vec()).await;
+    let resolution = Resolved {
+        ticket_id: "t-2".into(),
+        department: "device_support".into(),
+        resolved_at_ms: 61_000,
+        ..Resolved::default()
+    };
+    learn(&f, f.subjects.resolved(), resolution.encode_to_vec()).await;
+
+    let corrected = record(&f, "t-1").await;
+    assert_eq!(
+        (corrected.source.as_str(), corrected.department.as_str()),
+        ("correction", "device_support")
+    );
+    assert_eq!(corrected.problem_type, "printer jam");
+    let resolved = record(&f, "t-2").await;
+    assert_eq!(resolved.source, "resolution");
+    assert_eq!(resolved.problem_type, "paper feed");
+    // The store hands the types on to the next similar ticket.
+    let mut types: Vec<String> =
+        f.kb.similar("printer jams", 2)
+            .await
+            .expect("similar")
+            .into_iter()
+            .map(|s| s.problem_type)
+            .collect();
+    types.sort();
+    assert_eq!(types, ["paper feed", "printer jam"]);
+}
+
+#[tokio::test]
+async fn a_keyword_guess_is_not_taught_as_a_problem_type() {
+    let f = fixture().await;
+    decided(&f, "t-3", "printer", ProblemTypeSource::Keyword).await;
+    let resolution = Resolved {
+        ticket_id: "t-3".into(),
+        resolved_at_ms: 61_000,
+        ..Resolved::default()
+    };
+    learn(&f, f.subjects.resolved(), resolution.encode_to_vec()).await;
+    let resolved = record(&f, "t-3").await;
+    assert_eq!(resolved.department, "network_ops", "the decided department");
+    assert_eq!(resolved.problem_type, "");
+}

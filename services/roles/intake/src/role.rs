@@ -1,0 +1,41 @@
+//! Intake as a role of the process: its three doors (gRPC `Intake`, the HTTP webhook, CloudEvents on
+//! `<prefix>.inbound.<channel>`) over one [`Intake`], with the idempotency keys in their bucket.
+
+use std::sync::Arc;
+
+use switchboard_runtime::{BoxError, RoleContext, RoleParts};
+
+use crate::{InboundHandler, Intake, IntakeConfig, IntakeService, http_routes};
+
+/// The bucket of idempotency keys: a key seen before returns the ticket it made.
+pub const IDEMPOTENCY_BUCKET: &str = "idempotency";
+
+/// The role, and the intake itself for in-process callers (`switchboard route`, the bench).
+pub async fn role(
+    ctx: &RoleContext,
+    config: &IntakeConfig,
+) -> Result<(RoleParts, Arc<Intake>), BoxError> {
+    config.validate()?;
+    let idempotency = ctx.bus.kv(IDEMPOTENCY_BUCKET).await?;
+    let intake = Arc::new(Intake::new(
+        ctx.publisher.clone(),
+        ctx.subjects.clone(),
+        idempotency,
+        ctx.metrics.clone(),
+        config.clone(),
+    ));
+    let parts = RoleParts {
+        name: "intake",
+        consumes: Some((
+            ctx.subjects.inbound_all(),
+            Arc::new(InboundHandler::new(intake.clone())),
+        )),
+        grpc: Some(tonic::service::Routes::new(
+            IntakeService::new(intake.clone()).into_server(),
+        )),
+        http: Some(http_routes(intake.clone())),
+        buckets: vec![IDEMPOTENCY_BUCKET],
+        ..RoleParts::default()
+    };
+    Ok((parts, intake))
+}

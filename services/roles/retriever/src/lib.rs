@@ -1,0 +1,15 @@
+//! The retriever role: the pipeline stage that attaches to each ticket the most similar tickets of the
+//! knowledge base and its classifier's department probabilities (and their problem type to a locally
+//! parsed one) and an incident signal when other customers just sent close tickets; and the
+//! `KnowledgeBase` gRPC service. The knowledge base itself is the `switchboard-knowledge` library.
+
+mod incidents;
+mod problem_type;
+mod role;
+mod service;
+mod stage;
+
+pub use incidents::IncidentWatch;
+pub use role::role;
+pub use service::KnowledgeBaseService;
+pub use stage::RetrieverStage;

@@ -1,0 +1,66 @@
+//! The retriever as a role of the process: it takes assessed tickets and gives matched ones, serves
+//! `KnowledgeBase`, publishes the knowledge base's departments for the LLM parser, and keeps the
+//! classifier trained: once before it takes tickets, then in the background after every change.
+
+use std::sync::Arc;
+
+use switchboard_bus::{Kv, validate_key};
+use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
+use switchboard_policy::PolicyConfig;
+use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, error_chain};
+
+use crate::{IncidentWatch, KnowledgeBaseService, RetrieverStage};
+
+/// `plan` says how many similar tickets each ticket gets, and how the router weighs them.
+pub async fn role(
+    ctx: &RoleContext,
+    kb: KnowledgeBase,
+    plan: TrainingPlan,
+    policy: &PolicyConfig,
+) -> Result<RoleParts, BoxError> {
+    publish_departments(&kb, ctx.bus.kv(buckets::DEPARTMENTS).await?).await;
+    let stage = RetrieverStage {
+        kb: kb.clone(),
+        limit: plan.neighbours,
+        incidents: Arc::new(IncidentWatch::new(policy)),
+    };
+    // Kept current off the tickets' path; its first retrain and the warm-up's are one (they take turns,
+    // and the second finds the model current).
+    let trainer = kb.classifier().train_in_background(&kb, plan);
+    let trained = kb.clone();
+    Ok(RoleParts {
+        grpc: Some(tonic::service::Routes::new(
+            KnowledgeBaseService::new(kb).into_server(),
+        )),
+        buckets: vec![buckets::DEPARTMENTS],
+        // Trained before the first ticket.
+        warm_up: Some(Box::pin(async move {
+            trained.classifier().refresh(&trained, &plan).await?;
+            Ok(())
+        })),
+        keep: vec![Box::new(trainer)],
+        ..RoleParts::stage("retriever", ctx, stage)
+    })
+}
+
+/// Tells LLM parsers which departments the knowledge base knows, so they may suggest them. Only missing
+/// keys are created, so a description an admin wrote is kept. Best effort: parsers still have the
+/// departments the rules name, so a failure is logged, not fatal.
+async fn publish_departments(kb: &KnowledgeBase, kv: Arc<dyn Kv>) {
+    let departments = match kb.departments().await {
+        Ok(departments) => departments,
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "cannot list the knowledge base's departments");
+            return;
+        }
+    };
+    for department in departments {
+        if validate_key(&department).is_err() {
+            tracing::warn!(%department, "department id is not a valid key; not published");
+            continue;
+        }
+        if let Err(e) = kv.create(&department, bytes::Bytes::new()).await {
+            tracing::warn!(%department, error = %error_chain(&e), "cannot publish a department");
+        }
+    }
+}

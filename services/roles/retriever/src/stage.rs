@@ -1,0 +1,90 @@
+//! The retriever's place in the pipeline: attach the most similar historical tickets, and the
+//! classifier's department probabilities, as the evidence the router decides on; and give a locally
+//! parsed ticket the problem type of its nearest neighbours; and say how many customers have just sent
+//! close copies of it (an incident signal, which the priority policy weighs).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_proto::{Matches, ProblemTypeSource, Stage, Ticket};
+use switchboard_runtime::{HandlerError, TicketStage};
+
+use switchboard_knowledge::KnowledgeBase;
+use switchboard_knowledge::bm25::VECTOR_NAME;
+
+use crate::incidents::IncidentWatch;
+use crate::problem_type;
+
+#[derive(Debug, Clone)]
+pub struct RetrieverStage {
+    pub kb: KnowledgeBase,
+    /// How many similar tickets to attach: the router's evidence is a vote over them.
+    pub limit: usize,
+    pub incidents: Arc<IncidentWatch>,
+}
+
+#[async_trait]
+impl TicketStage for RetrieverStage {
+    const INPUT: Stage = Stage::Assessed;
+
+    /// A ticket with nothing similar still moves on, with empty matches: the router then sends it to
+    /// human review rather than guessing.
+    async fn process(&self, ticket: &mut Ticket) -> Result<Stage, HandlerError> {
+        // A store or embedder failure is theirs, not the ticket's: redelivery may well succeed.
+        let query = self
+            .kb
+            .query(&ticket.text)
+            .await
+            .map_err(HandlerError::transient)?;
+        let similar = self
+            .kb
+            .similar_to(&query, self.limit)
+            .await
+            .map_err(HandlerError::transient)?;
+        let model = self
+            .kb
+            .classifier()
+            .scores(&self.kb, &query)
+            .await
+            .map_err(HandlerError::transient)?;
+        if let Some(parsed) = ticket.parsed.as_mut() {
+            if problem_type::assign_from_neighbours(parsed, &similar) {
+                tracing::debug!(
+                    ticket = %ticket.id,
+                    problem_type = %parsed.problem_type,
+                    neighbours = ?parsed.problem_type_neighbours,
+                    "problem type taken from the nearest tickets"
+                );
+            } else if parsed.problem_type_source() == ProblemTypeSource::Keyword {
+                tracing::debug!(
+                    ticket = %ticket.id,
+                    "no similar ticket has a problem type; the keyword guess stays"
+                );
+            }
+        }
+        let incident = self
+            .incidents
+            .observe(ticket, &query, switchboard_runtime::now_ms());
+        if let Some(incident) = &incident {
+            tracing::debug!(
+                ticket = %ticket.id,
+                customers = incident.customers,
+                window_minutes = incident.window_minutes,
+                "close recent tickets from other customers"
+            );
+        }
+        let retriever = match self.kb.embedder().map(|e| e.name()) {
+            Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),
+            None => VECTOR_NAME.to_owned(),
+        };
+        ticket.matches = Some(Matches {
+            similar,
+            retriever,
+            model_scores: model.scores,
+            model_version: model.version,
+            model_weight: model.model_weight,
+            incident,
+        });
+        Ok(Stage::Matched)
+    }
+}

@@ -1,0 +1,102 @@
+use serde::Deserialize;
+use switchboard_knowledge::evidence::Weighing;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Lowest confidence at which a ticket is routed automatically; below it goes to review.
+    pub threshold: f32,
+    /// Lowest typicality of the ticket for the department it would go to (the share of the knowledge
+    /// base's tickets that lie as far from their own department's centre) at which it is routed
+    /// automatically; below it goes to review, whatever the confidence: a ticket about something no
+    /// department handles still gets a confident answer, but lies far from the tickets of the
+    /// department it names. The default holds back only tickets stranger than 99 in 100 known ones,
+    /// about 1% of tickets like the history. Where many tickets fit no department, more pays: on a
+    /// benchmark's validation tickets, half of them out of scope, 0.05 scored best. 0 turns it off.
+    pub min_typicality: f32,
+    /// How much a low typicality discounts the confidence before the threshold test: a ticket is routed
+    /// only when `confidence × typicality^typicality_weight` reaches `threshold` too. Where the floor
+    /// holds back only the strangest tickets whatever their confidence, the discount weighs the two
+    /// signals together: a fairly typical ticket needs a little more confidence, a rather strange one
+    /// much more. 0 (the default) turns it off: on tickets that nearly all fit a department it holds
+    /// back right answers. Where many fit none, it pays: on a benchmark's validation tickets, a third of
+    /// them out of scope, 0.2 (with a threshold of 0.55) beat every floor.
+    pub typicality_weight: f32,
+    /// The classifier's part in the geometric blend with the similar tickets' shares: its exponent, the
+    /// shares getting the rest (0: similar tickets only, 1: the classifier only). Unset (the default),
+    /// the knowledge base chooses it: the weight among `evidence::MODEL_WEIGHTS` that gave the
+    /// departments of its held-out tenth the most probability (see `evidence::best_model_weight`), which
+    /// the ticket carries (`Matches.model_weight`); `evidence::DEFAULT_MODEL_WEIGHT` when it carries none. How much the similar
+    /// tickets add depends on how well they are found: with an English sentence model they help English
+    /// tickets and mislead Chinese ones, where the classifier's character n-grams do better alone.
+    pub model_weight: Option<f32>,
+    /// A similar ticket's vote halves with every this many days of age (tickets with a creation time
+    /// only); 0 turns recency off. Old history should count less once policies and teams change.
+    pub half_life_days: f32,
+    /// The explanation's window: the share and count of similar tickets each department handled counts
+    /// those created in the last this many days (all of them when none has a creation time); 0 counts all.
+    pub window_days: u32,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            min_typicality: 0.01,
+            typicality_weight: 0.0,
+            model_weight: None,
+            half_life_days: 180.0,
+            window_days: 90,
+        }
+    }
+}
+
+/// The tests a decision must pass to be routed automatically: [`RouterConfig`]'s `threshold`,
+/// `min_typicality` and `typicality_weight`, apart so that replays can try others.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gate {
+    pub threshold: f32,
+    pub min_typicality: f32,
+    pub typicality_weight: f32,
+}
+
+impl RouterConfig {
+    pub fn gate(&self) -> Gate {
+        Gate {
+            threshold: self.threshold,
+            min_typicality: self.min_typicality,
+            typicality_weight: self.typicality_weight,
+        }
+    }
+
+    /// How the knowledge base's evidence is weighed: the router's blend, which the knowledge base must
+    /// replay with the same settings when it chooses its blend weight.
+    pub fn weighing(&self) -> Weighing {
+        Weighing {
+            model_weight: self.model_weight,
+            half_life_days: self.half_life_days,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("threshold", self.threshold),
+            ("min_typicality", self.min_typicality),
+            ("typicality_weight", self.typicality_weight),
+        ]
+        .into_iter()
+        .chain(self.model_weight.map(|w| ("model_weight", w)))
+        {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("router.{key} must be within 0..=1, got {value}"));
+            }
+        }
+        if !self.half_life_days.is_finite() || self.half_life_days < 0.0 {
+            return Err(format!(
+                "router.half_life_days must be a number of days, 0 or more, got {}",
+                self.half_life_days
+            ));
+        }
+        Ok(())
+    }
+}

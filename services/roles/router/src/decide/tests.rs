@@ -1,0 +1,411 @@
+use switchboard_proto::{
+    Assessment, DepartmentScore, Matches, Priority, PriorityCause, PriorityStep, SimilarTicket,
+};
+
+use super::*;
+
+const DAY: i64 = 86_400_000;
+const NOW: i64 = 1_000 * DAY;
+
+fn similar(dept: &str, score: f32, minutes: Option<i64>) -> SimilarTicket {
+    SimilarTicket {
+        department: dept.into(),
+        score,
+        weight: 1.0,
+        resolution_minutes: minutes,
+        ..SimilarTicket::default()
+    }
+}
+
+fn dated(dept: &str, score: f32, age_days: i64) -> SimilarTicket {
+    SimilarTicket {
+        created_at_ms: NOW - age_days * DAY,
+        ..similar(dept, score, None)
+    }
+}
+
+fn ticket(text: &str, similar: Vec<SimilarTicket>) -> Ticket {
+    with_model(text, similar, &[])
+}
+
+fn with_model(text: &str, similar: Vec<SimilarTicket>, model: &[(&str, f32)]) -> Ticket {
+    Ticket {
+        text: text.into(),
+        matches: Some(Matches {
+            similar,
+            retriever: "bm25".into(),
+            model_scores: model
+                .iter()
+                .map(|&(department, probability)| DepartmentScore {
+                    department: department.into(),
+                    probability,
+                    typicality: None,
+                })
+                .collect(),
+            model_version: if model.is_empty() {
+                String::new()
+            } else {
+                "m-1".into()
+            },
+            ..Matches::default()
+        }),
+        ..Ticket::default()
+    }
+}
+
+fn config() -> RouterConfig {
+    RouterConfig::default()
+}
+
+/// The priority of a ticket the policy left alone.
+fn normal() -> (Priority, Vec<PriorityStep>) {
+    (Priority::Normal, Vec::new())
+}
+
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} is not in {text:?}");
+}
+
+/// The outcome always agrees with [`routes`], which replays use.
+fn check_outcome(d: &Decision, config: &RouterConfig) {
+    let routed = d.outcome() == Outcome::Routed;
+    assert_eq!(
+        routed,
+        routes(&d.department, d.confidence, d.typicality, config.gate()),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn majority_evidence_routes_with_shares_and_median() {
+    let t = ticket(
+        "cannot log in",
+        vec![
+            similar("auth", 3.0, Some(300)),
+            similar("auth", 2.0, Some(420)),
+            similar("auth", 2.0, None),
+            similar("billing", 1.0, None),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Routed);
+    assert_eq!(d.department, "auth");
+    assert!((d.confidence - 7.0 / 8.0).abs() < 1e-6, "{}", d.confidence);
+    assert_eq!(d.runner_up, "billing");
+    assert_eq!(d.model_version, MODEL_VERSION);
+    let auth = &d.evidence[0];
+    assert_eq!((auth.count, auth.share), (3, 0.75));
+    assert_eq!(auth.median_resolution_hours, Some(6.0));
+    assert_contains(
+        &d.explanation,
+        "75% of the 4 similar tickets (3) went to auth",
+    );
+    assert_contains(&d.explanation, "median resolution 6.0 h");
+}
+
+#[test]
+fn weak_evidence_goes_to_review() {
+    let t = ticket(
+        "x",
+        vec![
+            similar("a", 1.0, None),
+            similar("b", 1.0, None),
+            similar("c", 1.0, None),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert_contains(&d.review_reason, "below the threshold");
+    let empty = decide(
+        &ticket("x", vec![]),
+        &RuleSet::default(),
+        &config(),
+        normal(),
+        NOW,
+    );
+    assert_eq!(empty.outcome(), Outcome::Review);
+    assert!(empty.review_reason.contains("nothing similar"));
+}
+
+#[test]
+fn the_classifier_blends_with_the_similar_tickets() {
+    let t = with_model(
+        "x",
+        vec![similar("a", 2.0, None)],
+        &[("b", 0.8), ("a", 0.2)],
+    );
+    let cfg = RouterConfig {
+        model_weight: Some(0.5),
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &cfg, normal(), NOW);
+    check_outcome(&d, &cfg);
+    // a: √(0.2 · (1 + 0.001)) = 0.4474; b, which no similar ticket went to: √(0.8 · 0.001) = 0.0283.
+    // Normalised: a 0.9405, b 0.0595.
+    assert_eq!(d.department, "a");
+    assert!((d.confidence - 0.9405).abs() < 1e-3, "{}", d.confidence);
+    assert_eq!(d.runner_up, "b");
+    assert!((d.runner_up_confidence - 0.0595).abs() < 1e-3);
+    assert_eq!(d.model_version, format!("{MODEL_VERSION}+m-1"));
+    assert_contains(&d.explanation, "The classifier gives b 80%, a 20%");
+    // b has no similar ticket: it is in the evidence with its score and a count of 0.
+    let b = d.evidence.iter().find(|e| e.department == "b").expect("b");
+    assert_eq!(b.count, 0);
+
+    let only_model = RouterConfig {
+        model_weight: Some(1.0),
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &only_model, normal(), NOW);
+    assert_eq!(d.department, "b");
+    assert!((d.confidence - 0.8).abs() < 1e-6);
+}
+
+#[test]
+fn without_similar_tickets_the_classifier_alone_does_not_route() {
+    let t = with_model("x", vec![], &[("b", 0.99)]);
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert!(d.department.is_empty());
+    assert!(d.review_reason.contains("nothing similar"));
+}
+
+#[test]
+fn older_tickets_vote_less() {
+    let cfg = RouterConfig {
+        half_life_days: 30.0,
+        window_days: 0,
+        ..config()
+    };
+    // Equal similarity; b's ticket is one half-life old, so a gets 1 vote to b's 0.5.
+    let t = ticket("x", vec![dated("a", 1.0, 0), dated("b", 1.0, 30)]);
+    let d = decide(&t, &RuleSet::default(), &cfg, normal(), NOW);
+    assert_eq!(d.department, "a");
+    assert!((d.confidence - 2.0 / 3.0).abs() < 1e-5, "{}", d.confidence);
+    // Undated tickets are not discounted.
+    let undated = ticket("x", vec![similar("a", 1.0, None), similar("b", 1.0, None)]);
+    let d = decide(&undated, &RuleSet::default(), &cfg, normal(), NOW);
+    assert!((d.confidence - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn counts_cover_the_window_when_tickets_have_times() {
+    let t = ticket(
+        "x",
+        vec![
+            dated("a", 1.0, 10),
+            dated("a", 1.0, 20),
+            dated("b", 1.0, 200),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    let a = d.evidence.iter().find(|e| e.department == "a").expect("a");
+    let b = d.evidence.iter().find(|e| e.department == "b").expect("b");
+    assert_eq!((a.count, a.share), (2, 1.0));
+    assert_eq!(b.count, 0, "outside the 90-day window");
+    assert!(b.score > 0.0, "it still votes, discounted by age");
+    assert_contains(
+        &d.explanation,
+        "Within the last 90 days, 100% of the 2 similar tickets (2) went to a",
+    );
+}
+
+#[test]
+fn a_fired_rule_outweighs_evidence_and_is_reported() {
+    let t = with_model(
+        "my LOGIN fails",
+        vec![similar("billing", 5.0, None)],
+        &[("billing", 1.0)],
+    );
+    let rules = RuleSet {
+        rules: vec![
+            Rule {
+                id: "login".into(),
+                keywords: vec!["login".into()],
+                department: "auth".into(),
+                weight: 3.0,
+                enabled: true,
+                description: String::new(),
+            },
+            Rule {
+                id: "off".into(),
+                keywords: vec!["fails".into()],
+                department: "ops".into(),
+                weight: 9.0,
+                enabled: false,
+                description: String::new(),
+            },
+        ],
+        version: 7,
+    };
+    let d = decide(&t, &rules, &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.department, "auth");
+    assert!((d.confidence - 0.75).abs() < 1e-6);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(d.rules[0].matched, "login");
+    assert_eq!(d.rules_version, 7);
+    assert_contains(&d.explanation, "Rule login fired");
+}
+
+#[test]
+fn escalation_and_priority_steps_are_in_the_explanation() {
+    let assessment = Assessment {
+        escalate: true,
+        escalation_reasons: vec!["anger 0.80 ≥ 0.60".into()],
+        ..Assessment::default()
+    };
+    let t = Ticket {
+        assessment: Some(assessment),
+        ..ticket("x", vec![similar("a", 0.9, None), similar("a", 0.8, None)])
+    };
+    let mut waited = PriorityStep {
+        value: 90.0,
+        limit: 60.0,
+        ..PriorityStep::default()
+    };
+    waited.set_cause(PriorityCause::Wait);
+    waited.set_from(Priority::High);
+    waited.set_to(Priority::Urgent);
+    let d = decide(
+        &t,
+        &RuleSet::default(),
+        &config(),
+        (Priority::Urgent, vec![waited.clone()]),
+        NOW,
+    );
+    assert_eq!(d.priority(), Priority::Urgent);
+    assert_eq!(d.priority_steps, [waited]);
+    assert_contains(
+        &d.explanation,
+        "Escalated to a person: anger 0.80 ≥ 0.60. Priority urgent: waited 90 min ≥ 60 (high → urgent).",
+    );
+    let calm = decide(
+        &ticket("x", vec![similar("a", 0.9, None)]),
+        &RuleSet::default(),
+        &config(),
+        normal(),
+        NOW,
+    );
+    assert!(
+        !calm.explanation.contains("Escalated") && !calm.explanation.contains("Priority"),
+        "{}",
+        calm.explanation
+    );
+}
+
+/// Two similar tickets of a and a classifier 95% sure of a, with the ticket's typicality for a as given
+/// (0.5 for b).
+fn sure_of_a(typicality: f32) -> Ticket {
+    let evidence = vec![similar("a", 2.0, None), similar("a", 1.5, None)];
+    let mut t = with_model("x", evidence, &[("a", 0.95), ("b", 0.05)]);
+    let matches = t.matches.as_mut().expect("matches");
+    for (m, typical) in matches.model_scores.iter_mut().zip([typicality, 0.5]) {
+        m.typicality = Some(typical);
+    }
+    t
+}
+
+#[test]
+fn a_ticket_unlike_the_departments_tickets_goes_to_review_however_confident() {
+    let atypical = sure_of_a(0.004);
+    let d = decide(&atypical, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.department, "a");
+    assert!(d.confidence > 0.9, "{}", d.confidence);
+    assert_eq!(d.typicality, Some(0.004));
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert_contains(
+        &d.review_reason,
+        "unlike a's known tickets: only 0.4% of the knowledge base",
+    );
+    assert_contains(&d.explanation, "a 95% (typicality 0.4%)");
+
+    // The same ticket, typical of a, routes; so does the atypical one with the test off.
+    let typical = sure_of_a(0.3);
+    let d = decide(&typical, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Routed);
+    let off = RouterConfig {
+        min_typicality: 0.0,
+        ..config()
+    };
+    let d = decide(&atypical, &RuleSet::default(), &off, normal(), NOW);
+    check_outcome(&d, &off);
+    assert_eq!(d.outcome(), Outcome::Routed);
+
+    // A rule naming the department routes it, whatever the history looks like.
+    let rules = RuleSet {
+        rules: vec![Rule {
+            id: "x".into(),
+            keywords: vec!["x".into()],
+            department: "a".into(),
+            weight: 3.0,
+            enabled: true,
+            description: String::new(),
+        }],
+        version: 1,
+    };
+    let d = decide(&atypical, &rules, &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.typicality, None);
+    assert_eq!(d.outcome(), Outcome::Routed);
+}
+
+#[test]
+fn a_low_typicality_discounts_the_confidence_when_weighted() {
+    // Typicality 6.25%: above the default floor of 1%, and 0.0625^0.5 = 0.25.
+    let strange = sure_of_a(0.0625);
+    let d = decide(&strange, &RuleSet::default(), &config(), normal(), NOW);
+    check_outcome(&d, &config());
+    assert_eq!(d.outcome(), Outcome::Routed, "no discount by default");
+
+    let weighted = RouterConfig {
+        typicality_weight: 0.5,
+        ..config()
+    };
+    let d = decide(&strange, &RuleSet::default(), &weighted, normal(), NOW);
+    check_outcome(&d, &weighted);
+    assert_eq!(d.outcome(), Outcome::Review);
+    let counts_as = format!("counts as {:.2}", d.confidence * 0.25);
+    assert_contains(&d.review_reason, "rather unlike a's known tickets");
+    assert_contains(&d.review_reason, &counts_as);
+
+    // A typical ticket keeps nearly all of its confidence: 0.95 × 0.81^0.5 ≈ 0.86.
+    let usual = sure_of_a(0.81);
+    let d = decide(&usual, &RuleSet::default(), &weighted, normal(), NOW);
+    check_outcome(&d, &weighted);
+    assert_eq!(d.outcome(), Outcome::Routed);
+}
+
+#[test]
+fn the_knowledge_bases_blend_weight_applies_unless_configured() {
+    let mut t = with_model(
+        "x",
+        vec![similar("a", 2.0, None)],
+        &[("b", 0.8), ("a", 0.2)],
+    );
+    t.matches.as_mut().expect("matches").model_weight = Some(1.0);
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    assert_eq!(
+        d.department, "b",
+        "the classifier alone, as the ticket says"
+    );
+    let configured = RouterConfig {
+        model_weight: Some(0.5),
+        ..config()
+    };
+    assert_eq!(
+        decide(&t, &RuleSet::default(), &configured, normal(), NOW).department,
+        "a"
+    );
+    // Neither: the default blend, where one similar ticket outweighs a 0.8 to 0.2 classifier.
+    t.matches.as_mut().expect("matches").model_weight = None;
+    assert_eq!(
+        decide(&t, &RuleSet::default(), &config(), normal(), NOW).department,
+        "a"
+    );
+}
