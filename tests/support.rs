@@ -88,7 +88,8 @@ pub fn demo_history() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/demo/history.csv")
 }
 
-/// Starts `roles` and, when they include the retriever, imports the demo history.
+/// Starts `roles` and, when they include the retriever, imports the demo history and waits until the
+/// classifier, retrained in the background, has learnt it.
 pub async fn start(settings: &Settings, roles: &str, bus: Arc<dyn Bus>) -> anyhow::Result<Running> {
     let roles: Roles = roles.parse().map_err(anyhow::Error::msg)?;
     let running = switchboard::start(settings, &roles, bus).await?;
@@ -101,6 +102,17 @@ pub async fn start(settings: &Settings, roles: &str, bus: Arc<dyn Bus>) -> anyho
             ..CsvColumns::default()
         };
         import_csv(kb, &demo_history(), &columns, &mut |_| {}).await?;
+        if running.shared.kb.is_some() && roles.contains(switchboard::Role::Retriever) {
+            eventually(
+                Duration::from_secs(60),
+                "the classifier to learn the history",
+                || {
+                    let current = kb.classifier().is_current(kb);
+                    async move { current }
+                },
+            )
+            .await?;
+        }
     }
     Ok(running)
 }

@@ -179,11 +179,11 @@ pub async fn start(
     }
 
     let readiness = Readiness::new(bus.clone(), kb.clone());
-    let mut grpc = axum::Router::new();
+    let mut grpc = tonic::service::Routes::default();
     let mut http = Router::new();
     for parts in &mut described {
-        if let Some(routes) = parts.grpc.take() {
-            grpc = grpc.merge(routes.into_axum_router());
+        for service in std::mem::take(&mut parts.grpc) {
+            grpc = service(grpc);
         }
         if let Some(routes) = parts.http.take() {
             http = http.merge(routes);
@@ -193,13 +193,8 @@ pub async fn start(
     let http = http.merge(ops_routes(ctx.metrics.clone(), readiness.clone()));
     let (http_addr, http_task) =
         serve_http(settings.http.addr, http, &supervisor, servers.clone()).await?;
-    let (grpc_addr, grpc_task) = serve_grpc(
-        settings.grpc.addr,
-        grpc.into(),
-        &supervisor,
-        servers.clone(),
-    )
-    .await?;
+    let (grpc_addr, grpc_task) =
+        serve_grpc(settings.grpc.addr, grpc, &supervisor, servers.clone()).await?;
     tasks.extend([http_task, grpc_task]);
 
     let mut running_roles = Vec::new();

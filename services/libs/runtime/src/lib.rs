@@ -15,7 +15,7 @@ pub mod telemetry;
 pub use handler::{Handler, HandlerError, Inbound, Outbound, TicketHandler, TicketStage};
 pub use metrics::Metrics;
 pub use publisher::Publisher;
-pub use role::{RoleContext, RoleParts, Work};
+pub use role::{GrpcService, RoleContext, RoleParts, Work, grpc};
 pub use runner::{RoleRunner, RunnerOptions, RunningRole};
 pub use subjects::Subjects;
 pub use supervisor::{Failure, Failures, Supervisor};

@@ -8,7 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::convert::Infallible;
+
 use switchboard_bus::Bus;
+use tonic::body::Body;
+use tonic::codegen::Service;
+use tonic::codegen::http::Request;
+use tonic::server::NamedService;
+use tonic::service::Routes;
 
 use crate::BoxError;
 use crate::handler::{Handler, TicketHandler, TicketStage};
@@ -18,6 +25,20 @@ use crate::subjects::Subjects;
 
 /// A boxed future of start-up or background work.
 pub type Work = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// A gRPC service a role serves, to be added to the process's one gRPC server (see [`grpc`]).
+pub type GrpcService = Box<dyn FnOnce(Routes) -> Routes + Send>;
+
+/// Wraps a tonic service for [`RoleParts::grpc`]. Services are added to one [`Routes`] rather than
+/// each given their own, which cannot be merged: each would bring its own fallback.
+pub fn grpc<S>(service: S) -> GrpcService
+where
+    S: Service<Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    Box::new(move |routes: Routes| routes.add_service(service))
+}
 
 /// What every role is built from.
 #[derive(Debug, Clone)]
@@ -37,7 +58,7 @@ pub struct RoleParts {
     /// serves.
     pub consumes: Option<(String, Arc<dyn Handler>)>,
     /// Its gRPC services.
-    pub grpc: Option<tonic::service::Routes>,
+    pub grpc: Vec<GrpcService>,
     /// Its HTTP routes.
     pub http: Option<axum::Router>,
     /// The KV buckets it reads or writes.
@@ -59,7 +80,7 @@ impl std::fmt::Debug for RoleParts {
                 "consumes",
                 &self.consumes.as_ref().map(|(filter, _)| filter),
             )
-            .field("grpc", &self.grpc.is_some())
+            .field("grpc", &self.grpc.len())
             .field("http", &self.http.is_some())
             .field("buckets", &self.buckets)
             .finish_non_exhaustive()

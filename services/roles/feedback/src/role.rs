@@ -17,9 +17,9 @@ pub async fn role(ctx: &RoleContext, kb: KnowledgeBase) -> Result<RoleParts, Box
     Ok(RoleParts {
         name: "feedback",
         consumes: Some((ctx.subjects.feedback_all(), Arc::new(handler))),
-        grpc: Some(tonic::service::Routes::new(DecisionsServer::new(
+        grpc: vec![switchboard_runtime::grpc(DecisionsServer::new(
             DecisionsService::new(decisions, ctx.publisher.clone(), ctx.subjects.clone()),
-        ))),
+        ))],
         buckets: vec![buckets::DECISIONS, THREADS_BUCKET],
         ..RoleParts::default()
     })

@@ -30,9 +30,9 @@ pub async fn role(
             ctx.subjects.inbound_all(),
             Arc::new(InboundHandler::new(intake.clone())),
         )),
-        grpc: Some(tonic::service::Routes::new(
+        grpc: vec![switchboard_runtime::grpc(
             IntakeService::new(intake.clone()).into_server(),
-        )),
+        )],
         http: Some(http_routes(intake.clone())),
         buckets: vec![IDEMPOTENCY_BUCKET],
         ..RoleParts::default()

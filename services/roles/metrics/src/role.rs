@@ -20,9 +20,9 @@ pub fn role(ctx: &RoleContext) -> RoleParts {
                 ctx.subjects.clone(),
             )),
         )),
-        grpc: Some(tonic::service::Routes::new(StatsServer::new(
+        grpc: vec![switchboard_runtime::grpc(StatsServer::new(
             StatsService::new(tally),
-        ))),
+        ))],
         ..RoleParts::default()
     }
 }

@@ -29,9 +29,9 @@ pub async fn role(
     let trainer = kb.classifier().train_in_background(&kb, plan);
     let trained = kb.clone();
     Ok(RoleParts {
-        grpc: Some(tonic::service::Routes::new(
+        grpc: vec![switchboard_runtime::grpc(
             KnowledgeBaseService::new(kb).into_server(),
-        )),
+        )],
         buckets: vec![buckets::DEPARTMENTS],
         // Trained before the first ticket.
         warm_up: Some(Box::pin(async move {

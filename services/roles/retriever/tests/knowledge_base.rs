@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use history::{HISTORY, history};
-use switchboard_knowledge::KnowledgeBase;
-use switchboard_knowledge::evidence::DEFAULT_MODEL_WEIGHT;
+use switchboard_knowledge::evidence::{DEFAULT_MODEL_WEIGHT, Weighing};
+use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
 use switchboard_policy::PolicyConfig;
 use switchboard_proto::knowledge_base_client::KnowledgeBaseClient;
 use switchboard_proto::{KnowledgeRecord, SimilarRequest, Stage, Ticket};
@@ -184,7 +184,7 @@ async fn the_blend_leans_on_the_classifier_where_similar_tickets_mislead_on_held
     let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
     kb.upsert(misleading()).await.expect("upsert");
     let stage = RetrieverStage {
-        kb,
+        kb: kb.clone(),
         limit: 1,
         incidents: Arc::new(IncidentWatch::new(&PolicyConfig::default())),
     };
@@ -193,6 +193,21 @@ async fn the_blend_leans_on_the_classifier_where_similar_tickets_mislead_on_held
         text: "topica something".into(),
         ..Default::default()
     };
+    // The stage never trains on a ticket's path: untrained, the ticket has no classifier scores.
+    stage.process(&mut ticket).await.expect("process");
+    assert!(
+        ticket
+            .matches
+            .as_ref()
+            .expect("matches")
+            .model_scores
+            .is_empty()
+    );
+    let plan = TrainingPlan {
+        neighbours: 1,
+        weighing: Weighing::default(),
+    };
+    kb.classifier().refresh(&kb, &plan).await.expect("trained");
     stage.process(&mut ticket).await.expect("process");
     let weight = ticket
         .matches

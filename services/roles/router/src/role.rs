@@ -19,9 +19,9 @@ pub async fn role(
     let decisions = ctx.bus.kv(buckets::DECISIONS).await?;
     let stage = RouterStage::new(book.clone(), decisions, config.clone(), policy.clone());
     Ok(RoleParts {
-        grpc: Some(tonic::service::Routes::new(RulesServer::new(
+        grpc: vec![switchboard_runtime::grpc(RulesServer::new(
             RulesService::new(rules),
-        ))),
+        ))],
         buckets: vec![buckets::RULES, buckets::DECISIONS],
         // The rule watch lives as long as the book.
         keep: vec![Box::new(book)],

@@ -250,7 +250,9 @@ impl Classifier {
         let inner = Arc::clone(&self.inner);
         let learnt = tokio::task::spawn_blocking(move || {
             let mut state = inner.state.write().unwrap_or_else(PoisonError::into_inner);
-            if state.generation.is_some_and(|g| g >= generation) {
+            // Already learnt (the feed brought this process's own write back), or never trained (a
+            // process that only writes, such as feedback alone): nothing to fold in.
+            if state.generation.is_none_or(|g| g >= generation) {
                 return Some(true);
             }
             if state.generation != generation.checked_sub(1) {
