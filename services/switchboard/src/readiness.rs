@@ -15,8 +15,9 @@ use switchboard_bus::Bus;
 use switchboard_knowledge::KnowledgeBase;
 use switchboard_runtime::{Metrics, error_chain};
 
-/// Longest a readiness check waits for the bus or the store: a probe's own timeout is a few seconds.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a readiness check waits for the bus or the store (both are asked at once): below the chart's
+/// probe timeout, so a hung dependency reads as not ready rather than as a probe that timed out.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone)]
 pub struct Readiness {
@@ -44,22 +45,26 @@ impl Readiness {
         if !self.started.load(Ordering::SeqCst) {
             return Err("starting: not every role has its consumer yet".to_owned());
         }
-        match tokio::time::timeout(CHECK_TIMEOUT, self.bus.reachable()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("bus: {}", error_chain(&e))),
-            Err(_) => return Err(format!("bus: no answer within {CHECK_TIMEOUT:?}")),
-        }
-        if let Some(kb) = &self.kb {
-            match tokio::time::timeout(CHECK_TIMEOUT, kb.count()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(format!("knowledge base: {}", error_chain(&e))),
-                Err(_) => {
-                    return Err(format!(
-                        "knowledge base: no answer within {CHECK_TIMEOUT:?}"
-                    ));
-                }
+        let bus = async {
+            match tokio::time::timeout(CHECK_TIMEOUT, self.bus.reachable()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("bus: {}", error_chain(&e))),
+                Err(_) => Err(format!("bus: no answer within {CHECK_TIMEOUT:?}")),
             }
-        }
+        };
+        let store = async {
+            let Some(kb) = &self.kb else { return Ok(()) };
+            match tokio::time::timeout(CHECK_TIMEOUT, kb.count()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("knowledge base: {}", error_chain(&e))),
+                Err(_) => Err(format!(
+                    "knowledge base: no answer within {CHECK_TIMEOUT:?}"
+                )),
+            }
+        };
+        let (bus, store) = tokio::join!(bus, store);
+        bus?;
+        store?;
         Ok(())
     }
 }
