@@ -69,7 +69,9 @@ impl From<IntakeError> for Status {
 impl From<IntakeError> for HandlerError {
     fn from(e: IntakeError) -> Self {
         match e {
-            IntakeError::Invalid { .. } | IntakeError::TooLarge { .. } => HandlerError::permanent(e),
+            IntakeError::Invalid { .. } | IntakeError::TooLarge { .. } => {
+                HandlerError::permanent(e)
+            }
             IntakeError::Idempotency(_) | IntakeError::Publish(_) => HandlerError::transient(e),
         }
     }

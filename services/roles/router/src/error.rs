@@ -35,7 +35,9 @@ impl ServiceError for RouterError {
     fn field(&self) -> Option<&str> {
         match self {
             RouterError::InvalidRule { field, .. } => Some(field),
-            RouterError::Bus(_) | RouterError::RuleJson { .. } | RouterError::UnknownRule(_) => None,
+            RouterError::Bus(_) | RouterError::RuleJson { .. } | RouterError::UnknownRule(_) => {
+                None
+            }
         }
     }
 }
