@@ -73,6 +73,15 @@ pub enum KnowledgeError {
         #[source]
         source: csv::Error,
     },
+    /// A row after the header that cannot be read: fewer or more fields than the header where that is
+    /// not allowed, text that is not UTF-8, or the file failing mid-way.
+    #[error("{path} line {line}: cannot read the row")]
+    Row {
+        path: PathBuf,
+        line: u64,
+        #[source]
+        source: csv::Error,
+    },
     #[error("{path}: column {column:?} is not in the header; the header has {header:?}")]
     MissingColumn {
         path: PathBuf,
@@ -106,7 +115,7 @@ impl ServiceError for KnowledgeError {
             KnowledgeError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
-            KnowledgeError::Csv { .. } => ErrorKind::InvalidArgument,
+            KnowledgeError::Csv { .. } | KnowledgeError::Row { .. } => ErrorKind::InvalidArgument,
             KnowledgeError::Store { .. }
             | KnowledgeError::Connect { .. }
             | KnowledgeError::Remote { .. }
