@@ -86,33 +86,11 @@ struct Gold {
 
 type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
 
-/// Reads `text,department` rows (column names as configured).
+/// Reads `text,department` rows (column names as configured); rows with a blank text are skipped, and a
+/// blank department is an out-of-scope ticket.
 pub fn read_labelled(path: &Path, columns: &CsvColumns) -> anyhow::Result<Vec<(String, String)>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
-            .with_context(|| {
-                format!(
-                    "{} has no column {name:?}; it has {:?}",
-                    path.display(),
-                    headers
-                )
-            })
-    };
-    let (t, d) = (find(&columns.text)?, find(&columns.department)?);
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{} line {}", path.display(), i + 2))?;
-        let text = record.get(t).unwrap_or_default().to_owned();
-        if !text.trim().is_empty() {
-            rows.push((text, record.get(d).unwrap_or_default().to_owned()));
-        }
-    }
-    Ok(rows)
+    let rows = switchboard_knowledge::read_labelled(path, &columns.text, &columns.department)?;
+    Ok(rows.into_iter().map(|row| (row.text, row.label)).collect())
 }
 
 pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<BenchReport> {
@@ -484,5 +462,39 @@ impl std::fmt::Display for BenchReport {
             Some(mib) => write!(f, "peak memory        {mib:.0} MiB"),
             None => write!(f, "peak memory        n/a"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_tickets_keep_out_of_scope_ones_and_name_a_missing_column() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tickets.csv");
+        std::fs::write(
+            &path,
+            "body,team\nmy card is blocked,cards\nwhat is the weather,\n,loans\n",
+        )
+        .expect("write");
+        let columns = CsvColumns {
+            text: "body".into(),
+            department: "team".into(),
+            ..CsvColumns::default()
+        };
+        let rows = read_labelled(&path, &columns).expect("read");
+        assert_eq!(
+            rows,
+            [
+                ("my card is blocked".to_owned(), "cards".to_owned()),
+                ("what is the weather".to_owned(), String::new()),
+            ]
+        );
+        let err = read_labelled(&path, &CsvColumns::default()).expect_err("no text column");
+        let message = format!("{err:#}");
+        assert!(message.contains("tickets.csv"), "{message}");
+        assert!(message.contains("\"text\""), "{message}");
+        assert!(message.contains("[\"body\", \"team\"]"), "{message}");
     }
 }

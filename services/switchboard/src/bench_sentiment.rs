@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 use switchboard_sentiment::{
     Confusion, Model, Part, Progress, TrainParams, part, score, train, validation_part,
@@ -42,44 +42,23 @@ pub struct SentimentReport {
 /// Reads `(text, positive)` rows; rows with an empty text are skipped.
 pub fn read_labelled(args: &SentimentData) -> anyhow::Result<Vec<(String, bool)>> {
     let path = &args.data;
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
-            .with_context(|| {
-                format!(
-                    "{} has no column {name:?}; it has {:?}",
+    let rows = switchboard_knowledge::read_labelled(path, &args.text_column, &args.label_column)?;
+    rows.into_iter()
+        .map(|row| {
+            let positive = match row.label.to_ascii_lowercase().as_str() {
+                "1" | "true" | "positive" | "pos" => true,
+                "0" | "false" | "negative" | "neg" => false,
+                _ => bail!(
+                    "{} line {}: {:?} in column {:?} is not 1/0, true/false or positive/negative",
                     path.display(),
-                    headers
-                )
-            })
-    };
-    let (t, l) = (find(&args.text_column)?, find(&args.label_column)?);
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.with_context(|| format!("{} line {line}", path.display()))?;
-        let text = record.get(t).unwrap_or_default();
-        if text.trim().is_empty() {
-            continue;
-        }
-        let label = record.get(l).unwrap_or_default().trim();
-        let positive = match label.to_ascii_lowercase().as_str() {
-            "1" | "true" | "positive" | "pos" => true,
-            "0" | "false" | "negative" | "neg" => false,
-            _ => bail!(
-                "{} line {line}: {:?} in column {:?} is not 1/0, true/false or positive/negative",
-                path.display(),
-                label,
-                args.label_column
-            ),
-        };
-        rows.push((text.to_owned(), positive));
-    }
-    Ok(rows)
+                    row.line,
+                    row.label,
+                    args.label_column
+                ),
+            };
+            Ok((row.text, positive))
+        })
+        .collect()
 }
 
 fn progress_line(p: Progress) {

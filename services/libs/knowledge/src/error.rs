@@ -1,9 +1,8 @@
-use std::error::Error as _;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use qdrant_edge::OperationError;
+use switchboard_errors::{ErrorKind, ServiceError};
 
 /// Everything that can go wrong in the knowledge base, with the cause kept as the source.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +73,15 @@ pub enum KnowledgeError {
         #[source]
         source: csv::Error,
     },
+    /// A row after the header that cannot be read: fewer or more fields than the header where that is
+    /// not allowed, text that is not UTF-8, or the file failing mid-way.
+    #[error("{path} line {line}: cannot read the row")]
+    Row {
+        path: PathBuf,
+        line: u64,
+        #[source]
+        source: csv::Error,
+    },
     #[error("{path}: column {column:?} is not in the header; the header has {header:?}")]
     MissingColumn {
         path: PathBuf,
@@ -98,40 +106,42 @@ impl KnowledgeError {
     }
 }
 
-impl From<KnowledgeError> for tonic::Status {
-    fn from(err: KnowledgeError) -> Self {
-        let code = match &err {
+impl ServiceError for KnowledgeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
             KnowledgeError::InvalidRecord { .. } | KnowledgeError::MissingColumn { .. } => {
-                tonic::Code::InvalidArgument
+                ErrorKind::InvalidArgument
             }
             KnowledgeError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                tonic::Code::NotFound
+                ErrorKind::NotFound
             }
-            KnowledgeError::Csv { .. } => tonic::Code::InvalidArgument,
+            KnowledgeError::Csv { .. } | KnowledgeError::Row { .. } => ErrorKind::InvalidArgument,
             KnowledgeError::Store { .. }
             | KnowledgeError::Connect { .. }
             | KnowledgeError::Remote { .. }
             | KnowledgeError::Task(_)
             | KnowledgeError::Announce(_)
-            | KnowledgeError::Embed(_) => tonic::Code::Unavailable,
+            | KnowledgeError::Embed(_) => ErrorKind::Unavailable,
             KnowledgeError::CreateDir { .. }
             | KnowledgeError::Open { .. }
             | KnowledgeError::Layout { .. }
             | KnowledgeError::UnknownDimension
-            | KnowledgeError::FeedTwice => tonic::Code::Internal,
-        };
-        // A client sees only the message, so it carries the whole cause chain; the error itself stays
-        // attached as the source for server-side logging and tracing layers.
-        let mut message = err.to_string();
-        let mut cause = err.source();
-        while let Some(c) = cause {
-            message.push_str(": ");
-            message.push_str(&c.to_string());
-            cause = c.source();
+            | KnowledgeError::FeedTwice => ErrorKind::Internal,
         }
-        let mut status = tonic::Status::new(code, message);
-        status.set_source(Arc::new(err));
-        status
+    }
+
+    /// The record field an invalid record is rejected for.
+    fn field(&self) -> Option<&str> {
+        match self {
+            KnowledgeError::InvalidRecord { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<KnowledgeError> for tonic::Status {
+    fn from(err: KnowledgeError) -> Self {
+        switchboard_errors::grpc_status(err)
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use csv::{ByteRecord, ReaderBuilder};
 use switchboard_proto::KnowledgeRecord;
 
+use crate::csv_read::{self, Header};
 use crate::error::KnowledgeError;
 use crate::point::HISTORY_SOURCE;
 use crate::store::KnowledgeBase;
@@ -177,39 +178,10 @@ struct Batch {
 
 impl Rows {
     fn open(path: PathBuf, columns: &CsvColumns) -> Result<Self, KnowledgeError> {
-        let file = File::open(&path).map_err(|source| KnowledgeError::Open {
-            path: path.clone(),
-            source,
-        })?;
         // Flexible: a short row is a row with missing values, skipped and reported like any other.
-        let mut reader = ReaderBuilder::new().flexible(true).from_reader(file);
-        let header: Vec<String> = reader
-            .byte_headers()
-            .map_err(|source| KnowledgeError::Csv {
-                path: path.clone(),
-                source,
-            })?
-            .iter()
-            // Spreadsheet exports start with a BOM; the csv crate strips it in most cases but not when
-            // it straddles a read buffer, so the first name is cleaned here as well.
-            .map(|name| {
-                String::from_utf8_lossy(name)
-                    .trim_start_matches('\u{feff}')
-                    .trim()
-                    .to_owned()
-            })
-            .collect();
-        let find = |column: &str| -> Result<(usize, String), KnowledgeError> {
-            header
-                .iter()
-                .position(|h| h == column.trim())
-                .map(|i| (i, column.to_owned()))
-                .ok_or_else(|| KnowledgeError::MissingColumn {
-                    path: path.clone(),
-                    column: column.to_owned(),
-                    header: header.clone(),
-                })
-        };
+        let mut reader = csv_read::open(&path, ReaderBuilder::new().flexible(true))?;
+        let header = Header::read(&mut reader, &path)?;
+        let find = |column: &str| header.find(column).map(|i| (i, column.to_owned()));
         let optional = |column: &Option<String>| column.as_deref().map(find).transpose();
         let layout = Layout {
             text: find(&columns.text)?,
@@ -239,11 +211,13 @@ impl Rows {
             skipped: Vec::new(),
         };
         while batch.rows_read < BATCH_ROWS as u64 {
+            let line = self.reader.position().line();
             let more = self
                 .reader
                 .read_byte_record(&mut self.row)
-                .map_err(|source| KnowledgeError::Csv {
+                .map_err(|source| KnowledgeError::Row {
                     path: self.path.clone(),
+                    line,
                     source,
                 })?;
             if !more {

@@ -2,7 +2,7 @@
 //! tickets as BM25 sparse and, with an embedder, dense vectors (qdrant-edge in-process or a Qdrant
 //! server), the classifier trained from them, the evidence blend that turns similar tickets and the
 //! classifier's probabilities into department scores (and the blend weight chosen on the held-out
-//! tenth), and CSV import of a ticket system's history.
+//! tenth), CSV import of a ticket system's history, and the labelled CSV sets the benches score on.
 //!
 //! The retriever role searches it, feedback teaches it, the router weighs its evidence, and the bench
 //! replays it: none of them has to simulate another to do so.
@@ -10,6 +10,7 @@
 pub mod bm25;
 mod changes;
 mod classifier;
+mod csv_read;
 mod edge_store;
 mod error;
 pub mod evidence;
@@ -22,6 +23,7 @@ mod vector_store;
 
 pub use changes::KNOWLEDGE_BUCKET;
 pub use classifier::{Classifier, FitReport, ModelScores, Trainer, Training, TrainingPlan};
+pub use csv_read::{LabelledRow, read_labelled};
 pub use error::KnowledgeError;
 pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
 pub use store::{KnowledgeBase, Query, StoredRecord};

@@ -31,14 +31,5 @@ pub fn now_ms() -> i64 {
 }
 
 /// An error and its causes, outermost first, joined by ": " — for logs and dead letters, where the
-/// whole chain must be visible.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+/// whole chain must be visible. The same chain is what clients are told (`switchboard_errors`).
+pub use switchboard_errors::error_chain;

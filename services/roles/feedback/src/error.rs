@@ -1,4 +1,5 @@
 use switchboard_bus::BusError;
+use switchboard_errors::{ErrorKind, ServiceError};
 use switchboard_knowledge::KnowledgeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,17 +23,32 @@ pub enum FeedbackError {
     KnowledgeBase(#[from] KnowledgeError),
 }
 
+impl ServiceError for FeedbackError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            FeedbackError::UnknownTicket(_) => ErrorKind::NotFound,
+            FeedbackError::Invalid { .. } => ErrorKind::InvalidArgument,
+            FeedbackError::Decode { .. } => ErrorKind::DataLoss,
+            FeedbackError::Bus(_) => ErrorKind::Unavailable,
+            // The knowledge base knows best what its failure is.
+            FeedbackError::KnowledgeBase(e) => e.kind(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            FeedbackError::Invalid { field, .. } => Some(field),
+            FeedbackError::UnknownTicket(_)
+            | FeedbackError::Decode { .. }
+            | FeedbackError::Bus(_)
+            | FeedbackError::KnowledgeBase(_) => None,
+        }
+    }
+}
+
 impl From<FeedbackError> for tonic::Status {
     fn from(e: FeedbackError) -> Self {
-        let msg = switchboard_runtime::error_chain(&e);
-        match e {
-            FeedbackError::UnknownTicket(_) => tonic::Status::not_found(msg),
-            FeedbackError::Invalid { .. } => tonic::Status::invalid_argument(msg),
-            FeedbackError::Decode { .. } => tonic::Status::data_loss(msg),
-            FeedbackError::Bus(_) | FeedbackError::KnowledgeBase(_) => {
-                tonic::Status::unavailable(msg)
-            }
-        }
+        switchboard_errors::grpc_status(e)
     }
 }
 
@@ -56,4 +72,46 @@ pub(crate) async fn load_ticket(
         ticket: ticket_id.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use switchboard_errors::FIELD_METADATA_KEY;
+    use tonic::{Code, Status};
+
+    use super::*;
+
+    #[test]
+    fn each_failure_has_its_code_and_a_rejection_its_field() {
+        let status = Status::from(FeedbackError::Invalid {
+            field: "reason",
+            problem: "is required".into(),
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "invalid reason: is required");
+        assert_eq!(status.metadata().get(FIELD_METADATA_KEY).unwrap(), "reason");
+
+        let status = Status::from(FeedbackError::UnknownTicket("t-1".into()));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "no decision is stored for ticket \"t-1\"");
+        assert!(status.metadata().get(FIELD_METADATA_KEY).is_none());
+
+        let source = switchboard_proto::Ticket::decode(&b"\xff"[..]).expect_err("garbage");
+        let status = Status::from(FeedbackError::Decode {
+            ticket: "t-1".into(),
+            source,
+        });
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(
+            status
+                .message()
+                .starts_with("stored decision of ticket t-1 cannot be decoded: "),
+            "{}",
+            status.message()
+        );
+
+        let status = Status::from(FeedbackError::Bus(BusError::Closed));
+        assert_eq!(status.code(), Code::Unavailable);
+    }
 }

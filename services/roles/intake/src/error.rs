@@ -1,13 +1,11 @@
-//! Intake's one error type and its mappings to gRPC, HTTP and the runner, so every door answers alike.
+//! Intake's one error type, its kind for the gRPC and HTTP doors (`switchboard_errors` maps kinds to
+//! both alike), and its mapping for the runner.
 
-use axum::http::StatusCode;
 use switchboard_bus::BusError;
-use switchboard_runtime::{HandlerError, error_chain};
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Status};
-
-/// gRPC metadata key naming the request field a rejection is about, for clients that act on it.
-pub const FIELD_METADATA_KEY: &str = "x-switchboard-field";
+pub use switchboard_errors::FIELD_METADATA_KEY;
+use switchboard_errors::{ErrorKind, ServiceError};
+use switchboard_runtime::HandlerError;
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -22,6 +20,10 @@ pub enum IntakeError {
     Idempotency(#[source] BusError),
     #[error("publishing the ticket failed")]
     Publish(#[source] BusError),
+    /// The HTTP body is over [`IntakeConfig::max_body_bytes`](crate::IntakeConfig::max_body_bytes). (The
+    /// gRPC door leaves this to tonic, which answers `OUT_OF_RANGE` like this error's kind.)
+    #[error("invalid body: over the limit of {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl IntakeError {
@@ -36,34 +38,29 @@ impl IntakeError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::Invalid { field, .. } => Some(field),
+            Self::TooLarge { .. } => Some("body"),
             Self::Idempotency(_) | Self::Publish(_) => None,
         }
     }
+}
 
-    pub fn http_status(&self) -> StatusCode {
+impl ServiceError for IntakeError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Idempotency(_) | Self::Publish(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Invalid { .. } => ErrorKind::InvalidArgument,
+            Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Self::Idempotency(_) | Self::Publish(_) => ErrorKind::Unavailable,
         }
     }
 
-    pub fn grpc_code(&self) -> Code {
-        match self {
-            Self::Invalid { .. } => Code::InvalidArgument,
-            Self::Idempotency(_) | Self::Publish(_) => Code::Unavailable,
-        }
+    fn field(&self) -> Option<&str> {
+        IntakeError::field(self)
     }
 }
 
 impl From<IntakeError> for Status {
     fn from(e: IntakeError) -> Self {
-        let mut metadata = MetadataMap::new();
-        // Field names are static ASCII identifiers, which are always valid metadata values.
-        if let Some(field) = e.field() {
-            metadata.insert(FIELD_METADATA_KEY, MetadataValue::from_static(field));
-        }
-        // The whole chain: a client told only "publishing failed" cannot tell a full stream from an outage.
-        Status::with_metadata(e.grpc_code(), error_chain(&e), metadata)
+        switchboard_errors::grpc_status(e)
     }
 }
 
@@ -72,7 +69,9 @@ impl From<IntakeError> for Status {
 impl From<IntakeError> for HandlerError {
     fn from(e: IntakeError) -> Self {
         match e {
-            IntakeError::Invalid { .. } => HandlerError::permanent(e),
+            IntakeError::Invalid { .. } | IntakeError::TooLarge { .. } => {
+                HandlerError::permanent(e)
+            }
             IntakeError::Idempotency(_) | IntakeError::Publish(_) => HandlerError::transient(e),
         }
     }
@@ -80,6 +79,9 @@ impl From<IntakeError> for HandlerError {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+    use tonic::Code;
+
     use super::*;
 
     #[test]

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
-use switchboard_runtime::error_chain;
 use tracing::Instrument;
 
 use crate::error::IntakeError;
@@ -35,13 +34,6 @@ pub fn http_routes(intake: Arc<Intake>) -> Router {
 struct Accepted {
     ticket_id: String,
     duplicate: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Failure {
-    error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
 }
 
 // The body is taken as bytes, not as `Json`, so text that is not UTF-8 still gets an answer naming its field.
@@ -72,37 +64,23 @@ async fn submit(
                 }),
             )
                 .into_response(),
-            Err(e) => failure(e.http_status(), &e),
+            Err(e) => switchboard_errors::http_response(&e),
         }
     }
     .instrument(span)
     .await
 }
 
-/// A body that could not be read: over the size limit (413), or cut off by the client.
+/// A body that could not be read: over the size limit (413), or cut off by the client (400).
 fn unreadable(intake: &Intake, rejection: &BytesRejection) -> Response {
-    let status = rejection.status();
-    let problem = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        format!(
-            "over the limit of {} bytes",
-            intake.config().max_body_bytes()
-        )
+    let e = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        IntakeError::TooLarge {
+            limit: intake.config().max_body_bytes(),
+        }
     } else {
-        rejection.body_text()
+        IntakeError::invalid("body", rejection.body_text())
     };
-    let e = intake.reject(IntakeError::invalid("body", problem));
-    failure(status, &e)
-}
-
-fn failure(status: StatusCode, e: &IntakeError) -> Response {
-    (
-        status,
-        Json(Failure {
-            error: error_chain(e),
-            field: e.field(),
-        }),
-    )
-        .into_response()
+    switchboard_errors::http_response(&intake.reject(e))
 }
 
 fn is_cloudevent(headers: &HeaderMap) -> bool {

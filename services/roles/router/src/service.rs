@@ -56,7 +56,7 @@ impl Rules for RulesService {
     ) -> Result<Response<PutRuleReply>, Status> {
         let id = request.into_inner().id;
         if self.kv.get(&id).await.map_err(RouterError::from)?.is_none() {
-            return Err(Status::not_found(format!("no rule with id {id:?}")));
+            return Err(RouterError::UnknownRule(id).into());
         }
         self.kv.delete(&id).await.map_err(RouterError::from)?;
         let version = self
