@@ -437,6 +437,19 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_in_the_sentiment_and_policy_sections_fail_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (section, key) in [("sentiment", "modelpath"), ("policy", "anger_treshold")] {
+            let file = dir.path().join(format!("{section}.toml"));
+            std::fs::write(&file, format!("[{section}]\n{key} = 1\n")).expect("write config");
+            let chain = switchboard_runtime::error_chain(
+                &Settings::load(Some(&file)).expect_err("an unknown key"),
+            );
+            assert!(chain.contains(key), "{section}: {chain}");
+        }
+    }
+
+    #[test]
     fn an_enabled_llm_needs_a_model_and_a_timeout_within_the_ack_wait() {
         let mut s = Settings::default();
         s.llm.enabled = true;

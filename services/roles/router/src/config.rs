@@ -45,7 +45,7 @@ impl Default for RouterConfig {
             min_typicality: 0.01,
             typicality_weight: 0.0,
             model_weight: None,
-            half_life_days: 180.0,
+            half_life_days: Weighing::default().half_life_days,
             window_days: 90,
         }
     }
