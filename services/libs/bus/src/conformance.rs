@@ -46,6 +46,7 @@ pub async fn run_all(bus: Arc<dyn Bus>, prefix: &str) {
     pending_counts(bus, prefix).await;
     kv_basics(bus, prefix).await;
     kv_watch(bus, prefix).await;
+    kv_delete_expect_revision(bus, prefix).await;
     invalid_keys(bus, prefix).await;
 }
 
@@ -429,6 +430,40 @@ pub async fn kv_watch(bus: &dyn Bus, prefix: &str) {
     assert_eq!((deleted.key.as_str(), deleted.value), ("x", None));
 }
 
+/// A conditional delete removes the key only at the revision given, returns its own revision (the
+/// one the watch reports), and otherwise fails naming the revision the key is at, changing nothing.
+pub async fn kv_delete_expect_revision(bus: &dyn Bus, prefix: &str) {
+    let kv = bus.kv(&format!("{prefix}_cas")).await.expect("open bucket");
+    let r1 = kv.put("a", bytes("1")).await.expect("put");
+    let r2 = kv.put("a", bytes("2")).await.expect("put");
+    let mut watch = kv.watch().await.expect("watch");
+    assert_eq!(next_change(&mut watch).await, change("a", Some("2"), r2));
+
+    let stale = kv.delete_expect_revision("a", r1).await;
+    assert!(
+        matches!(
+            &stale,
+            Err(BusError::WrongRevision { key, expected, current: Some(current), .. })
+                if key == "a" && *expected == r1 && *current == r2
+        ),
+        "deleting at the superseded revision {r1}: {stale:?}"
+    );
+    assert_eq!(kv.get("a").await.expect("get"), Some(entry("2", r2)));
+
+    let deleted = kv.delete_expect_revision("a", r2).await.expect("delete");
+    assert!(deleted > r2, "delete revision {deleted} after {r2}");
+    assert_eq!(kv.get("a").await.expect("get"), None);
+    assert_eq!(next_change(&mut watch).await, change("a", None, deleted));
+
+    for missing in ["a", "never"] {
+        let result = kv.delete_expect_revision(missing, deleted).await;
+        assert!(
+            matches!(&result, Err(BusError::WrongRevision { current: None, .. })),
+            "deleting {missing:?}, which holds no value: {result:?}"
+        );
+    }
+}
+
 /// Keys outside the NATS KV alphabet are refused by every operation, and bucket names outside
 /// the stream-name alphabet by `kv`, on every bus.
 pub async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
@@ -449,6 +484,10 @@ pub async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
             "create {key:?}"
         );
         assert!(is_invalid(kv.delete(key).await), "delete {key:?}");
+        assert!(
+            is_invalid(kv.delete_expect_revision(key, 1).await.map(drop)),
+            "delete_expect_revision {key:?}"
+        );
     }
     assert_eq!(kv.entries().await.expect("entries"), Vec::new());
 
