@@ -10,6 +10,13 @@ pub enum RouterError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another writer changed or removed the rule between the delete's read and its write.
+    #[error("rule {id:?} changed while it was being deleted, so it was left as it is")]
+    Changed {
+        id: String,
+        #[source]
+        source: BusError,
+    },
     #[error("invalid rule: {field} {problem}")]
     InvalidRule {
         field: &'static str,
@@ -24,6 +31,8 @@ impl From<RouterError> for tonic::Status {
             RouterError::InvalidRule { .. } | RouterError::RuleJson { .. } => {
                 tonic::Status::invalid_argument(msg)
             }
+            // Retrying the whole read-then-delete may succeed, as gRPC means by ABORTED.
+            RouterError::Changed { .. } => tonic::Status::aborted(msg),
             RouterError::Bus(_) => tonic::Status::unavailable(msg),
         }
     }
