@@ -34,7 +34,7 @@ impl Drop for RuleBook {
 impl RuleBook {
     /// Loads the bucket and follows it. Returns once the current rules are loaded.
     pub async fn follow(kv: Arc<dyn Kv>) -> Result<Self, RouterError> {
-        let initial = load(kv.as_ref()).await?;
+        let (initial, _) = read(kv.as_ref()).await?;
         let current = Arc::new(RwLock::new(Arc::new(initial.clone())));
         let (tx, version) = watch::channel(initial.version);
         let mut changes = kv.watch().await?;
@@ -81,19 +81,28 @@ impl RuleBook {
     }
 }
 
-async fn load(kv: &dyn Kv) -> Result<RuleSet, RouterError> {
+/// Every stored rule that can be read, with the bucket revision of the whole, and the ids of those
+/// that cannot: one bad entry is skipped, logged, rather than taking the others down with it.
+pub(crate) async fn read(kv: &dyn Kv) -> Result<(RuleSet, Vec<String>), RouterError> {
     let mut set = RuleSet::default();
+    let mut unreadable = Vec::new();
     for (key, entry) in kv.entries().await? {
         set.version = set.version.max(entry.revision);
         match parse(&key, &entry.value) {
             Ok(rule) => set.rules.push(rule),
             Err(e) => {
-                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
+                skipped(&key, &e);
+                unreadable.push(key);
             }
         }
     }
     set.rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(set)
+    unreadable.sort();
+    Ok((set, unreadable))
+}
+
+fn skipped(key: &str, e: &RouterError) {
+    tracing::error!(rule = %key, error = %switchboard_runtime::error_chain(e), "skipping an unreadable rule");
 }
 
 fn apply(set: &mut RuleSet, change: KvChange) {
@@ -102,9 +111,7 @@ fn apply(set: &mut RuleSet, change: KvChange) {
     if let Some(value) = change.value {
         match parse(&change.key, &value) {
             Ok(rule) => set.rules.push(rule),
-            Err(e) => {
-                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
-            }
+            Err(e) => skipped(&change.key, &e),
         }
     }
     set.rules.sort_by(|a, b| a.id.cmp(&b.id));

@@ -9,7 +9,7 @@ use switchboard_proto::{DeleteRuleRequest, ListRulesReply, ListRulesRequest, Put
 use tonic::{Request, Response, Status};
 
 use crate::error::RouterError;
-use crate::rules::{parse, validate};
+use crate::rules::{read, validate};
 
 #[derive(Debug)]
 pub struct RulesService {
@@ -25,13 +25,12 @@ impl RulesService {
 #[tonic::async_trait]
 impl Rules for RulesService {
     async fn list(&self, _: Request<ListRulesRequest>) -> Result<Response<ListRulesReply>, Status> {
-        let mut reply = ListRulesReply::default();
-        for (key, entry) in self.kv.entries().await.map_err(RouterError::from)? {
-            reply.version = reply.version.max(entry.revision);
-            reply.rules.push(parse(&key, &entry.value)?);
-        }
-        reply.rules.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Response::new(reply))
+        let (set, unreadable) = read(self.kv.as_ref()).await?;
+        Ok(Response::new(ListRulesReply {
+            rules: set.rules,
+            version: set.version,
+            unreadable,
+        }))
     }
 
     async fn put(&self, request: Request<Rule>) -> Result<Response<PutRuleReply>, Status> {
@@ -215,5 +214,25 @@ mod tests {
             message.contains(&kept.revision.to_string()),
             "the message names the current revision: {message}"
         );
+    }
+
+    #[tokio::test]
+    async fn list_skips_an_unreadable_rule_and_names_it() {
+        let (service, kv) = service().await;
+        put(&service, rule("good", "billing")).await;
+        let bad = kv
+            .put("broken", Bytes::from_static(b"{not json"))
+            .await
+            .expect("put");
+
+        let reply = service
+            .list(Request::new(ListRulesRequest {}))
+            .await
+            .expect("list despite the unreadable rule")
+            .into_inner();
+        let ids: Vec<&str> = reply.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["good"]);
+        assert_eq!(reply.unreadable, ["broken"]);
+        assert_eq!(reply.version, bad);
     }
 }
