@@ -6,7 +6,6 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use switchboard_bus::{Kv, KvChange};
 use switchboard_proto::Rule;
-use tokio::sync::watch;
 
 use crate::error::RouterError;
 
@@ -21,7 +20,6 @@ pub struct RuleSet {
 #[derive(Debug)]
 pub struct RuleBook {
     current: Arc<RwLock<Arc<RuleSet>>>,
-    version: watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,7 +34,6 @@ impl RuleBook {
     pub async fn follow(kv: Arc<dyn Kv>) -> Result<Self, RouterError> {
         let (initial, _) = read(kv.as_ref()).await?;
         let current = Arc::new(RwLock::new(Arc::new(initial.clone())));
-        let (tx, version) = watch::channel(initial.version);
         let mut changes = kv.watch().await?;
         let shared = current.clone();
         let task = tokio::spawn(async move {
@@ -49,8 +46,6 @@ impl RuleBook {
                             .write()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Arc::new(rules.clone());
-                        // Nobody listening is fine: the version is only for callers that wait.
-                        let _ = tx.send(rules.version);
                     }
                     Err(e) => {
                         tracing::error!(error = %switchboard_runtime::error_chain(&e), "rule watch failed");
@@ -59,11 +54,7 @@ impl RuleBook {
             }
             tracing::warn!("rule watch ended; rules are frozen at their last version");
         });
-        Ok(Self {
-            current,
-            version,
-            task,
-        })
+        Ok(Self { current, task })
     }
 
     pub fn current(&self) -> Arc<RuleSet> {
@@ -71,13 +62,6 @@ impl RuleBook {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-
-    /// Waits until the book reflects at least `version` (e.g. the revision a `put` returned).
-    pub async fn wait_for(&self, version: u64) {
-        let mut rx = self.version.clone();
-        // An error means the watch task ended; the rules then stay as they are.
-        let _ = rx.wait_for(|v| *v >= version).await;
     }
 }
 
