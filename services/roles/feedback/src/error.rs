@@ -16,6 +16,10 @@ pub enum FeedbackError {
         #[source]
         source: prost::DecodeError,
     },
+    /// A message under the feedback subjects that is neither a correction nor a resolution: from a newer
+    /// publisher or a misconfigured one, and no retry will make it one.
+    #[error("feedback subject {subject:?} is neither a correction nor a resolution")]
+    UnexpectedSubject { subject: String },
     #[error("decision store failed")]
     Bus(#[from] BusError),
     #[error("knowledge base update failed")]
@@ -29,6 +33,8 @@ impl From<FeedbackError> for tonic::Status {
             FeedbackError::UnknownTicket(_) => tonic::Status::not_found(msg),
             FeedbackError::Invalid { .. } => tonic::Status::invalid_argument(msg),
             FeedbackError::Decode { .. } => tonic::Status::data_loss(msg),
+            // Only the bus handler meets a subject, so reaching a caller would be a bug here.
+            FeedbackError::UnexpectedSubject { .. } => tonic::Status::internal(msg),
             FeedbackError::Bus(_) | FeedbackError::KnowledgeBase(_) => {
                 tonic::Status::unavailable(msg)
             }
