@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::config::IntakeConfig;
 use crate::error::IntakeError;
-use switchboard_text::pii::Masker;
 use crate::validate::{Submission, Valid, validate};
+use switchboard_text::pii::Masker;
 
 #[derive(Debug)]
 pub struct Intake {
