@@ -1,24 +1,31 @@
 //! `switchboard route "<text>"`: one ticket through the embedded pipeline over the local knowledge base,
-//! printing the decision and everything behind it.
+//! printing the decision and everything behind it. The rules are the configured bus's, copied in.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::Context;
 use prost::Message;
-use switchboard_bus::ConsumerSpec;
+use switchboard_bus::{ConsumerSpec, Entry};
 use switchboard_intake::Submission;
 use switchboard_proto::{Outcome, ProblemTypeSource, Ticket};
-use switchboard_runtime::Subjects;
+use switchboard_runtime::{Subjects, buckets};
 
 use crate::roles::Roles;
 use crate::settings::{BusKind, Settings};
 
 pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
+    let rules = configured_rules(&settings).await?;
     settings.bus.kind = BusKind::Memory;
     settings.http.addr = ([127, 0, 0, 1], 0).into();
     settings.grpc.addr = ([127, 0, 0, 1], 0).into();
     let bus = crate::app::connect_bus(&settings).await?;
+    // Copied before the router starts, so its first decision already has them. Revisions start afresh
+    // in the copy: the decision's `rules_version` is the copy's, not the configured bucket's.
+    let seeded = bus.kv(buckets::RULES).await?;
+    for (id, entry) in rules {
+        seeded.put(&id, entry.value).await?;
+    }
     let running = crate::app::start(&settings, &Roles::all(), bus.clone()).await?;
     let subjects = Subjects::new(&settings.subject_prefix);
     // Decisions land on `<prefix>.routed` or `<prefix>.review`; one wildcard catches both.
@@ -51,6 +58,24 @@ pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
     .context("no decision within 30 s")??;
     running.shutdown().await;
     Ok(ticket)
+}
+
+/// The admin rules of the configured bus, which the in-process pipeline must decide by as the deployed
+/// router would. An embedded bus starts empty, so only a shared one (NATS) has any.
+async fn configured_rules(settings: &Settings) -> anyhow::Result<Vec<(String, Entry)>> {
+    if settings.bus.kind == BusKind::Memory {
+        return Ok(Vec::new());
+    }
+    let read = async {
+        let bus = crate::app::connect_bus(settings).await?;
+        anyhow::Ok(bus.kv(buckets::RULES).await?.entries().await?)
+    };
+    read.await.with_context(|| {
+        format!(
+            "reading the rules from the bus at {}",
+            settings.bus.nats.url
+        )
+    })
 }
 
 /// The decision as a person reads it.

@@ -46,12 +46,13 @@ pub async fn run_all(bus: Arc<dyn Bus>, prefix: &str) {
     pending_counts(bus, prefix).await;
     kv_basics(bus, prefix).await;
     kv_watch(bus, prefix).await;
+    kv_delete_expect_revision(bus, prefix).await;
     invalid_keys(bus, prefix).await;
 }
 
 /// A published message arrives once, on its subject, with its payload and headers (plus the
 /// `Nats-Msg-Id` header when it had an id), as attempt 1; acked, it is no longer pending.
-pub async fn round_trip(bus: &dyn Bus, prefix: &str) {
+async fn round_trip(bus: &dyn Bus, prefix: &str) {
     let consumer = consumer(bus, prefix, "rt", &format!("{prefix}.rt.>"), LONG_ACK_WAIT).await;
     let mut headers = Headers::new();
     headers.insert(
@@ -92,7 +93,7 @@ pub async fn round_trip(bus: &dyn Bus, prefix: &str) {
 
 /// A second publish with the same id is accepted but not stored: one delivery, of the first
 /// payload, and the next message after it is the next distinct one.
-pub async fn dedup(bus: &dyn Bus, prefix: &str) {
+async fn dedup(bus: &dyn Bus, prefix: &str) {
     let consumer = consumer(bus, prefix, "dd", &format!("{prefix}.dd.*"), LONG_ACK_WAIT).await;
     let subject = format!("{prefix}.dd.ticket");
     let id = format!("{prefix}-dd-1");
@@ -115,7 +116,7 @@ pub async fn dedup(bus: &dyn Bus, prefix: &str) {
 }
 
 /// Header names or values NATS cannot carry are refused at publish, not mangled.
-pub async fn invalid_headers(bus: &dyn Bus, prefix: &str) {
+async fn invalid_headers(bus: &dyn Bus, prefix: &str) {
     let subject = format!("{prefix}.hd.bad");
     for (name, value) in [
         ("bad name", "v"),
@@ -133,7 +134,7 @@ pub async fn invalid_headers(bus: &dyn Bus, prefix: &str) {
 }
 
 /// A nak redelivers the message after the delay, as attempt 2.
-pub async fn nak_redelivers(bus: &dyn Bus, prefix: &str) {
+async fn nak_redelivers(bus: &dyn Bus, prefix: &str) {
     let consumer = consumer(bus, prefix, "nk", &format!("{prefix}.nk.>"), LONG_ACK_WAIT).await;
     publish(bus, message(&format!("{prefix}.nk.one"), "retry me")).await;
     let first = next(consumer.as_ref()).await;
@@ -156,7 +157,7 @@ pub async fn nak_redelivers(bus: &dyn Bus, prefix: &str) {
 
 /// An unacknowledged message comes back once its ack-wait expires, to a `next` already waiting;
 /// `in_progress` pushes that moment back by a whole ack-wait.
-pub async fn ack_wait_redelivers(bus: &dyn Bus, prefix: &str) {
+async fn ack_wait_redelivers(bus: &dyn Bus, prefix: &str) {
     let ack_wait = Duration::from_secs(1);
     let consumer = consumer(bus, prefix, "aw", &format!("{prefix}.aw.>"), ack_wait).await;
     publish(bus, message(&format!("{prefix}.aw.one"), "slow")).await;
@@ -192,7 +193,7 @@ pub async fn ack_wait_redelivers(bus: &dyn Bus, prefix: &str) {
 
 /// Two handles on one durable share it: a message in flight on one is not given to the other,
 /// and together they receive every message exactly once.
-pub async fn competing_consumers(bus: &dyn Bus, prefix: &str) {
+async fn competing_consumers(bus: &dyn Bus, prefix: &str) {
     let filter = format!("{prefix}.cc.>");
     let a = consumer(bus, prefix, "cc", &filter, LONG_ACK_WAIT).await;
     let b = consumer(bus, prefix, "cc", &filter, LONG_ACK_WAIT).await;
@@ -250,7 +251,7 @@ async fn drain(consumer: Arc<dyn Consumer>, sender: mpsc::UnboundedSender<String
 
 /// `*` matches one token and `>` the rest; a durable created after the messages were published
 /// starts at the first matching message still stored; each sees its matches in stream order.
-pub async fn wildcard_filters(bus: &dyn Bus, prefix: &str) {
+async fn wildcard_filters(bus: &dyn Bus, prefix: &str) {
     let subjects = ["eu.created", "us.created", "eu.ticket.closed", "us.deleted"]
         .map(|tail| format!("{prefix}.wc.{tail}"));
     let expectations = [
@@ -295,7 +296,7 @@ pub async fn wildcard_filters(bus: &dyn Bus, prefix: &str) {
 }
 
 /// Pending counts messages waiting and in flight, and drops with each ack.
-pub async fn pending_counts(bus: &dyn Bus, prefix: &str) {
+async fn pending_counts(bus: &dyn Bus, prefix: &str) {
     let consumer = consumer(bus, prefix, "pd", &format!("{prefix}.pd.>"), LONG_ACK_WAIT).await;
     assert_eq!(pending(consumer.as_ref()).await, 0);
     for i in 0..3 {
@@ -320,7 +321,7 @@ pub async fn pending_counts(bus: &dyn Bus, prefix: &str) {
 
 /// get, put, create (new and existing), delete and entries, with revisions rising per bucket;
 /// the same name opens the same bucket and another name a different one.
-pub async fn kv_basics(bus: &dyn Bus, prefix: &str) {
+async fn kv_basics(bus: &dyn Bus, prefix: &str) {
     let kv = bus.kv(&format!("{prefix}_kv")).await.expect("open bucket");
     assert_eq!(kv.get("rules.a").await.expect("get"), None);
 
@@ -378,7 +379,7 @@ pub async fn kv_basics(bus: &dyn Bus, prefix: &str) {
 
 /// A watch yields every live key once (deleted ones not at all), then each later put and delete
 /// in order, with nothing lost or repeated in between.
-pub async fn kv_watch(bus: &dyn Bus, prefix: &str) {
+async fn kv_watch(bus: &dyn Bus, prefix: &str) {
     let kv = bus
         .kv(&format!("{prefix}_watch"))
         .await
@@ -429,9 +430,43 @@ pub async fn kv_watch(bus: &dyn Bus, prefix: &str) {
     assert_eq!((deleted.key.as_str(), deleted.value), ("x", None));
 }
 
+/// A conditional delete removes the key only at the revision given, returns its own revision (the
+/// one the watch reports), and otherwise fails naming the revision the key is at, changing nothing.
+async fn kv_delete_expect_revision(bus: &dyn Bus, prefix: &str) {
+    let kv = bus.kv(&format!("{prefix}_cas")).await.expect("open bucket");
+    let r1 = kv.put("a", bytes("1")).await.expect("put");
+    let r2 = kv.put("a", bytes("2")).await.expect("put");
+    let mut watch = kv.watch().await.expect("watch");
+    assert_eq!(next_change(&mut watch).await, change("a", Some("2"), r2));
+
+    let stale = kv.delete_expect_revision("a", r1).await;
+    assert!(
+        matches!(
+            &stale,
+            Err(BusError::WrongRevision { key, expected, current: Some(current), .. })
+                if key == "a" && *expected == r1 && *current == r2
+        ),
+        "deleting at the superseded revision {r1}: {stale:?}"
+    );
+    assert_eq!(kv.get("a").await.expect("get"), Some(entry("2", r2)));
+
+    let deleted = kv.delete_expect_revision("a", r2).await.expect("delete");
+    assert!(deleted > r2, "delete revision {deleted} after {r2}");
+    assert_eq!(kv.get("a").await.expect("get"), None);
+    assert_eq!(next_change(&mut watch).await, change("a", None, deleted));
+
+    for missing in ["a", "never"] {
+        let result = kv.delete_expect_revision(missing, deleted).await;
+        assert!(
+            matches!(&result, Err(BusError::WrongRevision { current: None, .. })),
+            "deleting {missing:?}, which holds no value: {result:?}"
+        );
+    }
+}
+
 /// Keys outside the NATS KV alphabet are refused by every operation, and bucket names outside
 /// the stream-name alphabet by `kv`, on every bus.
-pub async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
+async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
     let kv = bus
         .kv(&format!("{prefix}_keys"))
         .await
@@ -449,6 +484,10 @@ pub async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
             "create {key:?}"
         );
         assert!(is_invalid(kv.delete(key).await), "delete {key:?}");
+        assert!(
+            is_invalid(kv.delete_expect_revision(key, 1).await.map(drop)),
+            "delete_expect_revision {key:?}"
+        );
     }
     assert_eq!(kv.entries().await.expect("entries"), Vec::new());
 

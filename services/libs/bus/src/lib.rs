@@ -50,6 +50,18 @@ pub enum BusError {
     },
     #[error("invalid key {key:?}: keys may hold only letters, digits and - / _ = .")]
     InvalidKey { key: String },
+    /// A conditional write found the key changed since the caller read it: another writer was first.
+    #[error(
+        "key {key:?} in bucket {bucket} is no longer at revision {expected}: {}",
+        now_at(.current)
+    )]
+    WrongRevision {
+        bucket: String,
+        key: String,
+        expected: u64,
+        /// The revision the key holds now, `None` when it holds no value.
+        current: Option<u64>,
+    },
     #[error("the bus is closed")]
     Closed,
     #[error("the bus does not answer")]
@@ -152,10 +164,22 @@ pub trait Kv: Send + Sync + Debug {
     /// Stores the value only if the key holds none; atomic across replicas.
     async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError>;
     async fn delete(&self, key: &str) -> Result<(), BusError>;
+    /// Deletes the key only while it still holds the value stored at `revision`, atomically across
+    /// replicas, so a writer racing the caller is never silently undone. Returns the revision of the
+    /// delete itself (the one a watch reports for it); [`BusError::WrongRevision`] when the key holds
+    /// another revision or none.
+    async fn delete_expect_revision(&self, key: &str, revision: u64) -> Result<u64, BusError>;
     /// Every live key with its value.
     async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError>;
     /// The current value of every live key, then every change from then on.
     async fn watch(&self) -> Result<BoxStream<'static, Result<KvChange, BusError>>, BusError>;
+}
+
+fn now_at(current: &Option<u64>) -> String {
+    match current {
+        Some(revision) => format!("it is at revision {revision}"),
+        None => "it holds no value".to_owned(),
+    }
 }
 
 /// Checks a key against the characters NATS KV accepts, so both implementations reject the same keys.

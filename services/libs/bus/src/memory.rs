@@ -577,6 +577,22 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
+    async fn delete_expect_revision(&self, key: &str, revision: u64) -> Result<u64, BusError> {
+        validate_key(key)?;
+        // Compared and deleted under one lock: no write can land in between.
+        let mut state = lock(&self.state);
+        let current = state.entries.get(key).map(|entry| entry.revision);
+        if current != Some(revision) {
+            return Err(BusError::WrongRevision {
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                expected: revision,
+                current,
+            });
+        }
+        Ok(state.write(key, None))
+    }
+
     async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError> {
         let state = lock(&self.state);
         Ok(state

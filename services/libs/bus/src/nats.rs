@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use async_nats::jetstream::message::{AckKind, Acker as NatsMessageAcker};
 use async_nats::jetstream::{self, stream};
@@ -28,6 +29,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const CREATE_ATTEMPTS: usize = 3;
 /// The KV wildcard for every key in a bucket.
 const ALL_KEYS: &str = ">";
+/// The header and value that mark a KV record as a delete (a tombstone), as async-nats writes them.
+const KV_OPERATION: &str = "KV-Operation";
+const KV_OPERATION_DELETE: &str = "DEL";
 
 /// Where the bus lives and how its stream is shaped.
 #[derive(Debug, Clone)]
@@ -211,7 +215,11 @@ impl Bus for NatsBus {
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
         let name = format!("{}_{}", self.kv_prefix, bucket);
         let store = self.open_bucket(&name).await?;
-        Ok(Arc::new(NatsKv { name, store }))
+        Ok(Arc::new(NatsKv {
+            name,
+            store,
+            js: self.js.clone(),
+        }))
     }
 
     fn durable(&self) -> bool {
@@ -373,6 +381,8 @@ struct NatsKv {
     /// The full bucket name, prefix included, for errors.
     name: String,
     store: kv::Store,
+    /// For the conditional delete, which publishes to the bucket's stream itself.
+    js: jetstream::Context,
 }
 
 impl NatsKv {
@@ -439,6 +449,48 @@ impl Kv for NatsKv {
     async fn delete(&self, key: &str) -> Result<(), BusError> {
         validate_key(key)?;
         self.store.delete(key).await.map_err(|err| self.error(err))
+    }
+
+    async fn delete_expect_revision(&self, key: &str, revision: u64) -> Result<u64, BusError> {
+        validate_key(key)?;
+        let wrong = |current: Option<u64>| BusError::WrongRevision {
+            bucket: self.name.clone(),
+            key: key.to_owned(),
+            expected: revision,
+            current,
+        };
+        // The server compares the key's last record, tombstones included, so a tombstone at
+        // `revision` would be deleted again. Refused here instead, as a key holding no value: had a
+        // write followed this read, the server would refuse the delete below anyway.
+        let last = self.store.entry(key).await.map_err(|err| self.error(err))?;
+        if let Some(last) = last.filter(|last| last.revision == revision)
+            && last.operation != Operation::Put
+        {
+            return Err(wrong(None));
+        }
+        // The tombstone `Store::delete_expect_revision` writes, written here because that method
+        // drops the server's ack, and with it the tombstone's revision. The bucket came from a
+        // context on the default API prefix, so its subjects need no JetStream prefix.
+        let mut headers = HeaderMap::new();
+        headers.insert(KV_OPERATION, KV_OPERATION_DELETE);
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            HeaderValue::from(revision),
+        );
+        let prefix = self.store.put_prefix.as_ref().unwrap_or(&self.store.prefix);
+        let ack = self
+            .js
+            .publish_with_headers(format!("{prefix}{key}"), headers, Bytes::new())
+            .await
+            .map_err(|err| self.error(err))?;
+        match ack.await {
+            Ok(ack) => Ok(ack.sequence),
+            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => {
+                // Read after the refusal, so only to tell the caller what won.
+                Err(wrong(self.get(key).await?.map(|entry| entry.revision)))
+            }
+            Err(err) => Err(self.error(err)),
+        }
     }
 
     async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError> {

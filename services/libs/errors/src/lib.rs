@@ -30,6 +30,9 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// What the request names does not exist.
     NotFound,
+    /// What the request names changed under it (another writer came first): reading again and
+    /// retrying may succeed.
+    Aborted,
     /// The caller could not be identified.
     Unauthenticated,
     /// The caller is known but may not do this.
@@ -44,10 +47,11 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in table order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::InvalidArgument,
         Self::PayloadTooLarge,
         Self::NotFound,
+        Self::Aborted,
         Self::Unauthenticated,
         Self::PermissionDenied,
         Self::DataLoss,
@@ -62,6 +66,7 @@ impl ErrorKind {
             // OutOfRange is what tonic itself answers for a message over the decoding limit.
             Self::PayloadTooLarge => (Code::OutOfRange, StatusCode::PAYLOAD_TOO_LARGE),
             Self::NotFound => (Code::NotFound, StatusCode::NOT_FOUND),
+            Self::Aborted => (Code::Aborted, StatusCode::CONFLICT),
             Self::Unauthenticated => (Code::Unauthenticated, StatusCode::UNAUTHORIZED),
             Self::PermissionDenied => (Code::PermissionDenied, StatusCode::FORBIDDEN),
             Self::DataLoss => (Code::DataLoss, StatusCode::INTERNAL_SERVER_ERROR),
@@ -160,6 +165,7 @@ mod tests {
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
             (ErrorKind::NotFound, Code::NotFound, StatusCode::NOT_FOUND),
+            (ErrorKind::Aborted, Code::Aborted, StatusCode::CONFLICT),
             (
                 ErrorKind::Unauthenticated,
                 Code::Unauthenticated,

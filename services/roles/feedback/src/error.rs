@@ -17,6 +17,10 @@ pub enum FeedbackError {
         #[source]
         source: prost::DecodeError,
     },
+    /// A message under the feedback subjects that is neither a correction nor a resolution: from a newer
+    /// publisher or a misconfigured one, and no retry will make it one.
+    #[error("feedback subject {subject:?} is neither a correction nor a resolution")]
+    UnexpectedSubject { subject: String },
     #[error("decision store failed")]
     Bus(#[from] BusError),
     #[error("knowledge base update failed")]
@@ -29,6 +33,8 @@ impl ServiceError for FeedbackError {
             FeedbackError::UnknownTicket(_) => ErrorKind::NotFound,
             FeedbackError::Invalid { .. } => ErrorKind::InvalidArgument,
             FeedbackError::Decode { .. } => ErrorKind::DataLoss,
+            // Only the bus handler meets a subject, so reaching a caller would be a bug here.
+            FeedbackError::UnexpectedSubject { .. } => ErrorKind::Internal,
             FeedbackError::Bus(_) => ErrorKind::Unavailable,
             // The knowledge base knows best what its failure is.
             FeedbackError::KnowledgeBase(e) => e.kind(),
@@ -40,6 +46,7 @@ impl ServiceError for FeedbackError {
             FeedbackError::Invalid { field, .. } => Some(field),
             FeedbackError::UnknownTicket(_)
             | FeedbackError::Decode { .. }
+            | FeedbackError::UnexpectedSubject { .. }
             | FeedbackError::Bus(_)
             | FeedbackError::KnowledgeBase(_) => None,
         }

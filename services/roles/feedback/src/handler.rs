@@ -89,7 +89,7 @@ impl FeedbackHandler {
                 source: "correction".into(),
                 weight: correction_weight(c.reason()),
             }
-        } else {
+        } else if msg.subject == self.subjects.resolved() {
             let r =
                 Resolved::decode(msg.payload.clone()).map_err(|source| FeedbackError::Decode {
                     ticket: "resolution event".into(),
@@ -122,6 +122,10 @@ impl FeedbackHandler {
                 source: "resolution".into(),
                 weight: 1.0,
             }
+        } else {
+            return Err(FeedbackError::UnexpectedSubject {
+                subject: msg.subject.clone(),
+            });
         };
         // Embedded once, for the store and for the classifier, which learns the record in place here and
         // in every process that shares the knowledge base.

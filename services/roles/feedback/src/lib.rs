@@ -7,7 +7,5 @@ mod handler;
 mod role;
 mod service;
 
-pub use error::FeedbackError;
-pub use handler::{FeedbackHandler, correction_weight};
+pub use handler::FeedbackHandler;
 pub use role::role;
-pub use service::DecisionsService;

@@ -8,7 +8,8 @@ use switchboard_policy::THREADS_BUCKET;
 use switchboard_proto::decisions_server::DecisionsServer;
 use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets};
 
-use crate::{DecisionsService, FeedbackHandler};
+use crate::FeedbackHandler;
+use crate::service::DecisionsService;
 
 pub async fn role(ctx: &RoleContext, kb: KnowledgeBase) -> Result<RoleParts, BoxError> {
     let decisions = ctx.bus.kv(buckets::DECISIONS).await?;

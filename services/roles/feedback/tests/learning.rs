@@ -12,7 +12,7 @@ use switchboard_proto::{
     Corrected, CorrectionReason, Decision, KnowledgeRecord, Parsed, ProblemTypeSource, Resolved,
     Ticket,
 };
-use switchboard_runtime::{Handler, Inbound, Subjects};
+use switchboard_runtime::{Handler, HandlerError, Inbound, Subjects};
 
 struct Fixture {
     kb: KnowledgeBase,
@@ -138,4 +138,35 @@ async fn a_keyword_guess_is_not_taught_as_a_problem_type() {
     let resolved = record(&f, "t-3").await;
     assert_eq!(resolved.department, "network_ops", "the decided department");
     assert_eq!(resolved.problem_type, "");
+}
+
+#[tokio::test]
+async fn a_feedback_subject_other_than_corrected_or_resolved_is_refused_for_good() {
+    let f = fixture().await;
+    decided(&f, "t-4", "printer jam", ProblemTypeSource::Parser).await;
+    let subject = format!("{}.feedback.reopened", f.subjects.prefix());
+    // A payload that decodes as a resolution, so only the subject can tell it apart.
+    let resolution = Resolved {
+        ticket_id: "t-4".into(),
+        resolved_at_ms: 61_000,
+        ..Resolved::default()
+    };
+    let result = f
+        .handler
+        .handle(&Inbound {
+            subject: subject.clone(),
+            payload: resolution.encode_to_vec().into(),
+            attempt: 1,
+        })
+        .await;
+    let Err(err @ HandlerError::Permanent(_)) = result else {
+        panic!("{subject} must be a permanent error, got {result:?}");
+    };
+    let chain = switchboard_runtime::error_chain(&err);
+    assert!(chain.contains(&subject), "{chain}");
+    let learnt = f.kb.records().await.expect("records");
+    assert!(
+        learnt.iter().all(|r| r.record.id != "ticket:t-4"),
+        "nothing is learnt from it"
+    );
 }

@@ -7,7 +7,4 @@ mod role;
 mod service;
 mod tally;
 
-pub use handler::MetricsHandler;
 pub use role::role;
-pub use service::StatsService;
-pub use tally::Tally;

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use switchboard_proto::stats_server::StatsServer;
 use switchboard_runtime::{RoleContext, RoleParts};
 
-use crate::{MetricsHandler, StatsService, Tally};
+use crate::handler::MetricsHandler;
+use crate::service::StatsService;
+use crate::tally::Tally;
 
 pub fn role(ctx: &RoleContext) -> RoleParts {
     let tally = Arc::new(Mutex::new(Tally::default()));

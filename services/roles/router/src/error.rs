@@ -12,6 +12,13 @@ pub enum RouterError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another writer changed or removed the rule between the delete's read and its write.
+    #[error("rule {id:?} changed while it was being deleted, so it was left as it is")]
+    Changed {
+        id: String,
+        #[source]
+        source: BusError,
+    },
     #[error("invalid rule: {field} {problem}")]
     InvalidRule {
         field: &'static str,
@@ -28,6 +35,8 @@ impl ServiceError for RouterError {
             RouterError::UnknownRule(_) => ErrorKind::NotFound,
             // The bucket holds it but it does not parse: the caller's request is not at fault.
             RouterError::RuleJson { .. } => ErrorKind::DataLoss,
+            // Retrying the whole read-then-delete may succeed, as gRPC means by ABORTED.
+            RouterError::Changed { .. } => ErrorKind::Aborted,
             RouterError::Bus(_) => ErrorKind::Unavailable,
         }
     }
@@ -35,9 +44,10 @@ impl ServiceError for RouterError {
     fn field(&self) -> Option<&str> {
         match self {
             RouterError::InvalidRule { field, .. } => Some(field),
-            RouterError::Bus(_) | RouterError::RuleJson { .. } | RouterError::UnknownRule(_) => {
-                None
-            }
+            RouterError::Bus(_)
+            | RouterError::RuleJson { .. }
+            | RouterError::Changed { .. }
+            | RouterError::UnknownRule(_) => None,
         }
     }
 }

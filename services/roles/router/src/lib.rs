@@ -11,9 +11,5 @@ mod service;
 mod stage;
 
 pub use config::{Gate, RouterConfig};
-pub use decide::{MODEL_VERSION, decide, routes};
-pub use error::RouterError;
+pub use decide::routes;
 pub use role::role;
-pub use rules::{RuleBook, RuleSet};
-pub use service::RulesService;
-pub use stage::RouterStage;

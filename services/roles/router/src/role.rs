@@ -7,7 +7,10 @@ use switchboard_policy::PolicyConfig;
 use switchboard_proto::rules_server::RulesServer;
 use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets};
 
-use crate::{RouterConfig, RouterStage, RuleBook, RulesService};
+use crate::RouterConfig;
+use crate::rules::RuleBook;
+use crate::service::RulesService;
+use crate::stage::RouterStage;
 
 pub async fn role(
     ctx: &RoleContext,

@@ -6,7 +6,6 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use switchboard_bus::{Kv, KvChange};
 use switchboard_proto::Rule;
-use tokio::sync::watch;
 
 use crate::error::RouterError;
 
@@ -21,7 +20,6 @@ pub struct RuleSet {
 #[derive(Debug)]
 pub struct RuleBook {
     current: Arc<RwLock<Arc<RuleSet>>>,
-    version: watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -34,9 +32,8 @@ impl Drop for RuleBook {
 impl RuleBook {
     /// Loads the bucket and follows it. Returns once the current rules are loaded.
     pub async fn follow(kv: Arc<dyn Kv>) -> Result<Self, RouterError> {
-        let initial = load(kv.as_ref()).await?;
+        let (initial, _) = read(kv.as_ref()).await?;
         let current = Arc::new(RwLock::new(Arc::new(initial.clone())));
-        let (tx, version) = watch::channel(initial.version);
         let mut changes = kv.watch().await?;
         let shared = current.clone();
         let task = tokio::spawn(async move {
@@ -49,8 +46,6 @@ impl RuleBook {
                             .write()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Arc::new(rules.clone());
-                        // Nobody listening is fine: the version is only for callers that wait.
-                        let _ = tx.send(rules.version);
                     }
                     Err(e) => {
                         tracing::error!(error = %switchboard_runtime::error_chain(&e), "rule watch failed");
@@ -59,11 +54,7 @@ impl RuleBook {
             }
             tracing::warn!("rule watch ended; rules are frozen at their last version");
         });
-        Ok(Self {
-            current,
-            version,
-            task,
-        })
+        Ok(Self { current, task })
     }
 
     pub fn current(&self) -> Arc<RuleSet> {
@@ -72,28 +63,30 @@ impl RuleBook {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-
-    /// Waits until the book reflects at least `version` (e.g. the revision a `put` returned).
-    pub async fn wait_for(&self, version: u64) {
-        let mut rx = self.version.clone();
-        // An error means the watch task ended; the rules then stay as they are.
-        let _ = rx.wait_for(|v| *v >= version).await;
-    }
 }
 
-async fn load(kv: &dyn Kv) -> Result<RuleSet, RouterError> {
+/// Every stored rule that can be read, with the bucket revision of the whole, and the ids of those
+/// that cannot: one bad entry is skipped, logged, rather than taking the others down with it.
+pub(crate) async fn read(kv: &dyn Kv) -> Result<(RuleSet, Vec<String>), RouterError> {
     let mut set = RuleSet::default();
+    let mut unreadable = Vec::new();
     for (key, entry) in kv.entries().await? {
         set.version = set.version.max(entry.revision);
         match parse(&key, &entry.value) {
             Ok(rule) => set.rules.push(rule),
             Err(e) => {
-                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
+                skipped(&key, &e);
+                unreadable.push(key);
             }
         }
     }
     set.rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(set)
+    unreadable.sort();
+    Ok((set, unreadable))
+}
+
+fn skipped(key: &str, e: &RouterError) {
+    tracing::error!(rule = %key, error = %switchboard_runtime::error_chain(e), "skipping an unreadable rule");
 }
 
 fn apply(set: &mut RuleSet, change: KvChange) {
@@ -102,9 +95,7 @@ fn apply(set: &mut RuleSet, change: KvChange) {
     if let Some(value) = change.value {
         match parse(&change.key, &value) {
             Ok(rule) => set.rules.push(rule),
-            Err(e) => {
-                tracing::error!(error = %switchboard_runtime::error_chain(&e), "skipping rule")
-            }
+            Err(e) => skipped(&change.key, &e),
         }
     }
     set.rules.sort_by(|a, b| a.id.cmp(&b.id));
