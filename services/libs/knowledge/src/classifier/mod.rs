@@ -45,6 +45,10 @@ const MAX_BLEND_CASES: usize = 2_000;
 /// retrain.
 const RETRAIN_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Between two retrains the trainer waits at least this many times as long as the last one took: during a
+/// long import it retrains on the history so far, using at most about a fifth of the time.
+const RETRAIN_SPACING: u32 = 4;
+
 /// Searches under way at once while choosing the blend weight.
 const BLEND_SEARCHES: usize = 4;
 
@@ -190,12 +194,15 @@ impl Classifier {
         let (classifier, kb) = (self.clone(), kb.clone());
         let task = tokio::spawn(async move {
             loop {
+                let started = Instant::now();
                 if let Err(e) = classifier.refresh(&kb, &plan).await {
                     tracing::error!(error = %switchboard_runtime::error_chain(&e), "classifier retrain failed; the current model stays");
                 }
+                // An import arrives as many writes in a row: waiting a few times as long as the last
+                // retrain took keeps retraining to a small share of the CPU however long the burst.
+                let pause = (started.elapsed() * RETRAIN_SPACING).max(RETRAIN_DEBOUNCE);
                 kb.changed().await;
-                // An import arrives as many writes in a row: one retrain after the burst, not one per write.
-                tokio::time::sleep(RETRAIN_DEBOUNCE).await;
+                tokio::time::sleep(pause).await;
             }
         });
         Trainer { task }
