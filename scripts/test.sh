@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs exactly this): starts a JetStream nats-server when none is listening
 # (installing it when missing), fetches the sentence models the dense-retrieval tests load, then lints,
-# checks that no role crate depends on another, runs every test, then checks the Helm chart renders.
+# checks that no role crate depends on another, runs every test (the vector-store suite also against the
+# Qdrant server in ../shared/tools when present), then checks the Helm chart renders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,12 @@ cargo fmt --all -- --check
 scripts/check-crate-graph.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The Qdrant-server half of the vector-store conformance suite, against ../shared/tools/qdrant when present
+# (the first run above skipped it, saying so).
+qdrant_url=$(scripts/ensure-qdrant.sh)
+if [[ -n "$qdrant_url" ]]; then
+    SWITCHBOARD__QDRANT__URL="$qdrant_url" cargo test --locked -p switchboard-knowledge --test conformance
+else
+    echo "test: no Qdrant server at ../shared/tools/qdrant; the server half of the conformance suite is skipped"
+fi
 scripts/check-chart.sh
