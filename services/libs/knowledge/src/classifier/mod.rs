@@ -251,8 +251,9 @@ impl Classifier {
     /// Folds records just written to the store (with their embeddings, when the store has an
     /// embedder) into the model. `generation` is the store's generation after that write: when the
     /// model reflected the one before, it learns the records and moves up; when it already reflects
-    /// `generation`, it has them; otherwise (another write came between, the model is not trained yet,
-    /// or a department is new to it) it leaves the model stale for the trainer.
+    /// `generation`, it has them; before the first training there is nothing to learn into; otherwise
+    /// (another write came between, or a department is new to it) it leaves the model stale for the
+    /// trainer.
     pub(crate) async fn learn(&self, records: Vec<StoredRecord>, generation: u64) {
         let inner = Arc::clone(&self.inner);
         let learnt = tokio::task::spawn_blocking(move || {
