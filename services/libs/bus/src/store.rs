@@ -20,9 +20,14 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 use crate::{Entry, Headers};
 
-/// Stream sequence → (subject, headers, payload).
-const MESSAGES: TableDefinition<u64, (&str, Vec<(&str, &str)>, &[u8])> =
-    TableDefinition::new("messages");
+/// A stored message: (subject, headers as name-value pairs, payload).
+type MessageRow = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static [u8],
+);
+/// Stream sequence → the message.
+const MESSAGES: TableDefinition<u64, MessageRow> = TableDefinition::new("messages");
 /// De-duplication id → when it was first published, in milliseconds since the Unix epoch: wall
 /// time, since the window must keep running while the process is down.
 const MSG_IDS: TableDefinition<&str, u64> = TableDefinition::new("msg_ids");
