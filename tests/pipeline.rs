@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use prost::Message;
 use switchboard::Settings;
+use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::{Bus, ConsumerSpec, OutMessage};
 use switchboard_proto::decisions_client::DecisionsClient;
 use switchboard_proto::intake_client::IntakeClient;
@@ -416,13 +417,14 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<Stri
     Ok(body)
 }
 
-/// Shutdown on the embedded bus, whose messages die with the process, first lets every ticket already
-/// accepted reach its decision.
+/// Shutdown on a volatile bus, whose messages die with the process, first lets every ticket already
+/// accepted reach its decision. (The embedded default is stored, and durable: it needs no drain.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn embedded_shutdown_drains_in_flight_tickets() -> anyhow::Result<()> {
+async fn volatile_shutdown_drains_in_flight_tickets() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let settings = settings(Kind::Memory, &data);
-    let bus = bus(&settings).await?;
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    assert!(!bus.durable());
     let decisions = collect_decisions(&settings, &bus).await?;
     let running = start(&settings, "all", bus.clone()).await?;
     let intake = running.intake.clone().expect("intake runs");

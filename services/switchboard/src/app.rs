@@ -50,10 +50,11 @@ pub enum AppError {
     },
 }
 
-/// Connects to the bus the settings name.
+/// Connects to the bus the settings name: the embedded one is stored in `<data_dir>/bus`, so what it
+/// accepted survives a restart.
 pub async fn connect_bus(settings: &Settings) -> Result<Arc<dyn Bus>, AppError> {
     Ok(match settings.bus.kind {
-        BusKind::Memory => Arc::new(MemoryBus::new()),
+        BusKind::Memory => Arc::new(MemoryBus::open(&settings.bus_dir())?),
         BusKind::Nats => {
             let n = &settings.bus.nats;
             Arc::new(
@@ -294,7 +295,8 @@ impl Running {
     }
 
     /// Stops taking tickets, lets the ones in flight finish, then stops the roles in pipeline order.
-    /// On an embedded bus nothing outlives the process, so every stage is drained first.
+    /// On a volatile bus nothing outlives the process, so every stage is drained first; a durable one
+    /// (NATS, the stored embedded bus) redelivers what was in flight after the restart.
     pub async fn shutdown(mut self) {
         let deadline = Instant::now() + self.shutdown_timeout;
         self.supervisor.stop();
@@ -352,5 +354,34 @@ impl Running {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default bus keeps its buckets in `<data_dir>/bus`: a second process start finds them.
+    #[tokio::test]
+    async fn the_embedded_bus_is_stored_under_the_data_dir() {
+        let data = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: data.path().to_path_buf(),
+            ..Settings::default()
+        };
+        assert_eq!(settings.bus.kind, BusKind::Memory);
+        {
+            let bus = connect_bus(&settings).await.unwrap();
+            assert!(bus.durable());
+            let kv = bus.kv("rules").await.unwrap();
+            kv.put("r1", "rule".into()).await.unwrap();
+        }
+        assert!(settings.bus_dir().join("bus.redb").is_file());
+        let bus = connect_bus(&settings).await.unwrap();
+        let entry = bus.kv("rules").await.unwrap().get("r1").await.unwrap();
+        assert_eq!(
+            entry.map(|e| (e.value, e.revision)),
+            Some(("rule".into(), 1))
+        );
     }
 }

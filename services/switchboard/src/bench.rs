@@ -115,7 +115,8 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     settings.bus.kind = BusKind::Memory;
     settings.http.addr = ([127, 0, 0, 1], 0).into();
     settings.grpc.addr = ([127, 0, 0, 1], 0).into();
-    let bus = crate::app::connect_bus(&settings).await?;
+    // Volatile: the scratch run keeps nothing, and its speed is the pipeline's, not the disk's.
+    let bus: Arc<dyn switchboard_bus::Bus> = Arc::new(switchboard_bus::memory::MemoryBus::new());
     let running = crate::app::start(&settings, &Roles::all(), bus.clone()).await?;
 
     let kb = running

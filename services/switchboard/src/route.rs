@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use prost::Message;
-use switchboard_bus::{ConsumerSpec, Entry};
+use std::sync::Arc;
+
+use switchboard_bus::memory::MemoryBus;
+use switchboard_bus::{Bus, ConsumerSpec, Entry};
 use switchboard_intake::Submission;
 use switchboard_proto::{Outcome, ProblemTypeSource, Ticket};
 use switchboard_runtime::{Subjects, buckets};
@@ -19,7 +22,9 @@ pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
     settings.bus.kind = BusKind::Memory;
     settings.http.addr = ([127, 0, 0, 1], 0).into();
     settings.grpc.addr = ([127, 0, 0, 1], 0).into();
-    let bus = crate::app::connect_bus(&settings).await?;
+    // A volatile bus of its own: this one ticket leaves no trace in the configured bus, and the
+    // command works while a `switchboard run` holds the embedded store.
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     // Copied before the router starts, so its first decision already has them. Revisions start afresh
     // in the copy: the decision's `rules_version` is the copy's, not the configured bucket's.
     let seeded = bus.kv(buckets::RULES).await?;
@@ -61,21 +66,20 @@ pub async fn run(mut settings: Settings, text: &str) -> anyhow::Result<Ticket> {
 }
 
 /// The admin rules of the configured bus, which the in-process pipeline must decide by as the deployed
-/// router would. An embedded bus starts empty, so only a shared one (NATS) has any.
+/// router would. An embedded bus that was never started has none; a stored one is read, which fails
+/// while a running `switchboard` holds it (one process owns the store).
 async fn configured_rules(settings: &Settings) -> anyhow::Result<Vec<(String, Entry)>> {
-    if settings.bus.kind == BusKind::Memory {
-        return Ok(Vec::new());
-    }
+    let location = match settings.bus.kind {
+        BusKind::Memory if !settings.bus_dir().exists() => return Ok(Vec::new()),
+        BusKind::Memory => format!("the embedded bus in {}", settings.bus_dir().display()),
+        BusKind::Nats => format!("the bus at {}", settings.bus.nats.url),
+    };
     let read = async {
         let bus = crate::app::connect_bus(settings).await?;
         anyhow::Ok(bus.kv(buckets::RULES).await?.entries().await?)
     };
-    read.await.with_context(|| {
-        format!(
-            "reading the rules from the bus at {}",
-            settings.bus.nats.url
-        )
-    })
+    read.await
+        .with_context(|| format!("reading the rules from {location}"))
 }
 
 /// The decision as a person reads it.

@@ -18,7 +18,8 @@ use switchboard_sentiment::SentimentConfig;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Local state: the embedded knowledge base lives in `<data_dir>/knowledge`.
+    /// Local state: the embedded knowledge base lives in `<data_dir>/knowledge`, the embedded bus (its
+    /// tickets, consumer positions and KV buckets) in `<data_dir>/bus`.
     pub data_dir: PathBuf,
     /// A Qdrant server for the knowledge base; embedded qdrant-edge under `data_dir` without one.
     pub qdrant: QdrantSettings,
@@ -79,7 +80,7 @@ pub struct Listen {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum BusKind {
-    /// In-process bus and KV: one process runs every role.
+    /// In-process bus and KV, stored under `<data_dir>/bus`: one process runs every role.
     #[default]
     Memory,
     Nats,
@@ -349,6 +350,11 @@ impl Settings {
     pub fn llm_deadline(&self) -> Duration {
         let ack_wait = Duration::from_secs(self.runner.ack_wait_secs.max(1));
         self.llm.worst_case().min(ack_wait * 3 / 4)
+    }
+
+    /// Where the embedded bus (`bus.kind = "memory"`) keeps its stream and KV buckets.
+    pub fn bus_dir(&self) -> PathBuf {
+        self.data_dir.join("bus")
     }
 
     pub fn knowledge_dir(&self) -> PathBuf {

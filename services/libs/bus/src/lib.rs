@@ -1,10 +1,12 @@
 //! The event bus and key-value store every role talks to, behind traits with two implementations:
 //! NATS JetStream ([`nats::NatsBus`]) for distributed deployments and an in-process twin
-//! ([`memory::MemoryBus`]) for the embedded default. Both must pass [`conformance`].
+//! ([`memory::MemoryBus`]) for the embedded default, which keeps its state in a store under the data
+//! directory. Both must pass [`conformance`].
 
 pub mod conformance;
 pub mod memory;
 pub mod nats;
+mod store;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -61,6 +63,13 @@ pub enum BusError {
         expected: u64,
         /// The revision the key holds now, `None` when it holds no value.
         current: Option<u64>,
+    },
+    /// The embedded bus cannot open or read its store.
+    #[error("cannot open the bus store in {path}")]
+    Store {
+        path: String,
+        #[source]
+        source: BoxError,
     },
     #[error("the bus is closed")]
     Closed,
@@ -127,7 +136,7 @@ pub trait Bus: Send + Sync + Debug {
     async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError>;
     /// Opens (creating if missing) a key-value bucket.
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError>;
-    /// Whether messages outlive this process. An embedded bus is not durable, so shutdown must
+    /// Whether messages outlive this process. A volatile embedded bus is not, so shutdown must
     /// drain every consumer before exiting.
     fn durable(&self) -> bool;
     /// Whether the bus answers now, with a round trip: what `/readyz` asks.

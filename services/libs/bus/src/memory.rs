@@ -2,9 +2,16 @@
 //! Switchboard relies on (one retained stream, de-duplication by message id, durable competing
 //! consumers with ack-wait and nak delays, KV buckets with revisions and watches) so that code
 //! tested here behaves the same on NATS.
+//!
+//! Opened on a directory ([`MemoryBus::open`]) it writes every change through to a
+//! [`Store`] before the call returns, and reads the store back when opened again: the embedded
+//! default keeps its tickets, positions and buckets across a restart or a crash. Built with
+//! [`MemoryBus::new`] it keeps nothing, for tests. Either way the state the bus works from is the
+//! one in memory; the store is only written, and read on open.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::path::Path;
 use std::pin::pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,9 +25,10 @@ use futures::stream::{self, BoxStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::store::{Loaded, Op, Store};
 use crate::{
-    Acker, Bus, BusError, Consumer, ConsumerSpec, Created, Delivery, Entry, Headers, Kv, KvChange,
-    OutMessage, validate_key,
+    Acker, BoxError, Bus, BusError, Consumer, ConsumerSpec, Created, Delivery, Entry, Headers, Kv,
+    KvChange, OutMessage, validate_key,
 };
 
 /// Retention when none is given: large enough for a busy day of tickets on one machine, small
@@ -31,8 +39,8 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// The header JetStream stores the de-duplication id under; deliveries carry it, here as there.
 const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
-/// An in-process bus: one stream of every message, durable consumers and KV buckets, all lost
-/// when the process exits.
+/// An in-process bus: one stream of every message, durable consumers and KV buckets, kept in a
+/// store when opened on a directory and lost with the process otherwise.
 #[derive(Clone)]
 pub struct MemoryBus {
     shared: Arc<Shared>,
@@ -43,8 +51,8 @@ impl MemoryBus {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A bus whose stream keeps at most `max_messages`, dropping the oldest first (JetStream's
-    /// limits retention).
+    /// A volatile bus whose stream keeps at most `max_messages`, dropping the oldest first
+    /// (JetStream's limits retention).
     pub fn with_capacity(max_messages: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -53,8 +61,63 @@ impl MemoryBus {
                     durables: HashMap::new(),
                 }),
                 buckets: Mutex::new(HashMap::new()),
+                store: None,
             }),
         }
+    }
+
+    /// A persistent bus in `dir` (created if missing), holding what the last bus there stored:
+    /// unacknowledged messages, consumer positions, the de-duplication window and every KV bucket.
+    /// One bus at a time may have a directory open.
+    pub fn open(dir: &Path) -> Result<Self, BusError> {
+        Self::open_with_capacity(dir, DEFAULT_CAPACITY)
+    }
+
+    /// [`MemoryBus::open`] with the retention of [`MemoryBus::with_capacity`]; messages beyond it
+    /// leave the store too.
+    pub fn open_with_capacity(dir: &Path, max_messages: usize) -> Result<Self, BusError> {
+        let failed = |source: BoxError| BusError::Store {
+            path: dir.display().to_string(),
+            source,
+        };
+        let (store, loaded) = Store::open(dir).map_err(|err| failed(err.into()))?;
+        let store = Arc::new(store);
+        let state =
+            State::restore(&loaded, max_messages, &store).map_err(|err| failed(err.into()))?;
+        let buckets = loaded
+            .buckets
+            .into_iter()
+            .map(|bucket| {
+                let kv = MemoryKv {
+                    bucket: bucket.name.clone(),
+                    store: Some(Arc::clone(&store)),
+                    state: Mutex::new(KvState {
+                        revision: bucket.revision,
+                        entries: bucket.entries.into_iter().collect(),
+                        watchers: Vec::new(),
+                    }),
+                };
+                (bucket.name, Arc::new(kv))
+            })
+            .collect();
+        tracing::debug!(path = %store.path().display(), "opened the bus store");
+        Ok(Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                buckets: Mutex::new(buckets),
+                store: Some(store),
+            }),
+        })
+    }
+}
+
+/// Writes the changes to the store, when there is one. Called under the lock that guards what
+/// they change, before the change is made in memory, so the store never runs behind what callers
+/// have seen and a failed write changes nothing.
+fn persist(store: Option<&Store>, ops: &[Op<'_>]) -> Result<(), BoxError> {
+    match store {
+        Some(store) => store.commit(ops).map_err(Into::into),
+        None => Ok(()),
     }
 }
 
@@ -74,8 +137,12 @@ impl fmt::Debug for MemoryBus {
 impl Bus for MemoryBus {
     async fn publish(&self, msg: OutMessage) -> Result<(), BusError> {
         check_headers(&msg)?;
+        let subject = msg.subject.clone();
         let mut state = lock(&self.shared.state);
-        if state.log.append(msg) {
+        let stored = state
+            .append(msg, self.shared.store.as_deref())
+            .map_err(|source| BusError::Publish { subject, source })?;
+        if stored {
             state.wake_consumers_of_newest();
         }
         Ok(())
@@ -83,29 +150,42 @@ impl Bus for MemoryBus {
 
     async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
         let mut state = lock(&self.shared.state);
-        let first_seq = state.log.first_seq();
-        let durable = state
-            .durables
-            .entry(spec.durable.clone())
-            .or_insert_with(|| Durable::new(&spec, first_seq));
+        let notify = match state.durables.get(&spec.durable) {
+            Some(durable) => Arc::clone(&durable.notify),
+            None => {
+                let durable = Durable::new(&spec, state.log.first_seq());
+                let op = durable.op(&spec.durable);
+                persist(self.shared.store.as_deref(), &[op]).map_err(|source| {
+                    BusError::Consumer {
+                        durable: spec.durable.clone(),
+                        source,
+                    }
+                })?;
+                let notify = Arc::clone(&durable.notify);
+                state.durables.insert(spec.durable.clone(), durable);
+                notify
+            }
+        };
         Ok(Arc::new(MemoryConsumer {
             shared: Arc::clone(&self.shared),
             durable: spec.durable,
-            notify: Arc::clone(&durable.notify),
+            notify,
         }))
     }
 
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
         check_bucket_name(bucket)?;
         let mut buckets = lock(&self.shared.buckets);
+        let store = self.shared.store.clone();
         let kv = buckets
             .entry(bucket.to_owned())
-            .or_insert_with(|| Arc::new(MemoryKv::new(bucket)));
+            .or_insert_with(|| Arc::new(MemoryKv::new(bucket, store)));
         Ok(Arc::clone(kv) as Arc<dyn Kv>)
     }
 
+    /// Durable when it has a store: what it acknowledged survives the process.
     fn durable(&self) -> bool {
-        false
+        self.shared.store.is_some()
     }
 
     /// In the process: it answers while the process does.
@@ -173,6 +253,8 @@ struct Shared {
     /// one consumer handle is atomic against its competitors and against publishers.
     state: Mutex<State>,
     buckets: Mutex<HashMap<String, Arc<MemoryKv>>>,
+    /// Where every change is written first, for a bus opened on a directory.
+    store: Option<Arc<Store>>,
 }
 
 struct State {
@@ -181,6 +263,150 @@ struct State {
 }
 
 impl State {
+    /// The state the store held, with retention applied (the capacity may have shrunk since).
+    fn restore(
+        loaded: &Loaded,
+        capacity: usize,
+        store: &Store,
+    ) -> Result<Self, crate::store::StoreError> {
+        let now = Instant::now();
+        let mut log = Log::new(capacity);
+        log.next_seq = loaded.next_seq;
+        for msg in &loaded.messages {
+            log.next_seq = log.next_seq.max(msg.seq + 1);
+            log.messages.push_back(Stored {
+                seq: msg.seq,
+                subject: msg.subject.clone(),
+                headers: msg.headers.clone(),
+                payload: msg.payload.clone(),
+            });
+        }
+        let excess = log.messages.len().saturating_sub(capacity);
+        let dropped: Vec<u64> = log.messages.drain(..excess).map(|m| m.seq).collect();
+        let mut expired = Vec::new();
+        for (id, age) in &loaded.msg_ids {
+            // The window kept running while the bus was closed.
+            match now.checked_sub(*age) {
+                Some(seen) if *age < DUPLICATE_WINDOW => {
+                    log.seen_ids.insert(id.clone(), seen);
+                    log.id_order.push_back((seen, id.clone()));
+                }
+                // Too young to place on this clock (the machine just booted): counts from now.
+                None if *age < DUPLICATE_WINDOW => {
+                    log.seen_ids.insert(id.clone(), now);
+                    log.id_order.push_back((now, id.clone()));
+                }
+                _ => expired.push(id.as_str()),
+            }
+        }
+        let first_seq = log.first_seq();
+        let mut durables = HashMap::new();
+        let mut stale = Vec::new();
+        for loaded in &loaded.durables {
+            let mut durable = Durable {
+                filter: loaded.filter.clone(),
+                ack_wait: loaded.ack_wait,
+                cursor: loaded.cursor,
+                unacked: BTreeMap::new(),
+                notify: Arc::new(Notify::new()),
+            };
+            for &(seq, deliveries) in &loaded.unacked {
+                if seq < first_seq {
+                    stale.push((loaded.name.as_str(), seq));
+                } else {
+                    // Whoever held the delivery went with the last process: due again now.
+                    durable.unacked.insert(
+                        seq,
+                        Unacked {
+                            deliveries,
+                            due: now,
+                        },
+                    );
+                }
+            }
+            durables.insert(loaded.name.clone(), durable);
+        }
+        let mut ops: Vec<Op<'_>> = dropped.iter().map(|&seq| Op::DeleteMessage(seq)).collect();
+        ops.extend(expired.into_iter().map(Op::DeleteMsgId));
+        ops.extend(
+            stale
+                .into_iter()
+                .map(|(durable, seq)| Op::DeleteUnacked { durable, seq }),
+        );
+        if !ops.is_empty() {
+            store.commit(&ops)?;
+        }
+        Ok(Self { log, durables })
+    }
+
+    /// Stores the message unless its id is a duplicate; returns whether it was stored. With a
+    /// store, the message is on disk when this returns `Ok(true)`.
+    fn append(&mut self, msg: OutMessage, store: Option<&Store>) -> Result<bool, BoxError> {
+        let now = Instant::now();
+        let expired = self.log.expire_ids(now);
+        if let Some(id) = &msg.msg_id
+            && self.log.seen_ids.contains_key(id)
+        {
+            return Ok(false);
+        }
+        let mut headers = msg.headers;
+        if let Some(id) = &msg.msg_id {
+            headers.insert(MSG_ID_HEADER.to_owned(), id.clone());
+        }
+        let stored = Stored {
+            seq: self.log.next_seq,
+            subject: msg.subject,
+            headers,
+            payload: msg.payload,
+        };
+        // Retention makes room first: these are the oldest, the new message included when the
+        // capacity is zero.
+        let excess = (self.log.messages.len() + 1).saturating_sub(self.log.capacity);
+        let dropped: Vec<u64> = self
+            .log
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .chain([stored.seq])
+            .take(excess)
+            .collect();
+        if store.is_some() {
+            let mut ops = vec![
+                Op::PutMessage {
+                    seq: stored.seq,
+                    subject: &stored.subject,
+                    headers: &stored.headers,
+                    payload: &stored.payload,
+                },
+                Op::NextSeq(stored.seq + 1),
+            ];
+            ops.extend(msg.msg_id.as_deref().map(Op::PutMsgId));
+            ops.extend(expired.iter().map(|id| Op::DeleteMsgId(id)));
+            for &seq in &dropped {
+                ops.push(Op::DeleteMessage(seq));
+                for (name, durable) in &self.durables {
+                    if durable.unacked.contains_key(&seq) {
+                        ops.push(Op::DeleteUnacked { durable: name, seq });
+                    }
+                }
+            }
+            persist(store, &ops)?;
+        }
+        if let Some(id) = msg.msg_id {
+            self.log.seen_ids.insert(id.clone(), now);
+            self.log.id_order.push_back((now, id));
+        }
+        self.log.messages.push_back(stored);
+        self.log.next_seq += 1;
+        if excess > 0 {
+            self.log.messages.drain(..excess);
+            for durable in self.durables.values_mut() {
+                durable.prune(&self.log);
+            }
+        }
+        Ok(true)
+    }
+
     fn wake_consumers_of_newest(&self) {
         let Some(newest) = self.log.messages.back() else {
             return;
@@ -236,41 +462,19 @@ impl Log {
         }
     }
 
-    /// Stores the message unless its id is a duplicate; returns whether it was stored.
-    fn append(&mut self, msg: OutMessage) -> bool {
-        let now = Instant::now();
-        self.expire_ids(now);
-        let mut headers = msg.headers;
-        if let Some(id) = msg.msg_id {
-            if self.seen_ids.contains_key(&id) {
-                return false;
-            }
-            self.seen_ids.insert(id.clone(), now);
-            self.id_order.push_back((now, id.clone()));
-            headers.insert(MSG_ID_HEADER.to_owned(), id);
-        }
-        self.messages.push_back(Stored {
-            seq: self.next_seq,
-            subject: msg.subject,
-            headers,
-            payload: msg.payload,
-        });
-        self.next_seq += 1;
-        while self.messages.len() > self.capacity {
-            self.messages.pop_front();
-        }
-        true
-    }
-
-    fn expire_ids(&mut self, now: Instant) {
+    /// Forgets the ids older than the window; returns them, for the store to forget too.
+    fn expire_ids(&mut self, now: Instant) -> Vec<String> {
+        let mut expired = Vec::new();
         while let Some((at, _)) = self.id_order.front() {
             if now.duration_since(*at) < DUPLICATE_WINDOW {
                 break;
             }
             if let Some((_, id)) = self.id_order.pop_front() {
                 self.seen_ids.remove(&id);
+                expired.push(id);
             }
         }
+        expired
     }
 
     /// The oldest sequence still stored (or the next one, when the stream is empty).
@@ -312,10 +516,12 @@ struct Durable {
     notify: Arc<Notify>,
 }
 
-enum Next<'a> {
-    Ready(&'a Stored, u64),
-    /// Nothing deliverable; retry at this deadline if one is set, or when notified.
-    Wait(Option<Instant>),
+/// The next delivery for a durable, chosen but not yet made: the store records it first.
+struct Claim {
+    seq: u64,
+    attempt: u64,
+    /// Where the cursor stands once this delivery is made.
+    cursor: u64,
 }
 
 impl Durable {
@@ -335,35 +541,75 @@ impl Durable {
     }
 
     /// Picks the next delivery and its attempt number: first whatever redelivery has been due
-    /// longest, then the next new matching message.
-    fn take_next<'a>(&mut self, log: &'a Log, now: Instant) -> Next<'a> {
+    /// longest, then the next new matching message. Nothing deliverable: retry at the returned
+    /// deadline if one is set, or when notified.
+    fn plan_next(&mut self, log: &Log, now: Instant) -> Result<Claim, Option<Instant>> {
         self.prune(log);
-        if let Some(redelivery) = self.take_due(log, now) {
-            return Next::Ready(redelivery.0, redelivery.1);
+        let due = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.due <= now)
+            .min_by_key(|(_, u)| u.due);
+        if let Some((&seq, unacked)) = due {
+            return Ok(Claim {
+                seq,
+                attempt: unacked.deliveries + 1,
+                cursor: self.cursor,
+            });
         }
+        // Skipping messages the filter does not match needs no record: they are skipped again
+        // after a reopen.
         self.cursor = self.cursor.max(log.first_seq());
         while let Some(msg) = log.get(self.cursor) {
-            self.cursor += 1;
             if subject_matches(&self.filter, &msg.subject) {
-                let due = now + self.ack_wait;
-                self.unacked.insert(msg.seq, Unacked { deliveries: 1, due });
-                return Next::Ready(msg, 1);
+                return Ok(Claim {
+                    seq: msg.seq,
+                    attempt: 1,
+                    cursor: msg.seq + 1,
+                });
             }
+            self.cursor += 1;
         }
-        Next::Wait(self.unacked.values().map(|u| u.due).min())
+        Err(self.unacked.values().map(|u| u.due).min())
     }
 
-    fn take_due<'a>(&mut self, log: &'a Log, now: Instant) -> Option<(&'a Stored, u64)> {
-        let (&seq, unacked) = self
-            .unacked
-            .iter_mut()
-            .filter(|(_, u)| u.due <= now)
-            .min_by_key(|(_, u)| u.due)?;
-        // After prune, every unacked sequence is still in the log.
-        let msg = log.get(seq)?;
-        unacked.deliveries += 1;
-        unacked.due = now + self.ack_wait;
-        Some((msg, unacked.deliveries))
+    /// What the store must hold before the claim is made.
+    fn claim_ops<'a>(&'a self, name: &'a str, claim: &Claim) -> Vec<Op<'a>> {
+        let mut ops = vec![Op::PutUnacked {
+            durable: name,
+            seq: claim.seq,
+            deliveries: claim.attempt,
+        }];
+        if claim.cursor != self.cursor {
+            ops.push(self.record(name, claim.cursor));
+        }
+        ops
+    }
+
+    fn make(&mut self, claim: &Claim, now: Instant) {
+        self.cursor = claim.cursor;
+        let due = now + self.ack_wait;
+        self.unacked.insert(
+            claim.seq,
+            Unacked {
+                deliveries: claim.attempt,
+                due,
+            },
+        );
+    }
+
+    /// The durable's record in the store.
+    fn op<'a>(&'a self, name: &'a str) -> Op<'a> {
+        self.record(name, self.cursor)
+    }
+
+    fn record<'a>(&'a self, name: &'a str, cursor: u64) -> Op<'a> {
+        Op::PutDurable {
+            name,
+            filter: &self.filter,
+            ack_wait: self.ack_wait,
+            cursor,
+        }
     }
 
     fn pending(&mut self, log: &Log) -> u64 {
@@ -396,20 +642,32 @@ impl MemoryConsumer {
         let durable = durables
             .get_mut(&self.durable)
             .ok_or_else(|| durable_gone(&self.durable))?;
-        Ok(match durable.take_next(log, Instant::now()) {
-            Next::Wait(deadline) => Err(deadline),
-            Next::Ready(msg, attempt) => Ok(Delivery {
-                subject: msg.subject.clone(),
-                headers: msg.headers.clone(),
-                payload: msg.payload.clone(),
-                attempt,
-                acker: Box::new(MemoryAcker {
-                    shared: Arc::clone(&self.shared),
-                    durable: self.durable.clone(),
-                    seq: msg.seq,
-                }),
+        let now = Instant::now();
+        let claim = match durable.plan_next(log, now) {
+            Ok(claim) => claim,
+            Err(deadline) => return Ok(Err(deadline)),
+        };
+        // After prune, every unacked sequence and the cursor's message are in the log.
+        let msg = log
+            .get(claim.seq)
+            .ok_or_else(|| durable_gone(&self.durable))?;
+        let ops = durable.claim_ops(&self.durable, &claim);
+        persist(self.shared.store.as_deref(), &ops).map_err(|source| BusError::Consumer {
+            durable: self.durable.clone(),
+            source,
+        })?;
+        durable.make(&claim, now);
+        Ok(Ok(Delivery {
+            subject: msg.subject.clone(),
+            headers: msg.headers.clone(),
+            payload: msg.payload.clone(),
+            attempt: claim.attempt,
+            acker: Box::new(MemoryAcker {
+                shared: Arc::clone(&self.shared),
+                durable: self.durable.clone(),
+                seq: msg.seq,
             }),
-        })
+        }))
     }
 }
 
@@ -478,7 +736,15 @@ impl MemoryAcker {
 impl Acker for MemoryAcker {
     async fn ack(&self) -> Result<(), BusError> {
         let mut state = lock(&self.shared.state);
-        state.durable_mut(&self.durable)?.unacked.remove(&self.seq);
+        let durable = state.durable_mut(&self.durable)?;
+        if durable.unacked.contains_key(&self.seq) {
+            let op = Op::DeleteUnacked {
+                durable: &self.durable,
+                seq: self.seq,
+            };
+            persist(self.shared.store.as_deref(), &[op]).map_err(BusError::Ack)?;
+            durable.unacked.remove(&self.seq);
+        }
         Ok(())
     }
 
@@ -493,6 +759,7 @@ impl Acker for MemoryAcker {
 
 struct MemoryKv {
     bucket: String,
+    store: Option<Arc<Store>>,
     state: Mutex<KvState>,
 }
 
@@ -504,11 +771,31 @@ struct KvState {
 }
 
 impl KvState {
-    /// Applies a put (`Some`) or delete (`None`) and tells every watcher. Deletes take a revision
-    /// too, as NATS KV tombstones do.
-    fn write(&mut self, key: &str, value: Option<Bytes>) -> u64 {
-        self.revision += 1;
-        let revision = self.revision;
+    /// Stores a put (`Some`) or delete (`None`), applies it and tells every watcher. Deletes take
+    /// a revision too, as NATS KV tombstones do.
+    fn write(
+        &mut self,
+        bucket: &str,
+        store: Option<&Store>,
+        key: &str,
+        value: Option<Bytes>,
+    ) -> Result<u64, BusError> {
+        let revision = self.revision + 1;
+        let change = match &value {
+            Some(value) => Op::PutKv {
+                bucket,
+                key,
+                revision,
+                value,
+            },
+            None => Op::DeleteKv { bucket, key },
+        };
+        let ops = [change, Op::KvRevision { bucket, revision }];
+        persist(store, &ops).map_err(|source| BusError::Kv {
+            bucket: bucket.to_owned(),
+            source,
+        })?;
+        self.revision = revision;
         match &value {
             Some(value) => {
                 let entry = Entry {
@@ -528,16 +815,21 @@ impl KvState {
         };
         self.watchers
             .retain(|watcher| watcher.unbounded_send(change.clone()).is_ok());
-        revision
+        Ok(revision)
     }
 }
 
 impl MemoryKv {
-    fn new(bucket: &str) -> Self {
+    fn new(bucket: &str, store: Option<Arc<Store>>) -> Self {
         Self {
             bucket: bucket.to_owned(),
+            store,
             state: Mutex::new(KvState::default()),
         }
+    }
+
+    fn write(&self, state: &mut KvState, key: &str, value: Option<Bytes>) -> Result<u64, BusError> {
+        state.write(&self.bucket, self.store.as_deref(), key, value)
     }
 }
 
@@ -558,7 +850,7 @@ impl Kv for MemoryKv {
 
     async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
         validate_key(key)?;
-        Ok(lock(&self.state).write(key, Some(value)))
+        self.write(&mut lock(&self.state), key, Some(value))
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError> {
@@ -567,13 +859,13 @@ impl Kv for MemoryKv {
         if let Some(existing) = state.entries.get(key) {
             return Ok(Created::Exists(existing.clone()));
         }
-        let revision = state.write(key, Some(value));
+        let revision = self.write(&mut state, key, Some(value))?;
         Ok(Created::Created { revision })
     }
 
     async fn delete(&self, key: &str) -> Result<(), BusError> {
         validate_key(key)?;
-        lock(&self.state).write(key, None);
+        self.write(&mut lock(&self.state), key, None)?;
         Ok(())
     }
 
@@ -590,7 +882,7 @@ impl Kv for MemoryKv {
                 current,
             });
         }
-        Ok(state.write(key, None))
+        self.write(&mut state, key, None)
     }
 
     async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError> {
