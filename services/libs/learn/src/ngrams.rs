@@ -66,15 +66,25 @@ pub struct NgramFeatures {
 impl NgramFeatures {
     /// Every bucket of either group, sorted and distinct: the text as a set.
     pub fn into_buckets(self) -> Vec<u32> {
-        let mut buckets: Vec<u32> = self
-            .chars
-            .into_iter()
-            .chain(self.words)
-            .map(|(b, _)| b)
-            .collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        buckets
+        // Each group is sorted and distinct already: a merge, not another sort (this is on the scoring
+        // path of every text).
+        let mut out = Vec::with_capacity(self.chars.len() + self.words.len());
+        let (mut chars, mut words) = (self.chars.iter().peekable(), self.words.iter().peekable());
+        loop {
+            let next = match (chars.peek(), words.peek()) {
+                (Some(&&(c, _)), Some(&&(w, _))) if c < w => chars.next(),
+                (Some(&&(c, _)), Some(&&(w, _))) if w < c => words.next(),
+                (Some(_), Some(_)) => {
+                    words.next();
+                    chars.next()
+                }
+                (Some(_), None) => chars.next(),
+                (None, Some(_)) => words.next(),
+                (None, None) => break,
+            };
+            out.extend(next.map(|&(b, _)| b));
+        }
+        out
     }
 }
 
@@ -285,6 +295,12 @@ mod tests {
         assert_ne!(f, SET.extract("服务很差").into_buckets());
         let groups = SET.extract("服务很好，服务很好 good good");
         assert!(groups.chars.iter().all(|&(_, v)| v == 1.0), "presence");
+        // A bucket both groups light up is in the set once.
+        let both = NgramFeatures {
+            chars: vec![(1, 1.0), (4, 1.0), (9, 1.0)],
+            words: vec![(2, 1.0), (4, 1.0)],
+        };
+        assert_eq!(both.into_buckets(), [1, 2, 4, 9]);
     }
 
     #[test]
