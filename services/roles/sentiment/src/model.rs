@@ -235,6 +235,21 @@ mod tests {
     }
 
     #[test]
+    fn the_features_a_model_file_names_keep_their_buckets() {
+        // Computed independently (Python: FNV-1a 64 of the tag and the UTF-8, high half folded in,
+        // masked to 20 bits). A change here makes every saved model mean something else: it needs a new
+        // VERSION, so that old files are refused instead of misread.
+        let buckets = FEATURES.extract("Ab  c").into_buckets();
+        assert_eq!(
+            buckets,
+            [
+                76556, 174282, 202409, 223894, 414291, 422280, 422664, 528337, 530647, 543513,
+                547278, 548279, 548452, 563201, 678405, 920282, 999750
+            ]
+        );
+    }
+
+    #[test]
     fn sentiment_is_two_p_minus_one() {
         let model = tiny();
         for text in ["好", "bad service", ""] {
