@@ -8,6 +8,6 @@ pub mod ngrams;
 mod rng;
 pub mod svm;
 
-pub use ngrams::{Counts, NgramConfig, NgramFeatures, fnv1a64, normalise};
+pub use ngrams::{Counts, NgramConfig, NgramFeatures, fnv1a64};
 pub use rng::SplitMix64;
 pub use svm::{Linear, Pass, Solver, coordinate_step, squared_norm};

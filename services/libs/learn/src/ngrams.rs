@@ -63,31 +63,6 @@ pub struct NgramFeatures {
     pub words: Vec<(u32, f32)>,
 }
 
-impl NgramFeatures {
-    /// Every bucket of either group, sorted and distinct: the text as a set.
-    pub fn into_buckets(self) -> Vec<u32> {
-        // Each group is sorted and distinct already: a merge, not another sort (this is on the scoring
-        // path of every text).
-        let mut out = Vec::with_capacity(self.chars.len() + self.words.len());
-        let (mut chars, mut words) = (self.chars.iter().peekable(), self.words.iter().peekable());
-        loop {
-            let next = match (chars.peek(), words.peek()) {
-                (Some(&&(c, _)), Some(&&(w, _))) if c < w => chars.next(),
-                (Some(&&(c, _)), Some(&&(w, _))) if w < c => words.next(),
-                (Some(_), Some(_)) => {
-                    words.next();
-                    chars.next()
-                }
-                (Some(_), None) => chars.next(),
-                (None, Some(_)) => words.next(),
-                (None, None) => break,
-            };
-            out.extend(next.map(|&(b, _)| b));
-        }
-        out
-    }
-}
-
 impl NgramConfig {
     /// What is wrong with these settings, if anything.
     pub fn problem(&self) -> Option<&'static str> {
@@ -108,23 +83,43 @@ impl NgramConfig {
 
     /// The features of `text`, after [`normalise`].
     pub fn extract(&self, text: &str) -> NgramFeatures {
+        let (mut chars, mut words) = (Vec::new(), Vec::new());
+        self.hash(text, &mut chars, &mut words);
+        NgramFeatures {
+            chars: self.count(chars),
+            words: self.count(words),
+        }
+    }
+
+    /// Every bucket `text` lights up in either group, sorted and distinct: the text as a set, for
+    /// [`Counts::Presence`] users that keep no groups. One sort, no values: this is on the scoring path
+    /// of every text.
+    pub fn extract_set(&self, text: &str) -> Vec<u32> {
+        let mut buckets = Vec::new();
+        let mut words = Vec::new();
+        self.hash(text, &mut buckets, &mut words);
+        buckets.append(&mut words);
+        buckets.sort_unstable();
+        buckets.dedup();
+        buckets
+    }
+
+    /// The bucket of every n-gram occurrence, characters' and words' apart, unsorted.
+    fn hash(&self, text: &str, chars: &mut Vec<u32>, words: &mut Vec<u32>) {
         let text = normalise(text);
-        let mut chars = Vec::new();
         let mut padded: Vec<char> = Vec::new();
         let mut pad = |part: &str| {
             padded.clear();
             padded.push(EDGE);
             padded.extend(part.chars());
             padded.push(EDGE);
-            self.char_ngrams(&padded, &mut chars);
+            self.char_ngrams(&padded, chars);
         };
         if self.word_bounded {
             text.split(' ').filter(|w| !w.is_empty()).for_each(pad);
         } else {
             pad(&text);
         }
-
-        let mut words = Vec::new();
         if self.word_ngrams > 0 {
             let tokens = tokens(&text);
             for w in &tokens {
@@ -139,10 +134,6 @@ impl NgramConfig {
                     words.push(self.bucket(h));
                 }
             }
-        }
-        NgramFeatures {
-            chars: self.count(chars),
-            words: self.count(words),
         }
     }
 
@@ -190,7 +181,7 @@ impl NgramConfig {
 
 /// Lower case, full-width ASCII folded to ASCII (！ and ! are one sign), whitespace runs collapsed to one
 /// space and trimmed: the differences between input methods, not between texts.
-pub fn normalise(text: &str) -> String {
+fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for c in text.chars() {
@@ -284,23 +275,24 @@ mod tests {
 
     #[test]
     fn features_are_sorted_distinct_and_within_the_buckets() {
-        let f = SET.extract("服务很好，服务很好 good good").into_buckets();
+        let f = SET.extract_set("服务很好，服务很好 good good");
         assert!(!f.is_empty());
         assert!(f.windows(2).all(|w| w[0] < w[1]), "{f:?}");
         assert!(f.iter().all(|&b| (b as usize) < SET.buckets()));
-        assert_eq!(
-            f,
-            SET.extract("服务很好，服务很好  GOOD good").into_buckets()
-        );
-        assert_ne!(f, SET.extract("服务很差").into_buckets());
+        assert_eq!(f, SET.extract_set("服务很好，服务很好  GOOD good"));
+        assert_ne!(f, SET.extract_set("服务很差"));
         let groups = SET.extract("服务很好，服务很好 good good");
         assert!(groups.chars.iter().all(|&(_, v)| v == 1.0), "presence");
-        // A bucket both groups light up is in the set once.
-        let both = NgramFeatures {
-            chars: vec![(1, 1.0), (4, 1.0), (9, 1.0)],
-            words: vec![(2, 1.0), (4, 1.0)],
-        };
-        assert_eq!(both.into_buckets(), [1, 2, 4, 9]);
+        // The set is both groups' buckets, each once.
+        let mut union: Vec<u32> = groups
+            .chars
+            .iter()
+            .chain(&groups.words)
+            .map(|&(b, _)| b)
+            .collect();
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(union, f);
     }
 
     #[test]
@@ -310,14 +302,11 @@ mod tests {
             ..SET
         };
         assert!(
-            chars_only
-                .extract("the room was clean")
-                .into_buckets()
-                .len()
-                < SET.extract("the room was clean").into_buckets().len()
+            chars_only.extract_set("the room was clean").len()
+                < SET.extract_set("the room was clean").len()
         );
         // Only the edge markers: each alone (one bucket) and the pair.
-        assert_eq!(chars_only.extract("").into_buckets().len(), 2);
+        assert_eq!(chars_only.extract_set("").len(), 2);
         assert!(chars_only.extract("the room").words.is_empty());
     }
 

@@ -76,7 +76,7 @@ impl Model {
 
     /// Positive for a positive text; the SVM's margin edges are ±1.
     pub fn margin(&self, text: &str) -> f32 {
-        self.margin_of(&self.features.extract(text).into_buckets())
+        self.margin_of(&self.features.extract_set(text))
     }
 
     pub(crate) fn margin_of(&self, buckets: &[u32]) -> f32 {
@@ -239,7 +239,7 @@ mod tests {
         // Computed independently (Python: FNV-1a 64 of the tag and the UTF-8, high half folded in,
         // masked to 20 bits). A change here makes every saved model mean something else: it needs a new
         // VERSION, so that old files are refused instead of misread.
-        let buckets = FEATURES.extract("Ab  c").into_buckets();
+        let buckets = FEATURES.extract_set("Ab  c");
         assert_eq!(
             buckets,
             [

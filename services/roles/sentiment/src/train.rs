@@ -96,7 +96,7 @@ pub fn train(
     let buckets = params.features.buckets();
     let mut docs = Vec::with_capacity(examples.len());
     for (i, (text, _)) in examples.iter().enumerate() {
-        docs.push(params.features.extract(text).into_buckets());
+        docs.push(params.features.extract_set(text));
         if (i + 1) % 2000 == 0 || i + 1 == examples.len() {
             progress(Progress::Features {
                 done: i + 1,
