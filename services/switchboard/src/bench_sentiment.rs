@@ -211,12 +211,13 @@ mod tests {
     }
 
     fn small() -> TrainParams {
+        let defaults = TrainParams::default();
         TrainParams {
-            features: switchboard_sentiment::FeatureConfig {
+            features: switchboard_sentiment::NgramConfig {
                 hash_bits: 14,
-                ..Default::default()
+                ..defaults.features
             },
-            ..TrainParams::default()
+            ..defaults
         }
     }
 

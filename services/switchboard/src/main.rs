@@ -8,7 +8,7 @@ use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::{Roles, Settings, app, route};
 use switchboard_knowledge::{CsvColumns, ImportProgress, import_csv};
 use switchboard_runtime::telemetry;
-use switchboard_sentiment::{FeatureConfig, TrainParams};
+use switchboard_sentiment::{NgramConfig, TrainParams};
 
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about = "Intelligent ticket dispatch")]
@@ -123,27 +123,28 @@ struct SentimentParams {
     #[arg(long, default_value_t = TrainParams::default().c)]
     c: f32,
     /// Longest character n-gram.
-    #[arg(long, default_value_t = FeatureConfig::default().char_max)]
+    #[arg(long, default_value_t = TrainParams::default().features.char_max)]
     char_max: u8,
     /// 0: no word features, 1: words, 2: words and word pairs.
-    #[arg(long, default_value_t = FeatureConfig::default().word_ngrams)]
+    #[arg(long, default_value_t = TrainParams::default().features.word_ngrams)]
     word_ngrams: u8,
     /// Feature buckets = 2^hash_bits (8..=24).
-    #[arg(long, default_value_t = FeatureConfig::default().hash_bits)]
+    #[arg(long, default_value_t = TrainParams::default().features.hash_bits)]
     hash_bits: u8,
 }
 
 impl From<SentimentParams> for TrainParams {
     fn from(p: SentimentParams) -> Self {
+        let defaults = TrainParams::default();
         Self {
             c: p.c,
-            features: FeatureConfig {
+            features: NgramConfig {
                 char_max: p.char_max,
                 word_ngrams: p.word_ngrams,
                 hash_bits: p.hash_bits,
-                ..FeatureConfig::default()
+                ..defaults.features
             },
-            ..TrainParams::default()
+            ..defaults
         }
     }
 }

@@ -5,7 +5,6 @@
 mod assess;
 mod config;
 mod eval;
-mod features;
 mod lexicon;
 mod model;
 mod role;
@@ -16,10 +15,10 @@ mod train;
 
 pub use config::{ConfigError, SentimentConfig};
 pub use eval::Confusion;
-pub use features::FeatureConfig;
 pub use model::{Model, ModelError};
 pub use role::role;
 pub use score::{Signals, score};
 pub use split::{Part, part, validation_part};
 pub use stage::{SentimentError, SentimentStage};
+pub use switchboard_learn::NgramConfig;
 pub use train::{Progress, TrainError, TrainParams, train};

@@ -1,6 +1,6 @@
 //! A trained sentiment model and its file format.
 //!
-//! The model is linear over the features of [`crate::features`]: margin = Σ w[b] / √n + bias over the n
+//! The model is linear over the features of [`crate::train::FEATURES`]: margin = Σ w[b] / √n + bias over the n
 //! buckets the text lights up (the naive-Bayes ratios of [`crate::train`] are already folded into `w`).
 //! Sentiment is tanh(margin), which is 2p − 1 for p = σ(2·margin): a margin of ±1, the edge of the SVM's
 //! margin, reads as ±0.76. p is a logistic link of the margin, not a calibrated probability.
@@ -11,7 +11,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::features::FeatureConfig;
+use switchboard_learn::NgramConfig;
+
+use crate::train::FEATURES;
 
 const MAGIC: &[u8; 8] = b"SWBSENT\0";
 const VERSION: u32 = 1;
@@ -45,7 +47,7 @@ pub enum ModelError {
 
 #[derive(Clone, PartialEq)]
 pub struct Model {
-    features: FeatureConfig,
+    features: NgramConfig,
     bias: f32,
     weights: Vec<f32>,
 }
@@ -63,7 +65,7 @@ impl std::fmt::Debug for Model {
 
 impl Model {
     /// `weights` must have one entry per bucket of `features`; [`crate::train`] guarantees it.
-    pub(crate) fn new(features: FeatureConfig, bias: f32, weights: Vec<f32>) -> Self {
+    pub(crate) fn new(features: NgramConfig, bias: f32, weights: Vec<f32>) -> Self {
         debug_assert_eq!(weights.len(), features.buckets());
         Self {
             features,
@@ -74,7 +76,7 @@ impl Model {
 
     /// Positive for a positive text; the SVM's margin edges are ±1.
     pub fn margin(&self, text: &str) -> f32 {
-        self.margin_of(&self.features.extract(text))
+        self.margin_of(&self.features.extract_set(text))
     }
 
     pub(crate) fn margin_of(&self, buckets: &[u32]) -> f32 {
@@ -120,11 +122,13 @@ impl Model {
         if found != VERSION {
             return Err(ModelError::Version { found });
         }
-        let features = FeatureConfig {
+        // The header records what training may vary; the rest is the same in every model.
+        let features = NgramConfig {
             hash_bits: bytes[12],
             char_min: bytes[13],
             char_max: bytes[14],
             word_ngrams: bytes[15],
+            ..FEATURES
         };
         if let Some(problem) = features.problem() {
             return Err(ModelError::Header(problem));
@@ -176,9 +180,9 @@ mod tests {
     use super::*;
 
     fn tiny() -> Model {
-        let features = FeatureConfig {
+        let features = NgramConfig {
             hash_bits: 8,
-            ..FeatureConfig::default()
+            ..FEATURES
         };
         let weights = (0..features.buckets())
             .map(|i| i as f32 / 100.0 - 1.0)
@@ -228,6 +232,21 @@ mod tests {
         ));
         let missing = Model::load(Path::new("/nonexistent/sentiment.model"));
         assert!(matches!(missing, Err(ModelError::Read { .. })));
+    }
+
+    #[test]
+    fn the_features_a_model_file_names_keep_their_buckets() {
+        // Computed independently (Python: FNV-1a 64 of the tag and the UTF-8, high half folded in,
+        // masked to 20 bits). A change here makes every saved model mean something else: it needs a new
+        // VERSION, so that old files are refused instead of misread.
+        let buckets = FEATURES.extract_set("Ab  c");
+        assert_eq!(
+            buckets,
+            [
+                76556, 174282, 202409, 223894, 414291, 422280, 422664, 528337, 530647, 543513,
+                547278, 548279, 548452, 563201, 678405, 920282, 999750
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! FNV-1a 64 of the text's UTF-8 bytes (as read, not normalised); mod 5 == 0 is scored, the rest (80%) fits.
 //! Duplicated texts land on the same side, so a review never scores against its own copy.
 
-use crate::features::fnv1a64;
+use switchboard_learn::fnv1a64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {

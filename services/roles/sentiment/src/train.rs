@@ -1,22 +1,40 @@
 //! Training: NB-SVM (Wang and Manning, "Baselines and Bigrams", 2012), which is strong on sentiment.
 //!
-//! 1. Each text becomes its set of feature buckets ([`crate::features`]), a binary vector scaled to unit
-//!    length (÷ √n) so long reviews do not outvote short ones.
+//! 1. Each text becomes its set of feature buckets ([`FEATURES`]), a binary vector scaled to unit length
+//!    (÷ √n) so long reviews do not outvote short ones.
 //! 2. Naive-Bayes log-count ratio per bucket, r = ln((p/‖p‖₁) / (q/‖q‖₁)), p and q the bucket's document
 //!    counts among positive and negative texts plus [`TrainParams::nb_alpha`]: how much a bucket leans one
 //!    way. Each feature is scaled by its r, so the linear model starts from what naive Bayes knows.
-//! 3. An L2-regularised, L2-loss linear SVM on the scaled vectors, solved by dual coordinate descent (Hsieh
-//!    et al. 2008, the LIBLINEAR default): no learning rate to tune, deterministic for a given seed, and a few
-//!    passes converge. The bias is a weight on a constant feature 1, regularised like the others.
+//! 3. The L2-regularised, L2-loss linear SVM of [`switchboard_learn::svm`] on the scaled vectors.
 //!
 //! The model stores w·r per bucket, so prediction needs neither r nor a second array.
 
-use crate::features::FeatureConfig;
+use switchboard_learn::{Counts, NgramConfig, Solver};
+
 use crate::model::Model;
+
+/// What the model sees of a text: hashed character n-grams 1 to 3 over the whole normalised text, plus word
+/// unigrams and bigrams, as a set. Character n-grams carry Chinese, where a two- or three-character window
+/// is usually a word or the part of one that carries the tone (不错, 太差, 不推荐), whatever jieba decided;
+/// word features add the English words and the Chinese words that span more than the window. Windows run
+/// across spaces and the text's edges are marked, so an n-gram knows it opens or closes the review.
+/// Features are present or absent, not counted: in a short review a repeated word rarely means more, and
+/// the naive-Bayes ratios are defined on presence. 2^20 buckets keep collisions rare for the few hundred
+/// thousand n-grams of a review corpus while the weights stay a 4 MiB file.
+pub(crate) const FEATURES: NgramConfig = NgramConfig {
+    hash_bits: 20,
+    char_min: 1,
+    char_max: 3,
+    word_bounded: false,
+    word_ngrams: 2,
+    counts: Counts::Presence,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainParams {
-    pub features: FeatureConfig,
+    /// The model file records the hash bits and n-gram lengths; whole-text n-grams and presence are
+    /// fixed (see [`FEATURES`]).
+    pub features: NgramConfig,
     /// SVM cost: higher fits the training texts harder.
     pub c: f32,
     /// Naive-Bayes smoothing count.
@@ -31,7 +49,7 @@ impl Default for TrainParams {
     /// The published NB-SVM settings (C = 1, α = 1), fixed before measuring.
     fn default() -> Self {
         Self {
-            features: FeatureConfig::default(),
+            features: FEATURES,
             c: 1.0,
             nb_alpha: 1.0,
             max_epochs: 30,
@@ -40,7 +58,7 @@ impl Default for TrainParams {
     }
 }
 
-/// LIBLINEAR's stopping rule: the spread of projected gradients over one pass.
+/// LIBLINEAR's default tolerance for the spread of projected gradients over one pass.
 const TOLERANCE: f32 = 0.1;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +96,7 @@ pub fn train(
     let buckets = params.features.buckets();
     let mut docs = Vec::with_capacity(examples.len());
     for (i, (text, _)) in examples.iter().enumerate() {
-        docs.push(params.features.extract(text));
+        docs.push(params.features.extract_set(text));
         if (i + 1) % 2000 == 0 || i + 1 == examples.len() {
             progress(Progress::Features {
                 done: i + 1,
@@ -86,14 +104,36 @@ pub fn train(
             });
         }
     }
-    let labels: Vec<f32> = examples
+    let positives: Vec<bool> = examples.iter().map(|(_, p)| *p).collect();
+    let ratios = nb_ratios(&docs, &positives, buckets, params.nb_alpha);
+    // xᵢ's value on bucket b is r[b] / √nᵢ.
+    let xs: Vec<Vec<(u32, f32)>> = docs
         .iter()
-        .map(|(_, p)| if *p { 1.0 } else { -1.0 })
+        .map(|d| {
+            let scale = 1.0 / (d.len().max(1) as f32).sqrt();
+            d.iter().map(|&b| (b, ratios[b as usize] * scale)).collect()
+        })
         .collect();
-    let ratios = nb_ratios(&docs, &labels, buckets, params.nb_alpha);
-    let (w, bias) = dual_cd(&docs, &labels, &ratios, params, progress);
-    let weights = w.iter().zip(&ratios).map(|(w, r)| w * r).collect();
-    Ok(Model::new(params.features, bias, weights))
+    let solver = Solver {
+        tolerance: TOLERANCE,
+        max_passes: params.max_epochs,
+        seed: params.seed,
+    };
+    let costs = vec![params.c; xs.len()];
+    let order: Vec<usize> = (0..xs.len()).collect();
+    let fitted = solver.fit(buckets, &xs, &positives, &costs, &order, &mut |pass| {
+        progress(Progress::Epoch {
+            epoch: pass.number,
+            spread: pass.spread,
+        })
+    });
+    let weights = fitted
+        .weights
+        .iter()
+        .zip(&ratios)
+        .map(|(w, r)| w * r)
+        .collect();
+    Ok(Model::new(params.features, fitted.bias, weights))
 }
 
 fn check(params: &TrainParams) -> Result<(), TrainError> {
@@ -103,6 +143,11 @@ fn check(params: &TrainParams) -> Result<(), TrainError> {
         Some(("nb_alpha", "must be a positive number"))
     } else if params.max_epochs == 0 {
         Some(("max_epochs", "must be at least 1"))
+    } else if params.features.word_bounded || params.features.counts != Counts::Presence {
+        Some((
+            "features",
+            "the sentiment model takes whole-text n-grams as a set",
+        ))
     } else {
         params.features.problem().map(|p| ("features", p))
     };
@@ -112,11 +157,11 @@ fn check(params: &TrainParams) -> Result<(), TrainError> {
     }
 }
 
-fn nb_ratios(docs: &[Vec<u32>], labels: &[f32], buckets: usize, alpha: f32) -> Vec<f32> {
+fn nb_ratios(docs: &[Vec<u32>], positives: &[bool], buckets: usize, alpha: f32) -> Vec<f32> {
     let mut p = vec![f64::from(alpha); buckets];
     let mut q = vec![f64::from(alpha); buckets];
-    for (doc, &y) in docs.iter().zip(labels) {
-        let counts = if y > 0.0 { &mut p } else { &mut q };
+    for (doc, &positive) in docs.iter().zip(positives) {
+        let counts = if positive { &mut p } else { &mut q };
         for &b in doc {
             counts[b as usize] += 1.0;
         }
@@ -126,92 +171,6 @@ fn nb_ratios(docs: &[Vec<u32>], labels: &[f32], buckets: usize, alpha: f32) -> V
         .zip(&q)
         .map(|(p, q)| ((p / p_sum) / (q / q_sum)).ln() as f32)
         .collect()
-}
-
-/// Dual coordinate descent for the L2-loss SVM: for each example in turn, the exact minimiser of the dual
-/// along its coordinate, keeping w = Σ αᵢ yᵢ xᵢ up to date.
-fn dual_cd(
-    docs: &[Vec<u32>],
-    labels: &[f32],
-    ratios: &[f32],
-    params: &TrainParams,
-    progress: &mut dyn FnMut(Progress),
-) -> (Vec<f32>, f32) {
-    let diag = 0.5 / params.c;
-    // xᵢ's value on bucket b is r[b] / √nᵢ, plus the constant bias feature 1.
-    let scale: Vec<f32> = docs
-        .iter()
-        .map(|d| 1.0 / (d.len().max(1) as f32).sqrt())
-        .collect();
-    let q_diag: Vec<f32> = docs
-        .iter()
-        .zip(&scale)
-        .map(|(d, s)| {
-            d.iter()
-                .map(|&b| (ratios[b as usize] * s).powi(2))
-                .sum::<f32>()
-                + 1.0
-                + diag
-        })
-        .collect();
-    let mut w = vec![0.0f32; ratios.len()];
-    let mut bias = 0.0f32;
-    let mut alpha = vec![0.0f32; docs.len()];
-    let mut order: Vec<usize> = (0..docs.len()).collect();
-    let mut rng = SplitMix(params.seed);
-    for epoch in 1..=params.max_epochs {
-        shuffle(&mut order, &mut rng);
-        let (mut pg_max, mut pg_min) = (f32::NEG_INFINITY, f32::INFINITY);
-        for &i in &order {
-            let (doc, y, s) = (&docs[i], labels[i], scale[i]);
-            let dot: f32 = doc
-                .iter()
-                .map(|&b| w[b as usize] * ratios[b as usize])
-                .sum::<f32>()
-                * s
-                + bias;
-            let g = y * dot - 1.0 + diag * alpha[i];
-            let pg = if alpha[i] == 0.0 { g.min(0.0) } else { g };
-            pg_max = pg_max.max(pg);
-            pg_min = pg_min.min(pg);
-            if pg.abs() > 1e-12 {
-                let old = alpha[i];
-                alpha[i] = (old - g / q_diag[i]).max(0.0);
-                let step = (alpha[i] - old) * y;
-                for &b in doc {
-                    w[b as usize] += step * ratios[b as usize] * s;
-                }
-                bias += step;
-            }
-        }
-        let spread = pg_max - pg_min;
-        progress(Progress::Epoch { epoch, spread });
-        if spread <= TOLERANCE {
-            break;
-        }
-    }
-    (w, bias)
-}
-
-/// SplitMix64: a tiny, well-mixed generator, enough for shuffling and the same on every platform.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// Fisher–Yates.
-fn shuffle(items: &mut [usize], rng: &mut SplitMix) {
-    for i in (1..items.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
 }
 
 #[cfg(test)]
@@ -240,9 +199,9 @@ pub(crate) mod tests {
 
     pub(crate) fn tiny_params() -> TrainParams {
         TrainParams {
-            features: FeatureConfig {
+            features: NgramConfig {
                 hash_bits: 16,
-                ..FeatureConfig::default()
+                ..FEATURES
             },
             ..TrainParams::default()
         }
@@ -286,6 +245,16 @@ pub(crate) mod tests {
         assert!(matches!(
             train(EXAMPLES, &params, &mut |_| {}),
             Err(TrainError::Param { name: "c", .. })
+        ));
+        // The model file could not say the features were taken otherwise.
+        let mut params = tiny_params();
+        params.features.word_bounded = true;
+        assert!(matches!(
+            train(EXAMPLES, &params, &mut |_| {}),
+            Err(TrainError::Param {
+                name: "features",
+                ..
+            })
         ));
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::model::squared_norm;
+use switchboard_learn::squared_norm;
 
 /// Each department's sum of its records' feature vectors, and where the records themselves lie.
 #[derive(Clone, Debug, Default)]

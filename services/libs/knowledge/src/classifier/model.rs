@@ -1,12 +1,14 @@
 //! A linear support-vector machine over the hashed TF-IDF features, one class against the rest, trained
-//! by dual coordinate descent (the method of liblinear, behind scikit-learn's `LinearSVC`): it converges
-//! to the exact optimum of its objective in a few passes, where stochastic gradient steps stop short of
-//! it, and the order and seed are fixed, so the same knowledge base always gives the same model. Margins
+//! by the dual coordinate descent of [`switchboard_learn::svm`] (liblinear's method, behind scikit-learn's
+//! `LinearSVC`): it converges to the exact optimum of its objective in a few passes, and the order and
+//! seed are fixed, so the same knowledge base always gives the same model. Margins
 //! become probabilities through a softmax whose temperature is fitted on a held-out tenth of the
 //! knowledge base, so a confidence of 0.8 is right about 80% of the time on tickets like the history.
 //! The same tenth chooses how much the dense embedding weighs against the n-grams.
 
 use std::collections::HashMap;
+
+use switchboard_learn::{Linear, Solver, SplitMix64, coordinate_step, squared_norm};
 
 use super::centroids::Centroids;
 use super::features::{Group, extract};
@@ -15,14 +17,14 @@ use super::features::{Group, extract};
 /// weight 1. The feature vectors have norm 1, so this is scale-free; 0.5 to 1 is where text
 /// classifiers over TF-IDF usually do best, and corrections, weighing more, cost more.
 const COST: f32 = 1.0;
-/// The value of the constant feature that carries each class's bias, as liblinear appends it.
-const BIAS: f32 = 1.0;
-/// Passes stop when the projected gradients all lie within this band (liblinear's default), or after
-/// [`MAX_PASSES`].
-const TOLERANCE: f32 = 0.1;
-const MAX_PASSES: usize = 200;
 /// Shuffles and the held-out split come from this seed: training is reproducible.
 const SEED: u64 = 0x5317_c4b0_a4d5_0001;
+/// liblinear's default tolerance; each class's problem gets its own seed (`SEED ^ class`).
+const SOLVER: Solver = Solver {
+    tolerance: 0.1,
+    max_passes: 200,
+    seed: SEED,
+};
 /// One record in this many per department is held out to fit the temperature.
 const HOLDOUT_EVERY: usize = 10;
 /// Fewer held-out records than this fit no temperature worth having: the model keeps temperature 1.
@@ -335,15 +337,25 @@ impl Model {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(k);
-        let fitted: Vec<(usize, Vec<f32>, f32)> = std::thread::scope(|scope| {
+        let costs: Vec<f32> = samples.iter().map(|s| COST * s.weight).collect();
+        let costs = &costs;
+        let fitted: Vec<(usize, Linear)> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || {
                         (t..k)
                             .step_by(threads)
                             .map(|class| {
-                                let (w, b) = one_against_rest(xs, samples, order, class, rows);
-                                (class, w, b)
+                                // One class against the rest.
+                                let positive: Vec<bool> =
+                                    samples.iter().map(|s| s.class == class).collect();
+                                let solver = Solver {
+                                    seed: SEED ^ class as u64,
+                                    ..SOLVER
+                                };
+                                let fitted =
+                                    solver.fit(rows, xs, &positive, costs, order, &mut |_| {});
+                                (class, fitted)
                             })
                             .collect::<Vec<_>>()
                     })
@@ -357,11 +369,11 @@ impl Model {
                 })
                 .collect()
         });
-        for (class, w, b) in fitted {
-            for (row, v) in w.into_iter().enumerate() {
+        for (class, Linear { weights, bias }) in fitted {
+            for (row, v) in weights.into_iter().enumerate() {
                 self.weights[row * k + class] = v;
             }
-            self.bias[class] = b;
+            self.bias[class] = bias;
         }
     }
 
@@ -387,11 +399,10 @@ impl Model {
         let mut alpha = vec![0.0f32; k];
         let mut cost = COST * weight;
         for _ in 0..LEARN_MAX_ROUNDS {
-            let diag = 0.5 / cost;
             let margins = self.logits(&x);
             for (other, a) in alpha.iter_mut().enumerate() {
                 let y = if other == class { 1.0 } else { -1.0 };
-                let Some(step) = coordinate_step(y * margins[other], *a, diag, norm) else {
+                let Some(step) = coordinate_step(y * margins[other], *a, cost, norm) else {
                     continue;
                 };
                 *a += step;
@@ -399,7 +410,7 @@ impl Model {
                 for &(row, v) in &x {
                     self.weights[row as usize * k + other] += d * v;
                 }
-                self.bias[other] += d * BIAS;
+                self.bias[other] += d;
             }
             if argmax(&self.logits(&x)) == class {
                 break;
@@ -407,70 +418,6 @@ impl Model {
             cost *= 4.0;
         }
     }
-}
-
-/// One class against the rest: liblinear's dual coordinate descent for the L2-regularised
-/// squared-hinge SVM, each sample's cost its weight times [`COST`]. Returns the weights by row and the
-/// bias.
-fn one_against_rest(
-    xs: &[Vec<(u32, f32)>],
-    samples: &[Sample],
-    order: &[usize],
-    class: usize,
-    rows: usize,
-) -> (Vec<f32>, f32) {
-    let mut w = vec![0.0f32; rows];
-    let mut b = 0.0f32;
-    let mut alpha = vec![0.0f32; samples.len()];
-    let norms: Vec<f32> = xs.iter().map(|x| squared_norm(x)).collect();
-    let mut order = order.to_vec();
-    let mut rng = SplitMix(SEED ^ class as u64);
-    for _ in 0..MAX_PASSES {
-        rng.shuffle(&mut order);
-        let (mut low, mut high) = (f32::INFINITY, f32::NEG_INFINITY);
-        for &i in &order {
-            let x = &xs[i];
-            let y = if samples[i].class == class { 1.0 } else { -1.0 };
-            let diag = 0.5 / (COST * samples[i].weight);
-            let margin = y * (x.iter().map(|&(r, v)| w[r as usize] * v).sum::<f32>() + b * BIAS);
-            let gradient = margin - 1.0 + alpha[i] * diag;
-            // The projected gradient: at the bound alpha = 0 only a descent into the feasible side
-            // counts towards convergence.
-            let projected = if alpha[i] == 0.0 {
-                gradient.min(0.0)
-            } else {
-                gradient
-            };
-            low = low.min(projected);
-            high = high.max(projected);
-            if let Some(step) = coordinate_step(margin, alpha[i], diag, norms[i]) {
-                alpha[i] += step;
-                let d = step * y;
-                for &(r, v) in x {
-                    w[r as usize] += d * v;
-                }
-                b += d * BIAS;
-            }
-        }
-        if high - low < TOLERANCE {
-            break;
-        }
-    }
-    (w, b)
-}
-
-/// The exact minimisation of the dual along one sample's coordinate: the change to its `alpha`, kept
-/// at or above zero, or `None` when it is already optimal. `margin` is y·(w·x + b), `diag` the
-/// squared hinge's 1/(2C) and `norm` the sample's squared norm without the bias.
-fn coordinate_step(margin: f32, alpha: f32, diag: f32, norm: f32) -> Option<f32> {
-    let gradient = margin - 1.0 + alpha * diag;
-    let next = (alpha - gradient / (norm + BIAS * BIAS + diag)).max(0.0);
-    let step = next - alpha;
-    (step.abs() > 1e-12).then_some(step)
-}
-
-pub(super) fn squared_norm(x: &[(u32, f32)]) -> f32 {
-    x.iter().map(|(_, v)| v * v).sum()
 }
 
 /// Per department, every [`HOLDOUT_EVERY`]-th record in a seeded shuffle: a stratified tenth.
@@ -481,7 +428,7 @@ fn holdout(samples: &[Sample]) -> Vec<usize> {
     }
     let mut classes: Vec<_> = by_class.into_iter().collect();
     classes.sort_unstable_by_key(|(c, _)| *c);
-    let mut rng = SplitMix(SEED ^ 0xff);
+    let mut rng = SplitMix64::new(SEED ^ 0xff);
     let mut held = Vec::new();
     for (_, mut members) in classes {
         rng.shuffle(&mut members);
@@ -559,27 +506,6 @@ fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// SplitMix64: a few lines of well-mixed, seedable randomness, enough for shuffling.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Fisher–Yates.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,8 +579,8 @@ mod tests {
     /// 900 records of 3 classes: the class shows in the text's words, in the embedding, or both, and
     /// the other carries only noise.
     fn mixed_samples(words_tell: bool, dense_tells: bool) -> Vec<Sample> {
-        let mut rng = SplitMix(7);
-        let mut noise = move || (rng.next() % 1000) as f32 / 1000.0 - 0.5;
+        let mut rng = SplitMix64::new(7);
+        let mut noise = move || (rng.next_u64() % 1000) as f32 / 1000.0 - 0.5;
         (0..900)
             .map(|i| {
                 let class = i % 3;
@@ -678,7 +604,7 @@ mod tests {
     }
 
     fn rng_word(seed: usize) -> u64 {
-        SplitMix(seed as u64).next() % 12
+        SplitMix64::new(seed as u64).next_u64() % 12
     }
 
     fn classes3() -> Vec<String> {
