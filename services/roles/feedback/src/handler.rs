@@ -72,7 +72,8 @@ impl FeedbackHandler {
 
     /// Records resolutions and corrections in the tickets' work states:
     ///
-    /// - a resolution moves the ticket to resolved, with the department that solved it;
+    /// - a resolution moves the ticket to resolved, with the department that solved it when it names
+    ///   one (otherwise the work state's department stands);
     /// - a correction moves it to routed with the new department, whether it was routed or in review
     ///   (a person has now decided, so it leaves review) or already assigned or in progress (the
     ///   assignee is cleared: they were in the wrong department). A resolved ticket stays resolved: the
@@ -166,9 +167,14 @@ impl FeedbackHandler {
             } else {
                 r.department.clone()
             };
-            let change = Change::new(TicketState::Resolved, actor(&r.agent), "resolved")
-                .department(department.clone())
-                .reason(format!("resolved by {department}"));
+            // A resolution naming no department keeps the work state's, which has seen the
+            // corrections that the stored decision has not.
+            let mut change = Change::new(TicketState::Resolved, actor(&r.agent), "resolved");
+            if !r.department.is_empty() {
+                change = change
+                    .department(r.department.clone())
+                    .reason(format!("resolved by {}", r.department));
+            }
             self.move_work(&r.ticket_id, change).await?;
             KnowledgeRecord {
                 id: format!("ticket:{}", ticket.id),
