@@ -47,6 +47,8 @@ pub async fn run_all(bus: Arc<dyn Bus>, prefix: &str) {
     kv_basics(bus, prefix).await;
     kv_watch(bus, prefix).await;
     kv_delete_expect_revision(bus, prefix).await;
+    kv_update(bus, prefix).await;
+    kv_update_races(bus, prefix).await;
     invalid_keys(bus, prefix).await;
 }
 
@@ -464,6 +466,110 @@ async fn kv_delete_expect_revision(bus: &dyn Bus, prefix: &str) {
     }
 }
 
+/// A conditional update stores the value only at the revision given and returns the new revision
+/// (the one a watch reports); at a superseded revision, on a deleted key or on one that never held a
+/// value (revision 0 included) it fails naming the revision the key is at, changing nothing.
+async fn kv_update(bus: &dyn Bus, prefix: &str) {
+    let kv = bus
+        .kv(&format!("{prefix}_update"))
+        .await
+        .expect("open bucket");
+    let r1 = kv.put("a", bytes("1")).await.expect("put");
+    let mut watch = kv.watch().await.expect("watch");
+    assert_eq!(next_change(&mut watch).await, change("a", Some("1"), r1));
+
+    let r2 = kv.update("a", bytes("2"), r1).await.expect("update");
+    assert!(r2 > r1, "revision {r2} after {r1}");
+    assert_eq!(kv.get("a").await.expect("get"), Some(entry("2", r2)));
+    assert_eq!(next_change(&mut watch).await, change("a", Some("2"), r2));
+
+    let stale = kv.update("a", bytes("stale"), r1).await;
+    assert!(
+        matches!(
+            &stale,
+            Err(BusError::WrongRevision { key, expected, current: Some(current), .. })
+                if key == "a" && *expected == r1 && *current == r2
+        ),
+        "updating at the superseded revision {r1}: {stale:?}"
+    );
+    assert_eq!(kv.get("a").await.expect("get"), Some(entry("2", r2)));
+
+    // Another key's write moves the bucket's revision, not this key's.
+    let rb = kv.put("b", bytes("b")).await.expect("put");
+    let r3 = kv.update("a", bytes("3"), r2).await.expect("update");
+    assert!(r3 > rb, "revision {r3} after {rb}");
+    assert_eq!(next_change(&mut watch).await, change("b", Some("b"), rb));
+    assert_eq!(next_change(&mut watch).await, change("a", Some("3"), r3));
+
+    kv.delete("a").await.expect("delete");
+    let deleted = next_change(&mut watch).await;
+    assert_eq!((deleted.key.as_str(), deleted.value), ("a", None));
+    for (key, revision) in [
+        ("a", deleted.revision),
+        ("a", r3),
+        ("never", 0),
+        ("never", 1),
+    ] {
+        let result = kv.update(key, bytes("x"), revision).await;
+        assert!(
+            matches!(&result, Err(BusError::WrongRevision { current: None, .. })),
+            "updating {key:?} at {revision}, which holds no value: {result:?}"
+        );
+        assert_eq!(kv.get(key).await.expect("get"), None, "{key:?}");
+    }
+}
+
+/// Writers that all read the same revision and update from it: exactly one succeeds, the others
+/// are told the winner's revision; over rounds of that, no update is lost.
+async fn kv_update_races(bus: &dyn Bus, prefix: &str) {
+    const WRITERS: usize = 4;
+    const ROUNDS: usize = 10;
+    let kv = bus
+        .kv(&format!("{prefix}_race"))
+        .await
+        .expect("open bucket");
+    let mut revision = kv.put("n", bytes("0")).await.expect("put");
+    for round in 1..=ROUNDS {
+        let attempts = (0..WRITERS).map(|writer| {
+            let kv = Arc::clone(&kv);
+            tokio::spawn(async move {
+                kv.update("n", bytes(&format!("{round}.{writer}")), revision)
+                    .await
+            })
+        });
+        let mut won = Vec::new();
+        for attempt in futures::future::join_all(attempts).await {
+            match attempt.expect("writer task") {
+                Ok(new) => won.push(new),
+                Err(BusError::WrongRevision {
+                    expected,
+                    current: Some(current),
+                    ..
+                }) => {
+                    assert_eq!(expected, revision);
+                    assert!(current > revision, "told {current}, read {revision}");
+                }
+                Err(err) => panic!("round {round}: {err:?}"),
+            }
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one writer wins: {won:?}"
+        );
+        let stored = kv.get("n").await.expect("get").expect("a value");
+        assert_eq!(stored.revision, won[0]);
+        assert!(
+            std::str::from_utf8(&stored.value)
+                .expect("utf8")
+                .starts_with(&format!("{round}.")),
+            "round {round} stored {:?}",
+            stored.value
+        );
+        revision = won[0];
+    }
+}
+
 /// Keys outside the NATS KV alphabet are refused by every operation, and bucket names outside
 /// the stream-name alphabet by `kv`, on every bus.
 async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
@@ -482,6 +588,10 @@ async fn invalid_keys(bus: &dyn Bus, prefix: &str) {
         assert!(
             is_invalid(kv.create(key, bytes("v")).await.map(drop)),
             "create {key:?}"
+        );
+        assert!(
+            is_invalid(kv.update(key, bytes("v"), 1).await.map(drop)),
+            "update {key:?}"
         );
         assert!(is_invalid(kv.delete(key).await), "delete {key:?}");
         assert!(

@@ -172,6 +172,17 @@ pub trait Kv: Send + Sync + Debug {
     async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError>;
     /// Stores the value only if the key holds none; atomic across replicas.
     async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError>;
+    /// Stores the value only while the key still holds the value stored at `expected_revision`,
+    /// atomically across replicas: the compare-and-set of a read-modify-write, so of two writers
+    /// that read the same revision exactly one succeeds. Returns the new revision;
+    /// [`BusError::WrongRevision`] when the key holds another revision or none (a deleted key
+    /// included: create it instead).
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected_revision: u64,
+    ) -> Result<u64, BusError>;
     async fn delete(&self, key: &str) -> Result<(), BusError>;
     /// Deletes the key only while it still holds the value stored at `revision`, atomically across
     /// replicas, so a writer racing the caller is never silently undone. Returns the revision of the

@@ -831,6 +831,21 @@ impl MemoryKv {
     fn write(&self, state: &mut KvState, key: &str, value: Option<Bytes>) -> Result<u64, BusError> {
         state.write(&self.bucket, self.store.as_deref(), key, value)
     }
+
+    /// The check of a conditional write: the key must hold a value stored at `expected`.
+    fn expect_revision(&self, state: &KvState, key: &str, expected: u64) -> Result<(), BusError> {
+        let current = state.entries.get(key).map(|entry| entry.revision);
+        if current == Some(expected) {
+            Ok(())
+        } else {
+            Err(BusError::WrongRevision {
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                expected,
+                current,
+            })
+        }
+    }
 }
 
 impl fmt::Debug for MemoryKv {
@@ -863,6 +878,19 @@ impl Kv for MemoryKv {
         Ok(Created::Created { revision })
     }
 
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected_revision: u64,
+    ) -> Result<u64, BusError> {
+        validate_key(key)?;
+        // Compared and written (through the store, like every put) under one lock.
+        let mut state = lock(&self.state);
+        self.expect_revision(&state, key, expected_revision)?;
+        self.write(&mut state, key, Some(value))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BusError> {
         validate_key(key)?;
         self.write(&mut lock(&self.state), key, None)?;
@@ -873,15 +901,7 @@ impl Kv for MemoryKv {
         validate_key(key)?;
         // Compared and deleted under one lock: no write can land in between.
         let mut state = lock(&self.state);
-        let current = state.entries.get(key).map(|entry| entry.revision);
-        if current != Some(revision) {
-            return Err(BusError::WrongRevision {
-                bucket: self.bucket.clone(),
-                key: key.to_owned(),
-                expected: revision,
-                current,
-            });
-        }
+        self.expect_revision(&state, key, revision)?;
         self.write(&mut state, key, None)
     }
 

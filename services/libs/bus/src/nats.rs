@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
+use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use async_nats::jetstream::message::{AckKind, Acker as NatsMessageAcker};
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
@@ -443,6 +443,43 @@ impl Kv for NatsKv {
             if let Some(entry) = self.get(key).await? {
                 return Ok(Created::Exists(entry));
             }
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected_revision: u64,
+    ) -> Result<u64, BusError> {
+        validate_key(key)?;
+        let wrong = |current: Option<u64>| BusError::WrongRevision {
+            bucket: self.name.clone(),
+            key: key.to_owned(),
+            expected: expected_revision,
+            current,
+        };
+        // The server compares the key's last record, tombstones included, and takes revision 0 for
+        // "no record": it would write over a tombstone at the expected revision, or create a key
+        // that never held one. The key holds no value either way, so both are refused here; had a
+        // write followed this read, the server would refuse the update below anyway.
+        let last = self.store.entry(key).await.map_err(|err| self.error(err))?;
+        match last {
+            None => return Err(wrong(None)),
+            Some(last)
+                if last.revision == expected_revision && last.operation != Operation::Put =>
+            {
+                return Err(wrong(None));
+            }
+            Some(_) => {}
+        }
+        match self.store.update(key, value, expected_revision).await {
+            Ok(revision) => Ok(revision),
+            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
+                // Read after the refusal, so only to tell the caller what won.
+                Err(wrong(self.get(key).await?.map(|entry| entry.revision)))
+            }
+            Err(err) => Err(self.error(err)),
         }
     }
 

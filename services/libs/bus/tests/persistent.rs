@@ -93,6 +93,8 @@ async fn a_reopened_bus_keeps_unacked_messages_positions_dedup_and_kv() {
         kv.delete("a").await.unwrap();
         assert_eq!(kv.delete_expect_revision("c", 3).await.unwrap(), 5);
         assert_eq!(kv.put("c", Bytes::from_static(b"again")).await.unwrap(), 6);
+        let updated = kv.update("c", Bytes::from_static(b"updated"), 6).await;
+        assert_eq!(updated.unwrap(), 7);
         let other = bus.kv("other").await.unwrap();
         assert_eq!(other.put("x", Bytes::from_static(b"x")).await.unwrap(), 1);
         // Everything holding the bus goes, as when the process stops.
@@ -152,7 +154,7 @@ async fn a_reopened_bus_keeps_unacked_messages_positions_dedup_and_kv() {
     entries.sort_by(|x, y| x.0.cmp(&y.0));
     let expected = vec![
         ("b".to_owned(), entry("2", 2)),
-        ("c".to_owned(), entry("again", 6)),
+        ("c".to_owned(), entry("updated", 7)),
     ];
     assert_eq!(entries, expected);
     assert_eq!(
@@ -161,8 +163,18 @@ async fn a_reopened_bus_keeps_unacked_messages_positions_dedup_and_kv() {
     );
     assert_eq!(
         kv.put("d", Bytes::from_static(b"4")).await.unwrap(),
-        7,
+        8,
         "revisions continue"
+    );
+    assert!(
+        kv.update("c", Bytes::from_static(b"stale"), 6)
+            .await
+            .is_err(),
+        "the update's revision survived the reopen"
+    );
+    assert_eq!(
+        kv.update("c", Bytes::from_static(b"u2"), 7).await.unwrap(),
+        9
     );
     let other = bus.kv("other").await.unwrap();
     assert_eq!(other.get("x").await.unwrap(), Some(entry("x", 1)));

@@ -1,6 +1,6 @@
 //! The subject names of the pipeline, all under one prefix so a deployment (or a test) owns its space.
 
-use switchboard_proto::Stage;
+use switchboard_proto::{Stage, TicketState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {
@@ -55,6 +55,15 @@ impl Subjects {
         format!("{}.feedback.>", self.prefix)
     }
 
+    /// Where a ticket's move to `state` is published: the desk's audit log of work-state transitions.
+    pub fn work(&self, state: TicketState) -> String {
+        format!("{}.work.{}", self.prefix, state_name(state))
+    }
+
+    pub fn work_all(&self) -> String {
+        format!("{}.work.>", self.prefix)
+    }
+
     pub fn deadletter(&self, role: &str) -> String {
         format!("{}.deadletter.{role}", self.prefix)
     }
@@ -87,6 +96,20 @@ pub fn stage_name(stage: Stage) -> &'static str {
         Stage::Matched => "matched",
         Stage::Routed => "routed",
         Stage::Review => "review",
+    }
+}
+
+/// The lower-case name of a ticket's work state, used in subjects, logs and errors.
+pub fn state_name(state: TicketState) -> &'static str {
+    match state {
+        TicketState::Unspecified => "unspecified",
+        TicketState::Received => "received",
+        TicketState::Routed => "routed",
+        TicketState::InReview => "in_review",
+        TicketState::Assigned => "assigned",
+        TicketState::InProgress => "in_progress",
+        TicketState::Resolved => "resolved",
+        TicketState::Reopened => "reopened",
     }
 }
 

@@ -25,6 +25,9 @@ pub enum FeedbackError {
     Bus(#[from] BusError),
     #[error("knowledge base update failed")]
     KnowledgeBase(#[from] KnowledgeError),
+    /// Moving the ticket's work state failed in a way worth retrying (the bus, or contention).
+    #[error("work state update failed")]
+    Work(#[source] switchboard_desk::DeskError),
 }
 
 impl ServiceError for FeedbackError {
@@ -35,7 +38,7 @@ impl ServiceError for FeedbackError {
             FeedbackError::Decode { .. } => ErrorKind::DataLoss,
             // Only the bus handler meets a subject, so reaching a caller would be a bug here.
             FeedbackError::UnexpectedSubject { .. } => ErrorKind::Internal,
-            FeedbackError::Bus(_) => ErrorKind::Unavailable,
+            FeedbackError::Bus(_) | FeedbackError::Work(_) => ErrorKind::Unavailable,
             // The knowledge base knows best what its failure is.
             FeedbackError::KnowledgeBase(e) => e.kind(),
         }
@@ -48,6 +51,7 @@ impl ServiceError for FeedbackError {
             | FeedbackError::Decode { .. }
             | FeedbackError::UnexpectedSubject { .. }
             | FeedbackError::Bus(_)
+            | FeedbackError::Work(_)
             | FeedbackError::KnowledgeBase(_) => None,
         }
     }

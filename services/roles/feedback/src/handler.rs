@@ -5,11 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use prost::Message;
 use switchboard_bus::Kv;
+use switchboard_desk::{Change, DeskError, WorkStates};
 use switchboard_knowledge::{KnowledgeBase, StoredRecord};
 use switchboard_proto::{
-    Corrected, CorrectionReason, KnowledgeRecord, ProblemTypeSource, Resolved, Ticket,
+    Corrected, CorrectionReason, KnowledgeRecord, ProblemTypeSource, Resolved, Ticket, TicketState,
 };
-use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, Subjects};
+use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, Subjects, error_chain};
 
 use crate::error::{FeedbackError, load_ticket};
 
@@ -51,7 +52,12 @@ pub struct FeedbackHandler {
     /// The sentiment role's unresolved-rounds bucket, cleared for a thread when one of its tickets is
     /// resolved; `None` leaves the counts alone.
     threads: Option<Arc<dyn Kv>>,
+    /// Where resolutions and corrections move the ticket's work state; `None` leaves work states alone.
+    work: Option<WorkStates>,
 }
+
+/// The feedback role's name, the actor of a move whose event names no agent.
+const ROLE: &str = "feedback";
 
 impl FeedbackHandler {
     pub fn new(kb: KnowledgeBase, decisions: Arc<dyn Kv>, subjects: Subjects) -> Self {
@@ -60,6 +66,45 @@ impl FeedbackHandler {
             decisions,
             subjects,
             threads: None,
+            work: None,
+        }
+    }
+
+    /// Records resolutions and corrections in the tickets' work states:
+    ///
+    /// - a resolution moves the ticket to resolved, with the department that solved it when it names
+    ///   one (otherwise the work state's department stands);
+    /// - a correction moves it to routed with the new department, whether it was routed or in review
+    ///   (a person has now decided, so it leaves review) or already assigned or in progress (the
+    ///   assignee is cleared: they were in the wrong department). A resolved ticket stays resolved: the
+    ///   correction still teaches the knowledge base, but only reopening, a person's act, changes a
+    ///   resolution.
+    ///
+    /// The actor is the agent the event names (this role's name when it names none); the event's
+    /// de-duplication id is the cause, so a redelivered event moves nothing twice.
+    pub fn with_work(mut self, work: WorkStates) -> Self {
+        self.work = Some(work);
+        self
+    }
+
+    /// Applies the move; only a failure worth retrying fails the event, since learning from it does not
+    /// depend on the lifecycle.
+    async fn move_work(&self, ticket_id: &str, change: Change) -> Result<(), FeedbackError> {
+        let Some(work) = &self.work else {
+            return Ok(());
+        };
+        let to = change.to;
+        match work.apply(ticket_id, change).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_transient() => Err(FeedbackError::Work(e)),
+            Err(e @ DeskError::Refused { .. }) => {
+                tracing::info!(ticket = ticket_id, error = %error_chain(&e), "work state left as it is");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(ticket = ticket_id, to = ?to, error = %error_chain(&e), "work state not moved");
+                Ok(())
+            }
         }
     }
 
@@ -79,6 +124,18 @@ impl FeedbackHandler {
                 })?;
             let ticket = load_ticket(self.decisions.as_ref(), &c.ticket_id).await?;
             tracing::info!(ticket = %c.ticket_id, to = %c.to_department, reason = ?c.reason(), "learning from correction");
+            let mut why = c.reason().as_str_name().to_owned();
+            if !c.note.is_empty() {
+                why = format!("{why}: {}", c.note);
+            }
+            let change = Change::new(
+                TicketState::Routed,
+                actor(&c.agent),
+                format!("corrected.{}", c.at_ms),
+            )
+            .department(c.to_department.clone())
+            .reason(why);
+            self.move_work(&c.ticket_id, change).await?;
             KnowledgeRecord {
                 id: format!("ticket:{}", ticket.id),
                 problem_type: learned_problem_type(&ticket),
@@ -110,6 +167,15 @@ impl FeedbackHandler {
             } else {
                 r.department.clone()
             };
+            // A resolution naming no department keeps the work state's, which has seen the
+            // corrections that the stored decision has not.
+            let mut change = Change::new(TicketState::Resolved, actor(&r.agent), "resolved");
+            if !r.department.is_empty() {
+                change = change
+                    .department(r.department.clone())
+                    .reason(format!("resolved by {}", r.department));
+            }
+            self.move_work(&r.ticket_id, change).await?;
             KnowledgeRecord {
                 id: format!("ticket:{}", ticket.id),
                 problem_type: learned_problem_type(&ticket),
@@ -137,14 +203,21 @@ impl FeedbackHandler {
     }
 }
 
+/// Who moved the ticket: the agent the event names, or this role.
+fn actor(agent: &str) -> &str {
+    if agent.is_empty() { ROLE } else { agent }
+}
+
 #[async_trait]
 impl Handler for FeedbackHandler {
     async fn handle(&self, msg: &Inbound) -> Result<Vec<Outbound>, HandlerError> {
         match self.learn(msg).await {
             Ok(()) => Ok(Vec::new()),
-            Err(e @ (FeedbackError::Bus(_) | FeedbackError::KnowledgeBase(_))) => {
-                Err(HandlerError::transient(e))
-            }
+            Err(
+                e @ (FeedbackError::Bus(_)
+                | FeedbackError::KnowledgeBase(_)
+                | FeedbackError::Work(_)),
+            ) => Err(HandlerError::transient(e)),
             Err(e) => Err(HandlerError::permanent(e)),
         }
     }

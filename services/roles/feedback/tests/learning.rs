@@ -6,11 +6,12 @@ use std::sync::Arc;
 use prost::Message;
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::{Bus, Kv};
+use switchboard_desk::{Change, WorkStates};
 use switchboard_feedback::FeedbackHandler;
 use switchboard_knowledge::KnowledgeBase;
 use switchboard_proto::{
     Corrected, CorrectionReason, Decision, KnowledgeRecord, Parsed, ProblemTypeSource, Resolved,
-    Ticket,
+    Ticket, TicketState,
 };
 use switchboard_runtime::{Handler, HandlerError, Inbound, Subjects};
 
@@ -19,20 +20,27 @@ struct Fixture {
     handler: FeedbackHandler,
     decisions: Arc<dyn Kv>,
     subjects: Subjects,
+    work: WorkStates,
     _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
-    let decisions = MemoryBus::new().kv("decisions").await.expect("bucket");
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let decisions = bus.kv("decisions").await.expect("bucket");
     let subjects = Subjects::new("tickets");
-    let handler = FeedbackHandler::new(kb.clone(), decisions.clone(), subjects.clone());
+    let work = WorkStates::open(&bus, subjects.clone())
+        .await
+        .expect("work");
+    let handler = FeedbackHandler::new(kb.clone(), decisions.clone(), subjects.clone())
+        .with_work(work.clone());
     Fixture {
         kb,
         handler,
         decisions,
         subjects,
+        work,
         _dir: dir,
     }
 }
@@ -169,4 +177,99 @@ async fn a_feedback_subject_other_than_corrected_or_resolved_is_refused_for_good
         learnt.iter().all(|r| r.record.id != "ticket:t-4"),
         "nothing is learnt from it"
     );
+}
+
+async fn state_of(f: &Fixture, id: &str) -> (TicketState, String, String, u64) {
+    let s = f.work.get(id).await.expect("get").expect("a work state");
+    (
+        s.state(),
+        s.department.clone(),
+        s.assignee.clone(),
+        s.revision,
+    )
+}
+
+fn correction(id: &str, to: &str, at_ms: i64) -> Vec<u8> {
+    Corrected {
+        ticket_id: id.into(),
+        to_department: to.into(),
+        reason: CorrectionReason::WrongDepartment.into(),
+        agent: "agent-3".into(),
+        note: "billing owns refunds".into(),
+        at_ms,
+        ..Corrected::default()
+    }
+    .encode_to_vec()
+}
+
+/// A correction keeps (or makes) a ticket routed, with the new department; a resolution resolves it;
+/// a correction after the resolution teaches but leaves the resolution; a redelivered event moves
+/// nothing twice.
+#[tokio::test]
+async fn corrections_and_resolutions_move_the_work_state() {
+    let f = fixture().await;
+    for (id, decided_as) in [("t-6", TicketState::Routed), ("t-7", TicketState::InReview)] {
+        decided(&f, id, "printer jam", ProblemTypeSource::Parser).await;
+        let routed = Change::new(decided_as, "router", "router").department("network_ops");
+        f.work.apply(id, routed).await.expect("decided");
+        learn(&f, f.subjects.corrected(), correction(id, "billing", 5)).await;
+        assert_eq!(
+            state_of(&f, id).await,
+            (TicketState::Routed, "billing".into(), String::new(), 2),
+            "{id} after the correction"
+        );
+        let moved = f.work.get(id).await.expect("get").expect("state").recent[1].clone();
+        assert_eq!(
+            (moved.from(), moved.to()),
+            (decided_as, TicketState::Routed)
+        );
+        assert_eq!(moved.actor, "agent-3");
+        assert_eq!(
+            moved.reason,
+            "CORRECTION_REASON_WRONG_DEPARTMENT: billing owns refunds"
+        );
+        // The same correction again (a redelivery) moves nothing.
+        learn(&f, f.subjects.corrected(), correction(id, "billing", 5)).await;
+        assert_eq!(state_of(&f, id).await.3, 2);
+    }
+
+    // Assigned, then corrected: back in a department's queue, no one's.
+    let assign = Change::new(TicketState::Assigned, "lead", "assign.1").assignee("agent-9");
+    f.work.apply("t-6", assign).await.expect("assigned");
+    learn(
+        &f,
+        f.subjects.corrected(),
+        correction("t-6", "hr_services", 9),
+    )
+    .await;
+    assert_eq!(
+        state_of(&f, "t-6").await,
+        (TicketState::Routed, "hr_services".into(), String::new(), 4)
+    );
+
+    let resolution = Resolved {
+        ticket_id: "t-6".into(),
+        department: "hr_services".into(),
+        agent: "agent-4".into(),
+        resolved_at_ms: 61_000,
+    };
+    learn(&f, f.subjects.resolved(), resolution.encode_to_vec()).await;
+    let resolved = (
+        TicketState::Resolved,
+        "hr_services".to_owned(),
+        String::new(),
+        5,
+    );
+    assert_eq!(state_of(&f, "t-6").await, resolved);
+    learn(&f, f.subjects.resolved(), resolution.encode_to_vec()).await;
+    assert_eq!(
+        state_of(&f, "t-6").await,
+        resolved,
+        "a redelivery moves nothing"
+    );
+
+    // Corrected after its resolution: learnt from, but still resolved.
+    learn(&f, f.subjects.corrected(), correction("t-6", "billing", 70)).await;
+    assert_eq!(state_of(&f, "t-6").await, resolved);
+    assert_eq!(record(&f, "t-6").await.department, "billing");
 }

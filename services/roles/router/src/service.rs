@@ -159,6 +159,9 @@ mod tests {
         async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError> {
             self.inner.create(key, value).await
         }
+        async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
+            self.inner.update(key, value, revision).await
+        }
         async fn delete(&self, key: &str) -> Result<(), BusError> {
             self.inner.delete(key).await
         }

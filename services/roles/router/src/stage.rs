@@ -1,5 +1,6 @@
 //! The router as a pipeline stage. The latest decision per ticket is kept in the `decisions` KV bucket,
-//! where the decision board and the feedback role look it up. The priority policy is applied here, the
+//! where the decision board and the feedback role look it up, and the decision moves the ticket's work
+//! state from received to routed or in review (actor and cause `router`). The priority policy is applied here, the
 //! one place a priority is set: by the time a ticket is decided it has waited as long as it will before
 //! a person sees it, and every signal the policy weighs (tone, incident) is on it.
 
@@ -9,9 +10,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use prost::Message;
 use switchboard_bus::Kv;
+use switchboard_desk::{Change, WorkStates};
 use switchboard_policy::{PolicyConfig, prioritise};
-use switchboard_proto::{Outcome, Stage, Ticket};
-use switchboard_runtime::{HandlerError, TicketStage, now_ms};
+use switchboard_proto::{Outcome, Stage, Ticket, TicketState};
+use switchboard_runtime::{HandlerError, TicketStage, error_chain, now_ms};
 
 use crate::config::RouterConfig;
 use crate::decide::decide;
@@ -23,6 +25,8 @@ pub struct RouterStage {
     decisions: Arc<dyn Kv>,
     config: RouterConfig,
     policy: PolicyConfig,
+    /// Where each decision moves the ticket's work state; `None` leaves work states alone.
+    work: Option<WorkStates>,
 }
 
 impl RouterStage {
@@ -37,9 +41,51 @@ impl RouterStage {
             decisions,
             config,
             policy,
+            work: None,
+        }
+    }
+
+    /// Records each decision as the ticket's move from received to routed or in review.
+    pub fn with_work(mut self, work: WorkStates) -> Self {
+        self.work = Some(work);
+        self
+    }
+
+    /// Moves the ticket's work state as decided. A redelivered decision finds its cause already
+    /// recorded and changes nothing (the first decision's move stands); a move the lifecycle refuses
+    /// (the ticket is resolved by now) is logged, and the decision still goes out.
+    async fn record(&self, ticket: &Ticket, stage: Stage) -> Result<(), HandlerError> {
+        let (Some(work), Some(decision)) = (&self.work, &ticket.decision) else {
+            return Ok(());
+        };
+        let to = if stage == Stage::Routed {
+            TicketState::Routed
+        } else {
+            TicketState::InReview
+        };
+        let change = Change::new(to, ROLE, ROLE)
+            .department(decision.department.clone())
+            .priority(decision.priority())
+            .received_at(ticket.received_at_ms)
+            .reason(format!(
+                "{} to {} at confidence {:.2}",
+                decision.outcome().as_str_name(),
+                decision.department,
+                decision.confidence
+            ));
+        match work.apply(&ticket.id, change).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_transient() => Err(HandlerError::transient(e)),
+            Err(e) => {
+                tracing::warn!(ticket = %ticket.id, error = %error_chain(&e), "work state not moved");
+                Ok(())
+            }
         }
     }
 }
+
+/// The router's name as the actor of the moves it makes.
+const ROLE: &str = "router";
 
 #[async_trait]
 impl TicketStage for RouterStage {
@@ -63,6 +109,7 @@ impl TicketStage for RouterStage {
         );
         ticket.decision = Some(decision);
         ticket.set_stage(stage);
+        self.record(ticket, stage).await?;
         self.decisions
             .put(&ticket.id, Bytes::from(ticket.encode_to_vec()))
             .await
@@ -107,5 +154,47 @@ mod tests {
         let decision = ticket.decision.expect("decision");
         assert_eq!(decision.priority(), Priority::High);
         assert_eq!(decision.priority_steps.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_decision_moves_the_work_state_once() {
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        let work = WorkStates::open(&bus, switchboard_runtime::Subjects::default())
+            .await
+            .expect("work");
+        let rules = RuleBook::follow(bus.kv("rules").await.expect("rules"))
+            .await
+            .expect("rule book");
+        let stage = RouterStage::new(
+            Arc::new(rules),
+            bus.kv("decisions").await.expect("decisions"),
+            RouterConfig::default(),
+            PolicyConfig::default(),
+        )
+        .with_work(work.clone());
+        let mut ticket = Ticket {
+            id: "t-2".into(),
+            received_at_ms: 1_234,
+            ..Ticket::default()
+        };
+        // Nothing in the knowledge base: to review.
+        assert_eq!(
+            stage.process(&mut ticket).await.expect("decided"),
+            Stage::Review
+        );
+        let state = work.get("t-2").await.expect("get").expect("a work state");
+        assert_eq!((state.state(), state.revision), (TicketState::InReview, 1));
+        assert_eq!(state.received_at_ms, 1_234);
+        let moved = &state.recent[0];
+        assert_eq!(
+            (moved.from(), moved.actor.as_str()),
+            (TicketState::Received, "router")
+        );
+        assert!(moved.reason.contains("OUTCOME_REVIEW"), "{}", moved.reason);
+
+        // A redelivery decides again but moves nothing again.
+        stage.process(&mut ticket).await.expect("decided again");
+        let again = work.get("t-2").await.expect("get").expect("a work state");
+        assert_eq!(again, state);
     }
 }
