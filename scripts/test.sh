@@ -2,7 +2,8 @@
 # The project's test command (CI runs exactly this): starts a JetStream nats-server when none is listening
 # (installing it when missing), fetches the sentence models the dense-retrieval tests load, then lints,
 # checks that no role crate depends on another, runs every test (the vector-store suite also against the
-# Qdrant server in ../shared/tools when present), then checks the Helm chart renders.
+# Qdrant server in ../shared/tools when present), then checks the Helm chart renders and drives the
+# web console in real headless Chromium (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +15,15 @@ export SWITCHBOARD_TEST_NATS_URL="${SWITCHBOARD_TEST_NATS_URL:-nats://127.0.0.1:
 cargo fmt --all -- --check
 scripts/check-crate-graph.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
-# The Qdrant-server half of the vector-store conformance suite, against ../shared/tools/qdrant when present
-# (the first run above skipped it, saying so).
+# The vector-store conformance suite runs its server half against ../shared/tools/qdrant when present,
+# in the same run: a second `cargo test -p` would resolve other features and rebuild for minutes.
 qdrant_url=$(scripts/ensure-qdrant.sh)
 if [[ -n "$qdrant_url" ]]; then
-    SWITCHBOARD__QDRANT__URL="$qdrant_url" cargo test --locked -p switchboard-knowledge --test conformance
+    export SWITCHBOARD_TEST_QDRANT_URL="$qdrant_url"
 else
     echo "test: no Qdrant server at ../shared/tools/qdrant; the server half of the conformance suite is skipped"
 fi
+cargo test --workspace --locked
 scripts/check-chart.sh
+# The web console in headless Chromium against the binary cargo test just built (about a minute).
+scripts/test-browser.sh

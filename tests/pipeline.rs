@@ -6,9 +6,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use prost::Message;
+use switchboard::Running;
 use switchboard::Settings;
+use switchboard_accounts::Role;
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::{Bus, ConsumerSpec, OutMessage};
 use switchboard_proto::decisions_client::DecisionsClient;
@@ -20,8 +23,9 @@ use switchboard_proto::{
     Stage, StatsRequest, SubmitRequest,
 };
 use switchboard_runtime::Subjects;
-use switchboard_tests::{Kind, bus, clean_up, collect_decisions, eventually, settings, start};
-use tonic::transport::Channel;
+use switchboard_tests::{
+    Authed, Kind, bus, clean_up, collect_decisions, eventually, grpc, settings, start, token,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TICKETS: usize = 60;
@@ -44,10 +48,8 @@ fn submit(text: &str) -> SubmitRequest {
     }
 }
 
-async fn intake(addr: std::net::SocketAddr) -> IntakeClient<Channel> {
-    IntakeClient::connect(format!("http://{addr}"))
-        .await
-        .expect("intake client")
+async fn intake(running: &Running) -> IntakeClient<Authed> {
+    IntakeClient::new(grpc(running).await.expect("an authenticated channel"))
 }
 
 /// N tickets in, N decisions out — one each — while the router is killed mid-run and restarted.
@@ -63,7 +65,7 @@ async fn exactly_one_decision_per_ticket(kind: Kind) -> anyhow::Result<()> {
     )
     .await?;
     let mut router = start(&settings, "router", bus.clone()).await?;
-    let mut client = intake(front.grpc_addr).await;
+    let mut client = intake(&front).await;
 
     // Invalid tickets: a clear error naming the field, and nothing published.
     let err = client
@@ -168,22 +170,32 @@ async fn exactly_one_decision_per_ticket(kind: Kind) -> anyhow::Result<()> {
     }
     drop(all);
 
-    let mut stats = StatsClient::connect(format!("http://{}", front.grpc_addr)).await?;
-    eventually(WAIT, "the metrics role to count every decision", || {
-        let mut stats = stats.clone();
+    let mut stats = StatsClient::new(grpc(&front).await?);
+    let last = Arc::new(tokio::sync::Mutex::new(None));
+    let counted = eventually(WAIT, "the metrics role to count every decision", || {
+        let (mut stats, last) = (stats.clone(), last.clone());
         async move {
             let s = stats
                 .get(StatsRequest {})
                 .await
                 .expect("stats")
                 .into_inner();
-            s.received == TICKETS as u64 && s.routed + s.review == TICKETS as u64
+            let done = s.received == TICKETS as u64 && s.routed + s.review == TICKETS as u64;
+            *last.lock().await = Some(s);
+            done
         }
     })
-    .await?;
+    .await;
+    // What it had counted, when it never got there: more than one decision per ticket, or too few.
+    counted.with_context(|| {
+        format!(
+            "the last stats: {:?}",
+            last.try_lock().ok().and_then(|l| l.clone())
+        )
+    })?;
     let s = stats.get(StatsRequest {}).await?.into_inner();
     assert!(!s.hot_issues.is_empty(), "hot issue types are counted");
-    let exposition = http_get(front.http_addr, "/metrics").await?;
+    let exposition = http_get(&front, "/metrics").await?;
     for family in [
         "switchboard_messages_total{role=\"parser\",outcome=\"ok\"}",
         "switchboard_handle_duration_seconds_bucket{",
@@ -262,7 +274,7 @@ async fn nats_dead_letters_undecodable_input() -> anyhow::Result<()> {
 }
 
 async fn decide(
-    client: &mut IntakeClient<Channel>,
+    client: &mut IntakeClient<Authed>,
     decisions: &Arc<tokio::sync::Mutex<switchboard_tests::Decisions>>,
     text: &str,
 ) -> anyhow::Result<switchboard_proto::Ticket> {
@@ -283,8 +295,8 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
     let bus: Arc<dyn Bus> = bus(&settings).await?;
     let decisions = collect_decisions(&settings, &bus).await?;
     let running = start(&settings, "all", bus.clone()).await?;
-    let mut client = intake(running.grpc_addr).await;
-    let endpoint = format!("http://{}", running.grpc_addr);
+    let mut client = intake(&running).await;
+    let channel = grpc(&running).await?;
 
     // An agent moves a ticket after a policy change; the same problem next time follows the correction.
     let text = "公司电脑的打印机驱动装不上，一直报错，没法打印合同。";
@@ -310,7 +322,7 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
     } else {
         "hr_services"
     };
-    let mut board = DecisionsClient::connect(endpoint.clone()).await?;
+    let mut board = DecisionsClient::new(channel.clone());
     let stored = board
         .get(GetDecisionRequest {
             ticket_id: first.id.clone(),
@@ -362,7 +374,7 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
     );
 
     // A rule added while running takes effect on the next ticket.
-    let mut rules = RulesClient::connect(endpoint).await?;
+    let mut rules = RulesClient::new(channel);
     let err = rules
         .put(Rule {
             id: "bad rule".into(),
@@ -402,18 +414,17 @@ async fn corrections_and_rules_change_the_next_decision() -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A plain HTTP/1.1 GET, enough for `/metrics` without an HTTP client dependency.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
+/// `GET path` on a process's HTTP door, as a viewer.
+async fn http_get(running: &Running, path: &str) -> anyhow::Result<String> {
+    let viewer = token(&running.shared.bus, Role::Viewer).await?;
+    let response = reqwest::Client::new()
+        .get(format!("http://{}{path}", running.http_addr))
+        .bearer_auth(viewer)
+        .send()
         .await?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await?;
-    anyhow::ensure!(body.starts_with("HTTP/1.1 200"), "GET {path}: {body}");
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
     Ok(body)
 }
 

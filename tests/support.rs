@@ -10,11 +10,16 @@ use anyhow::Context;
 use prost::Message;
 use switchboard::settings::BusKind;
 use switchboard::{Roles, Running, Settings};
+use switchboard_accounts::{Accounts, Role};
 use switchboard_bus::{Bus, ConsumerSpec};
 use switchboard_knowledge::{CsvColumns, import_csv};
 use switchboard_proto::{Stage, Ticket};
 use switchboard_runtime::Subjects;
 use tokio::sync::Mutex;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -171,4 +176,44 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Ok(())
+}
+
+/// A gRPC channel that presents an API token with every call, as a connector or script does.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to each call.
+#[derive(Debug, Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A new API token of `role` in the accounts the process on `bus` checks.
+pub async fn token(bus: &Arc<dyn Bus>, role: Role) -> anyhow::Result<String> {
+    let accounts = Accounts::open(bus, Duration::from_secs(3600)).await?;
+    Ok(accounts.create_token("e2e-tests", role).await?.token)
+}
+
+/// A channel to `addr` that presents `token`.
+pub async fn grpc_at(addr: impl std::fmt::Display, token: &str) -> anyhow::Result<Authed> {
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let bearer = MetadataValue::try_from(format!("Bearer {token}"))?;
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
+}
+
+/// A channel to a started process's gRPC door with an admin token.
+pub async fn grpc(running: &Running) -> anyhow::Result<Authed> {
+    let token = token(&running.shared.bus, Role::Admin).await?;
+    grpc_at(running.grpc_addr, &token).await
 }

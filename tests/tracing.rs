@@ -8,7 +8,7 @@ use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use switchboard_proto::SubmitRequest;
 use switchboard_proto::intake_client::IntakeClient;
-use switchboard_tests::{Kind, bus, collect_decisions, eventually, settings, start};
+use switchboard_tests::{Kind, bus, collect_decisions, eventually, grpc, settings, start};
 use tracing_subscriber::layer::SubscriberExt;
 
 const ROLES: [&str; 5] = ["parser", "sentiment", "retriever", "router", "metrics"];
@@ -24,7 +24,7 @@ async fn one_trace_per_ticket(
     let bus = bus(&settings).await?;
     let decisions = collect_decisions(&settings, &bus).await?;
     let running = start(&settings, "all", bus).await?;
-    let mut client = IntakeClient::connect(format!("http://{}", running.grpc_addr)).await?;
+    let mut client = IntakeClient::new(grpc(&running).await?);
     let id = client
         .submit(SubmitRequest {
             text: "My VPN drops every ten minutes since this morning"

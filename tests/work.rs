@@ -13,7 +13,9 @@ use switchboard_proto::{
     Corrected, CorrectionReason, Outcome, Resolved, SubmitRequest, TicketState, Transition,
 };
 use switchboard_runtime::Subjects;
-use switchboard_tests::{Kind, bus, clean_up, collect_decisions, eventually, settings, start};
+use switchboard_tests::{
+    Kind, bus, clean_up, collect_decisions, eventually, grpc, settings, start,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -41,7 +43,7 @@ async fn routed_then_resolved(kind: Kind) -> anyhow::Result<()> {
         .await?;
     let running = start(&settings, "all", bus.clone()).await?;
     let work = WorkStates::open(&bus, subjects.clone()).await?;
-    let mut intake = IntakeClient::connect(format!("http://{}", running.grpc_addr)).await?;
+    let mut intake = IntakeClient::new(grpc(&running).await?);
 
     // Demo tickets until one is routed; each decided one's work state is what the router decided.
     let mut routed = None;
@@ -66,9 +68,15 @@ async fn routed_then_resolved(kind: Kind) -> anyhow::Result<()> {
             Outcome::Routed => TicketState::Routed,
             _ => TicketState::InReview,
         };
-        assert_eq!((state.state(), state.revision), (expected, 1), "{id}");
+        // Received by intake, then decided by the router.
+        assert_eq!((state.state(), state.revision), (expected, 2), "{id}");
         assert_eq!(state.department, decision.department);
-        assert_eq!(state.recent[0].actor, "router");
+        let actors: Vec<(&str, &str)> = state
+            .history
+            .iter()
+            .map(|t| (t.kind.as_str(), t.actor.as_str()))
+            .collect();
+        assert_eq!(actors, [("received", "intake"), ("decided", "router")]);
         if expected == TicketState::Routed {
             routed = Some((id, decision.department));
             break;
@@ -76,7 +84,7 @@ async fn routed_then_resolved(kind: Kind) -> anyhow::Result<()> {
     }
     let (id, department) = routed.expect("some demo ticket is routed");
 
-    let mut board = DecisionsClient::connect(format!("http://{}", running.grpc_addr)).await?;
+    let mut board = DecisionsClient::new(grpc(&running).await?);
     let target = if department == "billing" {
         "hr_services"
     } else {
@@ -95,7 +103,7 @@ async fn routed_then_resolved(kind: Kind) -> anyhow::Result<()> {
         let (work, id) = (work.clone(), id.clone());
         async move {
             let state = work.get(&id).await.expect("get").expect("state");
-            state.revision == 2
+            state.revision == 3
         }
     })
     .await?;
@@ -124,16 +132,17 @@ async fn routed_then_resolved(kind: Kind) -> anyhow::Result<()> {
     let resolved = work.get(&id).await?.expect("state");
     assert_eq!(
         (resolved.revision, resolved.department.as_str()),
-        (3, target)
+        (4, target)
     );
 
     let delivery = tokio::time::timeout(WAIT, resolved_events.next()).await??;
     let event = Transition::decode(delivery.payload.clone())?;
+    // The agent is who the credential says ("e2e-tests"), not what the request claims.
     assert_eq!(
         (event.ticket_id.as_str(), event.from(), event.actor.as_str()),
-        (id.as_str(), TicketState::Routed, "agent-5")
+        (id.as_str(), TicketState::Routed, "e2e-tests")
     );
-    assert_eq!(event.revision, 3);
+    assert_eq!(event.revision, 4);
 
     running.shutdown().await;
     clean_up(&settings).await

@@ -5,4 +5,6 @@ pub mod v1 {
     tonic::include_proto!("switchboard.v1");
 }
 
+mod json;
+
 pub use v1::*;

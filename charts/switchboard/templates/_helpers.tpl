@@ -4,7 +4,77 @@ is a typo (e.g. roles.parsr.enabled=false) and fails the render instead of
 being silently ignored.
 */}}
 {{- define "switchboard.knownRoles" -}}
-intake parser sentiment retriever router feedback metrics
+intake parser sentiment retriever router assign feedback metrics console
+{{- end }}
+
+{{/*
+The roles that read their input through a durable JetStream consumer named
+after the role (services/libs/runtime/src/runner.rs: `durable: self.role`),
+so KEDA can scale them on its lag. The console reads no stream.
+*/}}
+{{- define "switchboard.consumerRoles" -}}
+intake parser sentiment retriever router assign feedback metrics
+{{- end }}
+
+{{/*
+The roles that open the knowledge base (services/switchboard/src/app.rs), so
+the only ones given the Qdrant API key.
+*/}}
+{{- define "switchboard.knowledgeRoles" -}}
+retriever feedback
+{{- end }}
+
+{{/*
+One of the per-role blocks (autoscaling, keda, podDisruptionBudget): the
+top-level block with the role's own block of the same name laid over it, key
+by key. Written out instead of mergeOverwrite, which does not let a role's
+`enabled: false` override a top-level `true` (false is an "empty" value to
+it). Call with (dict "root" $ "cfg" $cfg "block" "autoscaling"); returns YAML
+for fromYaml.
+*/}}
+{{- define "switchboard.roleBlock" -}}
+{{- $out := deepCopy (index .root.Values .block | default dict) }}
+{{- range $k, $v := (index .cfg .block | default dict) }}
+{{- $_ := set $out $k $v }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/*
+How one role scales: "keda", "hpa" or "" (fixed replicas). Fails on KEDA for
+a role that has no consumer to read the lag of.
+Call with (dict "root" $ "role" $role "cfg" $cfg).
+*/}}
+{{- define "switchboard.scaler" -}}
+{{- $hpa := fromYaml (include "switchboard.roleBlock" (dict "root" .root "cfg" .cfg "block" "autoscaling")) }}
+{{- $keda := fromYaml (include "switchboard.roleBlock" (dict "root" .root "cfg" .cfg "block" "keda")) }}
+{{- if $keda.enabled }}
+{{- if not (has .role (splitList " " (include "switchboard.consumerRoles" .root))) }}
+{{- fail (printf "roles.%s.keda.enabled: the %s role has no JetStream consumer whose lag KEDA could read; use autoscaling (CPU) instead" .role .role) }}
+{{- end }}
+{{- print "keda" }}
+{{- else if $hpa.enabled }}
+{{- print "hpa" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret the chart renders for keys given as values.
+*/}}
+{{- define "switchboard.secretName" -}}
+{{- printf "%s-keys" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fail on a key given both as a value and as an existing Secret.
+*/}}
+{{- define "switchboard.validateKeys" -}}
+{{- if and .Values.qdrant.apiKey .Values.qdrant.apiKeySecret.name }}
+{{- fail "qdrant: set apiKey or apiKeySecret.name, not both" }}
+{{- end }}
+{{- if and .Values.llm.apiKey .Values.llm.apiKeySecret.name }}
+{{- fail "llm: set apiKey or apiKeySecret.name, not both" }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use switchboard_accounts::{Auth, AuthLayer};
 use switchboard_bus::Bus;
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::nats::{NatsBus, NatsConfig};
@@ -20,7 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::readiness::{Readiness, ops_routes};
 use crate::roles::{Role, Roles};
-use crate::settings::{BusKind, Settings};
+use crate::settings::{BusKind, GrpcListen, HttpListen, Settings};
+
+/// How often the gRPC server pings an idle connection, and how long it waits for the answer.
+const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,6 +47,8 @@ pub enum AppError {
         #[source]
         source: BoxError,
     },
+    #[error("the accounts store cannot be opened")]
+    Auth(#[source] switchboard_accounts::AuthError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -79,7 +86,8 @@ pub struct Shared {
     pub bus: Arc<dyn Bus>,
     pub metrics: Metrics,
     /// The knowledge base, when this process runs a role that needs it. qdrant-edge opens a directory
-    /// once per process, so the retriever and feedback roles share one handle.
+    /// once per process, so the retriever and feedback roles share one handle, and the router mines
+    /// it for rule suggestions when it runs beside them.
     pub kb: Option<KnowledgeBase>,
 }
 
@@ -109,6 +117,8 @@ async fn describe(
     kb: Option<&KnowledgeBase>,
     intake: &mut Option<Arc<Intake>>,
 ) -> Result<RoleParts, BoxError> {
+    // The router mines the knowledge base when there is one; the retriever and feedback need it.
+    let history = kb.cloned();
     let kb = || kb.cloned().ok_or("no knowledge base was opened");
     Ok(match role {
         Role::Intake => {
@@ -129,9 +139,15 @@ async fn describe(
             };
             switchboard_retriever::role(ctx, kb()?, plan, &settings.policy).await?
         }
-        Role::Router => switchboard_router::role(ctx, &settings.router, &settings.policy).await?,
-        Role::Feedback => switchboard_feedback::role(ctx, kb()?).await?,
+        Role::Router => {
+            switchboard_router::role(ctx, &settings.router, &settings.policy, history).await?
+        }
+        Role::Assign => switchboard_assign::role(ctx, &settings.assign).await?,
+        Role::Feedback => {
+            switchboard_feedback::role(ctx, kb()?, settings.feedback.corrections).await?
+        }
         Role::Metrics => switchboard_metrics::role(ctx),
+        Role::Console => switchboard_console::role(ctx, &settings.console).await?,
     })
 }
 
@@ -180,22 +196,46 @@ pub async fn start(
     }
 
     let readiness = Readiness::new(bus.clone(), kb.clone());
+    let auth = Auth::new(&bus, settings.auth.clone())
+        .await
+        .map_err(AppError::Auth)?;
+    if roles.contains(Role::Console) {
+        let accounts = auth.accounts().clone();
+        tasks.push(supervisor.spawn("expired-session purge", purge_sessions(accounts)));
+    }
     let mut grpc = tonic::service::Routes::default();
     let mut http = Router::new();
+    let mut openapi = crate::openapi::base();
+    let mut public = Vec::new();
     for parts in &mut described {
+        public.append(&mut parts.public);
         for service in std::mem::take(&mut parts.grpc) {
             grpc = service(grpc);
         }
         if let Some(routes) = parts.http.take() {
             http = http.merge(routes);
         }
+        if let Some(api) = parts.openapi.take() {
+            openapi.merge(api);
+        }
     }
     let servers = CancellationToken::new();
-    let http = http.merge(ops_routes(ctx.metrics.clone(), readiness.clone()));
+    // Every route behind the one auth layer: only the open paths it names answer without a credential.
+    let http = http
+        .merge(auth.router())
+        .merge(crate::openapi::routes(openapi))
+        .merge(ops_routes(ctx.metrics.clone(), readiness.clone()))
+        .layer(auth.layer().with_open(public));
     let (http_addr, http_task) =
-        serve_http(settings.http.addr, http, &supervisor, servers.clone()).await?;
-    let (grpc_addr, grpc_task) =
-        serve_grpc(settings.grpc.addr, grpc, &supervisor, servers.clone()).await?;
+        serve_http(&settings.http, http, &supervisor, servers.clone()).await?;
+    let (grpc_addr, grpc_task) = serve_grpc(
+        &settings.grpc,
+        grpc,
+        auth.layer(),
+        &supervisor,
+        servers.clone(),
+    )
+    .await?;
     tasks.extend([http_task, grpc_task]);
 
     let mut running_roles = Vec::new();
@@ -245,6 +285,22 @@ pub async fn start(
     })
 }
 
+/// Expired sessions are refused when presented; this deletes those nobody presents again, hourly, in
+/// the processes that serve logins. A failed round is logged and tried again at the next.
+async fn purge_sessions(accounts: switchboard_accounts::Accounts) -> Result<(), BoxError> {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        match accounts.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+            Err(e) => {
+                tracing::warn!(error = %switchboard_runtime::error_chain(&e), "expired sessions not purged")
+            }
+        }
+    }
+}
+
 /// Binds `addr` and says which address it got (port 0 picks a free one).
 async fn bind(addr: std::net::SocketAddr) -> Result<(TcpListener, std::net::SocketAddr), AppError> {
     let listen = |source| AppError::Listen { addr, source };
@@ -254,31 +310,36 @@ async fn bind(addr: std::net::SocketAddr) -> Result<(TcpListener, std::net::Sock
 }
 
 async fn serve_http(
-    addr: std::net::SocketAddr,
+    listen: &HttpListen,
     router: Router,
     supervisor: &Supervisor,
     stop: CancellationToken,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), AppError> {
-    let (listener, local) = bind(addr).await?;
+    let (listener, local) = bind(listen.addr).await?;
+    let limits = listen.limits();
     let task = supervisor.spawn("HTTP server", async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .map_err(Into::into)
+        switchboard_listen::serve_http(listener, router, limits, stop).await;
+        Ok(())
     });
     Ok((local, task))
 }
 
 async fn serve_grpc(
-    addr: std::net::SocketAddr,
+    listen: &GrpcListen,
     routes: tonic::service::Routes,
+    auth: AuthLayer,
     supervisor: &Supervisor,
     stop: CancellationToken,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), AppError> {
-    let (listener, local) = bind(addr).await?;
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let (listener, local) = bind(listen.addr).await?;
+    let incoming = switchboard_listen::limited_incoming(listener, listen.max_connections);
     let task = supervisor.spawn("gRPC server", async move {
         tonic::transport::Server::builder()
+            // Peers that stop answering (a half-open TCP connection) are dropped, not held forever.
+            .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+            .layer(switchboard_listen::OversizedIsResourceExhausted)
+            .layer(auth)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await

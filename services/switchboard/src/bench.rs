@@ -17,7 +17,9 @@ use serde::Serialize;
 use switchboard_bus::ConsumerSpec;
 use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
-use switchboard_knowledge::{CsvColumns, ImportProgress, TrainingPlan, import_csv};
+use switchboard_knowledge::{
+    CsvColumns, ImportProgress, ImportSummary, KnowledgeBase, TrainingPlan, import_csv,
+};
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_router::Gate;
 use switchboard_runtime::Subjects;
@@ -84,7 +86,7 @@ struct Gold {
     submitted: Instant,
 }
 
-type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
+pub(crate) type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
 
 /// Reads `text,department` rows (column names as configured); rows with a blank text are skipped, and a
 /// blank department is an out-of-scope ticket.
@@ -110,42 +112,16 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
              router.min_typicality and router.typicality_weight)"
         )
     })?;
-    let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
-    settings.data_dir = data.path().to_path_buf();
-    settings.bus.kind = BusKind::Memory;
-    settings.http.addr = ([127, 0, 0, 1], 0).into();
-    settings.grpc.addr = ([127, 0, 0, 1], 0).into();
-    // Volatile: the scratch run keeps nothing, and its speed is the pipeline's, not the disk's.
-    let bus: Arc<dyn switchboard_bus::Bus> = Arc::new(switchboard_bus::memory::MemoryBus::new());
-    let running = crate::app::start(&settings, &Roles::all(), bus.clone()).await?;
-
-    let kb = running
-        .shared
-        .kb
-        .clone()
-        .context("the retriever opened no knowledge base")?;
-    let started = Instant::now();
-    let summary = import_csv(
-        &kb,
-        &args.history,
-        &args.columns,
-        &mut |p: ImportProgress| {
-            eprintln!(
-                "import: {} rows read, {} imported, {} skipped",
-                p.rows_read, p.imported, p.skipped
-            );
-        },
-    )
-    .await
-    .with_context(|| format!("importing {}", args.history.display()))?;
-    let import_seconds = started.elapsed().as_secs_f64();
-    // Trained before the first ticket, so training time is not counted as latency. The background
-    // trainer may have started on the import already; either way this returns once the model is current.
-    let plan = TrainingPlan {
-        neighbours: settings.retriever.top_k,
-        weighing: settings.router.weighing(),
-    };
-    kb.classifier().refresh(&kb, &plan).await?;
+    let Pipeline {
+        running,
+        kb,
+        intake,
+        mut decided,
+        summary,
+        import_seconds,
+        _data: data,
+        ..
+    } = Pipeline::start(&mut settings, &args.history, &args.columns).await?;
     let training = kb.classifier().last_training();
     let fit = training.as_ref().and_then(|t| t.fit);
     let chosen = training.as_ref().and_then(|t| t.model_weight);
@@ -156,31 +132,6 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         (None, None) => "the default",
     };
 
-    let subjects = Subjects::new(&settings.subject_prefix);
-    let (tx, mut decided) = mpsc::unbounded_channel();
-    for stage in [Stage::Routed, Stage::Review] {
-        let consumer = bus
-            .consumer(ConsumerSpec {
-                durable: format!("bench-{}", stage.as_str_name().to_lowercase()),
-                filter: subjects.stage(stage),
-                ack_wait: Duration::from_secs(60),
-            })
-            .await?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Ok(d) = consumer.next().await {
-                let _ = d.acker.ack().await;
-                if let Ok(t) = Ticket::decode(d.payload)
-                    && tx.send((t, Instant::now())).is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
-
-    let intake = running.intake.clone().context("intake is not running")?;
     let runtime_gate = settings.router.gate();
     let (gate, valid_tickets) = if valid.is_empty() {
         (runtime_gate, 0)
@@ -216,7 +167,7 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     let mut latencies = pass.latencies_ms;
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    Ok(BenchReport {
+    let report = BenchReport {
         history_rows: summary.imported,
         import_seconds,
         training_seconds: training.as_ref().map_or(0.0, |t| t.seconds),
@@ -240,7 +191,129 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         peak_memory_mib: peak_memory_mib(),
-    })
+    };
+    // The store writes its segments out when its last handle goes: that must happen before the
+    // scratch directory is deleted, or it panics writing into a directory that is gone.
+    drop(kb);
+    drop(data);
+    Ok(report)
+}
+
+/// A fresh embedded pipeline on a volatile in-process bus and a scratch knowledge base, with a history
+/// imported and the classifier trained on it: what every bench routes through.
+pub(crate) struct Pipeline {
+    pub running: crate::Running,
+    pub bus: Arc<dyn switchboard_bus::Bus>,
+    pub kb: KnowledgeBase,
+    pub intake: Arc<Intake>,
+    /// Every decision, routed or for review.
+    pub decided: Decided,
+    pub summary: ImportSummary,
+    pub import_seconds: f64,
+    /// Deleted when the pipeline is dropped.
+    pub _data: tempfile::TempDir,
+}
+
+impl Pipeline {
+    /// Starts every role on `settings` (its data directory, bus and listeners made scratch), imports
+    /// `history` and trains the classifier before the first ticket, so that training time is not
+    /// counted as latency.
+    pub(crate) async fn start(
+        settings: &mut Settings,
+        history: &Path,
+        columns: &CsvColumns,
+    ) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
+        settings.data_dir = data.path().to_path_buf();
+        settings.bus.kind = BusKind::Memory;
+        settings.http.addr = ([127, 0, 0, 1], 0).into();
+        settings.grpc.addr = ([127, 0, 0, 1], 0).into();
+        // Volatile: the scratch run keeps nothing, and its speed is the pipeline's, not the disk's.
+        let bus: Arc<dyn switchboard_bus::Bus> =
+            Arc::new(switchboard_bus::memory::MemoryBus::new());
+        let running = crate::app::start(settings, &Roles::all(), bus.clone()).await?;
+        let kb = running
+            .shared
+            .kb
+            .clone()
+            .context("the retriever opened no knowledge base")?;
+        let started = Instant::now();
+        let summary = import_csv(&kb, history, columns, &mut |p: ImportProgress| {
+            eprintln!(
+                "import: {} rows read, {} imported, {} skipped",
+                p.rows_read, p.imported, p.skipped
+            );
+        })
+        .await
+        .with_context(|| format!("importing {}", history.display()))?;
+        let import_seconds = started.elapsed().as_secs_f64();
+        // The background trainer may have started on the import already; either way this returns
+        // once the model is current.
+        let plan = TrainingPlan {
+            neighbours: settings.retriever.top_k,
+            weighing: settings.router.weighing(),
+        };
+        kb.classifier().refresh(&kb, &plan).await?;
+
+        let subjects = Subjects::new(&settings.subject_prefix);
+        let (tx, decided) = mpsc::unbounded_channel();
+        for stage in [Stage::Routed, Stage::Review] {
+            let consumer = bus
+                .consumer(ConsumerSpec {
+                    durable: format!("bench-{}", stage.as_str_name().to_lowercase()),
+                    filter: subjects.stage(stage),
+                    ack_wait: Duration::from_secs(60),
+                })
+                .await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Ok(d) = consumer.next().await {
+                    let _ = d.acker.ack().await;
+                    if let Ok(t) = Ticket::decode(d.payload)
+                        && tx.send((t, Instant::now())).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        let intake = running.intake.clone().context("intake is not running")?;
+        Ok(Self {
+            running,
+            bus,
+            kb,
+            intake,
+            decided,
+            summary,
+            import_seconds,
+            _data: data,
+        })
+    }
+
+    /// Submits one ticket under the idempotency key `key` and waits for its decision: for replays in
+    /// which each ticket must see what the ones before it taught.
+    pub(crate) async fn route_one(&mut self, key: String, text: &str) -> anyhow::Result<Ticket> {
+        let submission = Submission {
+            text: text.as_bytes().to_vec(),
+            channel: "api".into(),
+            idempotency_key: key.clone(),
+            ..Submission::default()
+        };
+        self.intake
+            .submit(submission)
+            .await
+            .context("submitting a ticket")?;
+        let (ticket, _) = tokio::time::timeout(Duration::from_secs(60), self.decided.recv())
+            .await
+            .context("no decision for 60 s")?
+            .context("decision stream ended")?;
+        ensure!(
+            ticket.idempotency_key == key,
+            "decision for another ticket than the one submitted: {}",
+            ticket.id
+        );
+        Ok(ticket)
+    }
 }
 
 /// Texts per second the embedder alone turns into vectors, batch after batch.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use switchboard_embed::{
     Batcher, BatcherOptions, EmbedError, Embedder, LocalBert, LocalBertOptions, OpenAiEmbedder,
+    read_chinese,
 };
-use switchboard_knowledge::KnowledgeBase;
+use switchboard_knowledge::{ImportSummary, KnowledgeBase};
 
 use crate::app::AppError;
 use crate::settings::{EmbedderKind, EmbedderSettings, Settings};
@@ -105,4 +106,37 @@ async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder
         }
     };
     Ok(Some(batched(inner)))
+}
+
+/// After an import: when most of what was imported is Chinese and the sentence model does not read
+/// Chinese (asked of the model itself, [`read_chinese`]), the words to say so once, naming the options.
+/// `None` when there is nothing to say: the history is not mostly Chinese, there is no sentence model
+/// (BM25 alone reads any language), or the model reads Chinese.
+pub async fn language_notice(
+    kb: &KnowledgeBase,
+    summary: &ImportSummary,
+) -> Result<Option<String>, AppError> {
+    let Some(embedder) = kb.embedder() else {
+        return Ok(None);
+    };
+    if summary.chinese * 2 <= summary.imported {
+        return Ok(None);
+    }
+    let reading = read_chinese(embedder).await.map_err(AppError::Embedder)?;
+    if reading.reads() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "note: {} of the {} tickets imported are Chinese, and the sentence model {} reads Chinese \
+         poorly (it told {} of {} Chinese rewordings from look-alikes), so similar tickets are found by \
+         their words alone and the classifier leans on character n-grams. For Chinese similar tickets: \
+         a multilingual or Chinese model you may use, served through embedder.kind = \"openai\" \
+         (text-embeddings-inference, Ollama, vLLM), or m3e-small (scripts/fetch-model.sh --model \
+         m3e-small; licensed for non-commercial research only) as embedder.model_dir.",
+        summary.chinese,
+        summary.imported,
+        embedder.name(),
+        reading.right,
+        reading.probes,
+    )))
 }

@@ -1,10 +1,15 @@
 //! The `switchboard` binary's library: settings, role wiring and the commands. The binary only parses
 //! arguments and calls in here, so tests drive exactly what users run.
 
+pub mod accounts;
+pub mod agents;
 pub mod app;
 pub mod bench;
+pub mod bench_assign;
+pub mod bench_drift;
 pub mod bench_sentiment;
 pub mod knowledge;
+pub mod openapi;
 pub mod readiness;
 pub mod roles;
 pub mod route;

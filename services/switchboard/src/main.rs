@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use switchboard::bench::{self, BenchArgs};
+use switchboard::bench_assign::{self, BenchAssignArgs};
+use switchboard::bench_drift::{self, DriftArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
-use switchboard::{Roles, Settings, app, route};
+use switchboard::settings::BusKind;
+use switchboard::{Roles, Settings, accounts, app, route};
+use switchboard_accounts::{BOOTSTRAP_ADMIN, Role};
 use switchboard_knowledge::{CsvColumns, ImportProgress, import_csv};
 use switchboard_runtime::telemetry;
 use switchboard_sentiment::{NgramConfig, TrainParams};
@@ -24,9 +28,41 @@ struct Cli {
 enum Command {
     /// Runs roles until SIGINT or SIGTERM; with no configuration, every role in one process.
     Run {
-        /// `all`, or a comma-separated list of intake, parser, sentiment, retriever, router, feedback, metrics.
+        /// `all`, or a comma-separated list of intake, parser, sentiment, retriever, router, assign,
+        /// feedback, metrics, console.
         #[arg(long, default_value = "all")]
         roles: Roles,
+    },
+    /// Manages the console's local accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manages API tokens for connectors and scripts.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Manages the agents tickets are assigned to.
+    Agents {
+        #[command(subcommand)]
+        action: AgentsAction,
+    },
+    /// Simulates a working day of assignment: Switchboard's policy beside round-robin and
+    /// least-loaded, on the same tickets and agents.
+    BenchAssign {
+        /// The agents, as `switchboard agents import` reads them; generated from the seed when absent.
+        #[arg(long)]
+        agents: Option<PathBuf>,
+        /// How many agents to generate without `--agents` (30 to 200).
+        #[arg(long, default_value_t = 120)]
+        agent_count: usize,
+        /// Seeds the agents, the tickets and who goes offline: the same seed, the same day.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Imports historical tickets from CSV into the local knowledge base.
     Import {
@@ -61,6 +97,28 @@ enum Command {
         /// Tickets submitted but not yet decided, at most.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Simulates a change of responsibility: imports a history, moves the tickets of `--groups`
+    /// departments to others from the first ticket on, corrects their misroutes as they come
+    /// (`responsibility_changed` from the old department, `wrong_department` from a third), and
+    /// prints how many corrections each moved department needs until it follows, and the others'
+    /// accuracy; with corrections weighed as configured and as plain tickets.
+    BenchDrift {
+        #[arg(long)]
+        history: PathBuf,
+        #[arg(long)]
+        tickets: PathBuf,
+        /// How many departments move.
+        #[arg(long, default_value_t = 5)]
+        groups: usize,
+        /// Seeds which departments move, and where to.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -183,6 +241,38 @@ impl From<Columns> for CsvColumns {
     }
 }
 
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Adds a user and prints a generated password once (or takes one from SWITCHBOARD_PASSWORD).
+    Add {
+        name: String,
+        /// agent, supervisor, admin, connector or viewer.
+        #[arg(long)]
+        role: Role,
+        #[arg(long, env = "SWITCHBOARD_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsAction {
+    /// Imports agents from CSV (columns id, name, departments, skills, languages, channels, tier,
+    /// capacity, time_zone, hours, status); each replaces the agent with the same id.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Creates an API token and prints it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// agent, supervisor, admin, connector or viewer.
+        #[arg(long)]
+        role: Role,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -195,6 +285,15 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { roles } => {
             let bus = app::connect_bus(&settings).await?;
+            if settings.bus.kind == BusKind::Memory
+                && let Some(password) = accounts::first_admin(&settings, &bus).await?
+            {
+                // Printed once: only its hash is stored. A deployment on NATS adds its users with
+                // `switchboard user add` instead.
+                eprintln!(
+                    "first start: created user {BOOTSTRAP_ADMIN} (role admin) with the one-time password {password}\n  log in at POST /v1/login and change it at POST /v1/users/{BOOTSTRAP_ADMIN}/password"
+                );
+            }
             let mut running = app::start(&settings, &roles, bus).await?;
             // A role or listener that dies ends the process with a non-zero status, so the
             // orchestrator restarts it instead of keeping a replica that handles nothing.
@@ -206,6 +305,53 @@ async fn main() -> anyhow::Result<()> {
             running.shutdown().await;
             if let Some(failure) = failure {
                 anyhow::bail!("switchboard stopped because a supervised task ended: {failure}");
+            }
+        }
+        Command::User {
+            action:
+                UserAction::Add {
+                    name,
+                    role,
+                    password,
+                },
+        } => {
+            let bus = app::connect_bus(&settings).await?;
+            match accounts::add_user(&settings, &bus, &name, role, password).await? {
+                Some(generated) => println!("added {name} ({role}); password: {generated}"),
+                None => println!("added {name} ({role})"),
+            }
+        }
+        Command::Token {
+            action: TokenAction::Create { name, role },
+        } => {
+            let bus = app::connect_bus(&settings).await?;
+            let token = accounts::create_token(&settings, &bus, &name, role).await?;
+            println!("{token}");
+            eprintln!("token {name} ({role}) created; it is shown only now");
+        }
+        Command::Agents {
+            action: AgentsAction::Import { file },
+        } => {
+            let bus = app::connect_bus(&settings).await?;
+            let imported = switchboard::agents::import(&bus, &file).await?;
+            println!("imported {imported} agents from {}", file.display());
+        }
+        Command::BenchAssign {
+            agents,
+            agent_count,
+            seed,
+            json,
+        } => {
+            let args = BenchAssignArgs {
+                agents,
+                agent_count,
+                seed,
+            };
+            let report = bench_assign::run(&args)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
             }
         }
         Command::Import { file, columns } => {
@@ -226,6 +372,9 @@ async fn main() -> anyhow::Result<()> {
             );
             for row in &summary.first_skipped {
                 println!("  skipped {row}");
+            }
+            if let Some(notice) = switchboard::knowledge::language_notice(&kb, &summary).await? {
+                println!("{notice}");
             }
         }
         Command::Route { text } => {
@@ -258,6 +407,28 @@ async fn main() -> anyhow::Result<()> {
             let report = bench::run(settings, &args).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
+        Command::BenchDrift {
+            history,
+            tickets,
+            groups,
+            seed,
+            json,
+            columns,
+        } => {
+            let args = DriftArgs {
+                history,
+                tickets,
+                groups,
+                seed,
+                columns: columns.into(),
+            };
+            let report = bench_drift::run(settings, &args).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!("{report}");
             }

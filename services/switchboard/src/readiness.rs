@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use switchboard_bus::Bus;
 use switchboard_knowledge::KnowledgeBase;
@@ -86,19 +86,58 @@ pub fn ops_routes(metrics: Metrics, readiness: Readiness) -> Router {
         )
         .route(
             "/metrics",
-            get(move || {
+            get(move |headers: HeaderMap| {
                 let metrics = metrics.clone();
                 async move {
-                    (
-                        [(
-                            CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.encode(),
-                    )
+                    let openmetrics = metrics.encode();
+                    let asks_openmetrics = headers
+                        .get_all(ACCEPT)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .any(|v| v.contains("application/openmetrics-text"));
+                    if asks_openmetrics {
+                        ([(CONTENT_TYPE, OPENMETRICS)], openmetrics)
+                    } else {
+                        (
+                            [(CONTENT_TYPE, PROMETHEUS_TEXT)],
+                            prometheus_text(&openmetrics),
+                        )
+                    }
                 }
             }),
         )
+}
+
+/// What Prometheus asks for first, and gets.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// For every other client (`curl`, `promtool check metrics`, older scrapers), which read the
+/// Prometheus text format and take an OpenMetrics counter's samples for a family of their own.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The OpenMetrics exposition in the Prometheus text format 0.0.4. The two differ, for what the
+/// registry holds (counters, gauges, histograms, no units, no `_created`), in a counter's family name,
+/// which OpenMetrics gives without its samples' `_total`, and in the closing `# EOF`.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].into_iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (family, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            counters
+                .contains(family)
+                .then(|| format!("{p}{family}_total {tail}"))
+        });
+        out.push_str(described.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -106,6 +145,29 @@ mod tests {
     use switchboard_bus::memory::MemoryBus;
 
     use super::*;
+
+    #[test]
+    fn the_prometheus_text_names_counters_as_their_samples() {
+        let metrics = Metrics::new();
+        metrics.role_started("parser");
+        let text = prometheus_text(&metrics.encode());
+        assert!(
+            text.contains("# HELP switchboard_messages_total Messages handled per role")
+                && text.contains("# TYPE switchboard_messages_total counter\n")
+                && text.contains("switchboard_messages_total{role=\"parser\",outcome=\"ok\"} 0\n"),
+            "{text}"
+        );
+        // Gauges and histograms keep their names; the OpenMetrics end marker goes.
+        assert!(
+            text.contains("# TYPE switchboard_build_info gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE switchboard_handle_duration_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
 
     #[tokio::test]
     async fn not_ready_until_every_role_has_started() {

@@ -10,20 +10,24 @@ pub enum Role {
     Sentiment,
     Retriever,
     Router,
+    Assign,
     Feedback,
     Metrics,
+    Console,
 }
 
 impl Role {
     /// In pipeline order, which is also the order of draining at shutdown.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 9] = [
         Role::Intake,
         Role::Parser,
         Role::Sentiment,
         Role::Retriever,
         Role::Router,
+        Role::Assign,
         Role::Feedback,
         Role::Metrics,
+        Role::Console,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,8 +37,10 @@ impl Role {
             Role::Sentiment => "sentiment",
             Role::Retriever => "retriever",
             Role::Router => "router",
+            Role::Assign => "assign",
             Role::Feedback => "feedback",
             Role::Metrics => "metrics",
+            Role::Console => "console",
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::{Bus, ConsumerSpec, Entry};
 use switchboard_intake::Submission;
+use switchboard_policy::Lang;
 use switchboard_proto::{Outcome, ProblemTypeSource, Ticket};
 use switchboard_runtime::{Subjects, buckets};
 
@@ -82,7 +83,7 @@ async fn configured_rules(settings: &Settings) -> anyhow::Result<Vec<(String, En
         .with_context(|| format!("reading the rules from {location}"))
 }
 
-/// The decision as a person reads it.
+/// The decision as a person reads it, its review reason and explanation in English and in Chinese.
 pub fn render(t: &Ticket) -> String {
     let mut out = String::new();
     let d = t.decision.clone().unwrap_or_default();
@@ -102,6 +103,7 @@ pub fn render(t: &Ticket) -> String {
         }
         _ => {
             let _ = writeln!(out, "decision     human review: {}", d.review_reason);
+            let _ = writeln!(out, "             转人工审核：{}", d.review_reason_zh);
             if !d.department.is_empty() {
                 let _ = writeln!(
                     out,
@@ -121,10 +123,14 @@ pub fn render(t: &Ticket) -> String {
     let _ = writeln!(
         out,
         "priority     {}",
-        switchboard_policy::level(d.priority())
+        switchboard_policy::level(d.priority(), Lang::En)
     );
     for step in &d.priority_steps {
-        let _ = writeln!(out, "             {}", switchboard_policy::describe(step));
+        let _ = writeln!(
+            out,
+            "             {}",
+            switchboard_policy::describe(step, Lang::En)
+        );
     }
     if let Some(a) = &t.assessment {
         let _ = writeln!(
@@ -158,7 +164,10 @@ pub fn render(t: &Ticket) -> String {
         };
         let _ = writeln!(out, "problem type {} ({source})", p.problem_type);
     }
+    // Both wordings, one under the other: the Chinese one is what Chinese readers of the console and
+    // the API get, so whoever checks a decision here sees it too.
     let _ = writeln!(out, "explanation  {}", d.explanation);
+    let _ = writeln!(out, "             {}", d.explanation_zh);
     if let Some(m) = &t.matches {
         let _ = writeln!(out, "similar tickets ({}):", m.retriever);
         for s in m.similar.iter().take(5) {

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_accounts::AuthConfig;
+use switchboard_assign::AssignConfig;
+use switchboard_console::ConsoleConfig;
+use switchboard_feedback::CorrectionsConfig;
 use switchboard_intake::IntakeConfig;
 use switchboard_parser::LlmConfig;
 use switchboard_policy::PolicyConfig;
@@ -26,8 +30,8 @@ pub struct Settings {
     /// Every subject lives under this prefix; two Switchboards can share one NATS account.
     pub subject_prefix: String,
     pub bus: BusSettings,
-    pub http: Listen,
-    pub grpc: Listen,
+    pub http: HttpListen,
+    pub grpc: GrpcListen,
     pub telemetry: TelemetryConfig,
     pub runner: RunnerOptions,
     pub retriever: RetrieverSettings,
@@ -40,8 +44,16 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// The LLM parser; off by default, when the local parser handles every ticket.
     pub llm: LlmConfig,
+    /// How agents' corrections teach the knowledge base.
+    pub feedback: FeedbackSettings,
     /// Longest wait for in-flight tickets at shutdown; keep it below the pod's grace period.
     pub shutdown_timeout_secs: u64,
+    /// Who may call: sessions, API tokens, OIDC; every door checks every request.
+    pub auth: AuthConfig,
+    /// The desk API: review claims.
+    pub console: ConsoleConfig,
+    /// Assignment: how long an agent has to pick a ticket up, how often the queue is swept.
+    pub assign: AssignConfig,
 }
 
 impl Default for Settings {
@@ -51,11 +63,15 @@ impl Default for Settings {
             qdrant: QdrantSettings::default(),
             subject_prefix: "tickets".into(),
             bus: BusSettings::default(),
-            http: Listen {
+            http: HttpListen {
                 addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                max_connections: default_max_connections(),
+                header_read_timeout_secs: default_header_read_timeout_secs(),
+                body_read_timeout_secs: default_body_read_timeout_secs(),
             },
-            grpc: Listen {
+            grpc: GrpcListen {
                 addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+                max_connections: default_max_connections(),
             },
             telemetry: TelemetryConfig::default(),
             runner: RunnerOptions::default(),
@@ -66,15 +82,63 @@ impl Default for Settings {
             sentiment: SentimentConfig::default(),
             policy: PolicyConfig::default(),
             llm: LlmConfig::default(),
+            feedback: FeedbackSettings::default(),
             shutdown_timeout_secs: 20,
+            auth: AuthConfig::default(),
+            console: ConsoleConfig::default(),
+            assign: AssignConfig::default(),
+        }
+    }
+}
+
+/// The HTTP listener, and what it allows a client that opens connections and never finishes its
+/// requests.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpListen {
+    pub addr: SocketAddr,
+    /// Connections open at once (4,096); more are closed as soon as they are accepted. Keep it below
+    /// the process's file-descriptor limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head, from when it connected or its previous answer
+    /// went out (10); then the connection is closed.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body once its head is in (30).
+    #[serde(default = "default_body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+}
+
+impl HttpListen {
+    pub fn limits(&self) -> switchboard_listen::HttpLimits {
+        switchboard_listen::HttpLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Listen {
+pub struct GrpcListen {
     pub addr: SocketAddr,
+    /// Connections open at once (4,096); more are closed as soon as they are accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
+}
+
+fn default_body_read_timeout_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -230,6 +294,15 @@ impl Default for OpenAiEmbedderSettings {
     }
 }
 
+/// The `[feedback]` section.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedbackSettings {
+    /// `[feedback.corrections]`: the corrected ticket's weight by reason, and how a change of history
+    /// demotes the old department's close older tickets.
+    pub corrections: CorrectionsConfig,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read configuration")]
@@ -271,11 +344,30 @@ impl Settings {
                 self.subject_prefix
             ));
         }
+        for (key, value) in [
+            ("http.max_connections", self.http.max_connections as u64),
+            (
+                "http.header_read_timeout_secs",
+                self.http.header_read_timeout_secs,
+            ),
+            (
+                "http.body_read_timeout_secs",
+                self.http.body_read_timeout_secs,
+            ),
+            ("grpc.max_connections", self.grpc.max_connections as u64),
+        ] {
+            if value == 0 {
+                return invalid(format!("{key} must be at least 1"));
+            }
+        }
         if self.runner.concurrency == 0 {
             return invalid("runner.concurrency must be at least 1".into());
         }
         if self.runner.max_deliver == 0 {
             return invalid("runner.max_deliver must be at least 1".into());
+        }
+        if self.runner.pending_poll_secs == 0 {
+            return invalid("runner.pending_poll_secs must be at least 1".into());
         }
         if self.retriever.top_k == 0 || self.retriever.top_k > 100 {
             return invalid(format!(
@@ -321,6 +413,10 @@ impl Settings {
             return invalid("bus.nats.replicas must be at least 1".into());
         }
         self.router.validate().map_err(SettingsError::Invalid)?;
+        self.feedback
+            .corrections
+            .validate()
+            .map_err(SettingsError::Invalid)?;
         self.policy
             .validate()
             .map_err(|e| SettingsError::Invalid(e.to_string()))?;
@@ -330,6 +426,15 @@ impl Settings {
         self.llm
             .validate()
             .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        self.auth
+            .validate()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        if let Err(problem) = self.assign.validate() {
+            return invalid(problem);
+        }
+        if self.console.claim_secs == 0 {
+            return invalid("console.claim_secs must be at least 1".into());
+        }
         // One attempt must fit in the ack wait, or every slow answer would be cut short by the deadline.
         if self.llm.enabled && self.llm.timeout_secs >= self.runner.ack_wait_secs {
             return invalid(format!(

@@ -54,6 +54,7 @@ fn run_is_configured_from_the_environment_and_stops_on_sigterm() {
         .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
         .env("SWITCHBOARD__SUBJECT_PREFIX", &id)
         .env("SWITCHBOARD__TELEMETRY__LOG_FORMAT", "json")
+        .env("SWITCHBOARD__AUTH__OPEN_METRICS", "true")
         .stderr(Stdio::piped())
         .spawn()
         .expect("start switchboard");
@@ -76,11 +77,15 @@ fn run_is_configured_from_the_environment_and_stops_on_sigterm() {
     };
     assert!(http_get(http, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(http, "/readyz").starts_with("HTTP/1.1 200"));
+    // Without an Accept naming OpenMetrics, the Prometheus text format.
     let metrics = http_get(http, "/metrics");
     assert!(
-        metrics.contains("# TYPE switchboard_messages counter"),
+        metrics.contains("# TYPE switchboard_messages_total counter")
+            && metrics.contains("switchboard_build_info{version="),
         "{metrics}"
     );
+    // Everything else needs a credential, the API's description included.
+    assert!(http_get(http, "/openapi.json").starts_with("HTTP/1.1 401"));
 
     let pid = child.id().to_string();
     assert!(
@@ -146,4 +151,136 @@ fn import_names_a_missing_column_and_lists_the_header() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1 of 1 rows"));
+}
+
+/// `models/NAME` at the repository root, where `scripts/fetch-model.sh` puts it; `None` (saying so)
+/// when it has not been fetched.
+fn fetched_model(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(name);
+    if dir.join("config.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("note: skipping: no model in {}", dir.display());
+        None
+    }
+}
+
+/// Imports `csv` with the sentence model in `model` and returns what the import printed.
+fn import_with(model: &std::path::Path, csv: &std::path::Path) -> String {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = switchboard()
+        .args(["import", csv.to_str().expect("utf-8 path")])
+        .env("SWITCHBOARD__DATA_DIR", data.path())
+        .env("SWITCHBOARD__EMBEDDER__KIND", "local")
+        .env("SWITCHBOARD__EMBEDDER__MODEL_DIR", model)
+        .output()
+        .expect("run switchboard");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A mostly Chinese history (3 of 4 rows) under the English sentence model is said once, naming the options; under the
+/// Chinese model, or with an English history, nothing is said.
+#[test]
+fn import_says_once_when_the_sentence_model_reads_the_history_poorly() {
+    let (Some(english), Some(chinese)) = (
+        fetched_model("all-MiniLM-L6-v2"),
+        fetched_model("m3e-small"),
+    ) else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temp dir");
+    let chinese_csv = data.path().join("chinese.csv");
+    std::fs::write(
+        &chinese_csv,
+        "text,department\n输对密码也进不去,统一认证\n社保卡丢了怎么补办,社保\n\
+         楼上邻居装修噪音太大,城管\nthe VPN drops every hour,network\n",
+    )
+    .expect("write csv");
+
+    let said = import_with(&english, &chinese_csv);
+    assert_eq!(said.matches("reads Chinese poorly").count(), 1, "{said}");
+    assert!(
+        said.contains("all-MiniLM-L6-v2")
+            && said.contains("embedder.kind = \"openai\"")
+            && said.contains("m3e-small"),
+        "{said}"
+    );
+
+    let said = import_with(&chinese, &chinese_csv);
+    assert!(!said.contains("reads Chinese"), "{said}");
+
+    let csv = data.path().join("english.csv");
+    std::fs::write(
+        &csv,
+        "text,department\nmy card is blocked,cards\nthe app will not let me log in,access\n",
+    )
+    .expect("write csv");
+    let said = import_with(&english, &csv);
+    assert!(!said.contains("reads Chinese"), "{said}");
+}
+
+/// `route` prints the review reason and the explanation in English and, on the line under each, in
+/// Chinese: a history of two departments imported, then one of its tickets routed again.
+#[test]
+fn route_prints_the_decision_in_english_and_in_chinese() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let csv = data.path().join("history.csv");
+    std::fs::write(
+        &csv,
+        "text,department\n\
+         my card is blocked,cards\n\
+         card blocked after three wrong pins,cards\n\
+         lost my card yesterday,cards\n\
+         what is the interest rate on a loan,loans\n\
+         how do I repay my loan early,loans\n\
+         loan application still pending,loans\n",
+    )
+    .expect("write csv");
+    let run = |args: &[&str]| {
+        let out = switchboard()
+            .args(args)
+            .env("SWITCHBOARD__DATA_DIR", data.path())
+            .env("SWITCHBOARD__EMBEDDER__KIND", "none")
+            .output()
+            .expect("run switchboard");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    };
+    run(&["import", csv.to_str().expect("utf-8 path")]);
+    let out = run(&["route", "my card is blocked"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let under = |label: &str| {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} line in\n{out}"));
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        (lines[i], next)
+    };
+    let (english, chinese) = under("explanation  ");
+    assert!(english.contains("similar tickets"), "{out}");
+    let chinese = chinese
+        .strip_prefix("             ")
+        .unwrap_or_else(|| panic!("no Chinese explanation under the English one in\n{out}"));
+    assert!(
+        chinese.starts_with("已自动分派至 cards，") || chinese.starts_with("转人工审核："),
+        "{out}"
+    );
+    assert!(chinese.contains("张相似工单中"), "{out}");
+    if out.contains("decision     human review: ") {
+        let (_, reason) = under("decision     human review: ");
+        assert!(reason.starts_with("             转人工审核："), "{out}");
+    }
 }

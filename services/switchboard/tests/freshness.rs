@@ -4,30 +4,23 @@
 //! change feed carries it. Runs against the Qdrant server in `../shared/tools` and skips, saying so,
 //! where there is none (two processes cannot share an embedded store).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use support::{Process, repo};
 use switchboard_proto::decisions_client::DecisionsClient;
 use switchboard_proto::intake_client::IntakeClient;
 use switchboard_proto::{Corrected, CorrectionReason, GetDecisionRequest, SubmitRequest, Ticket};
-
-/// Kills its process when dropped, so a failing assertion leaves no server behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -131,15 +124,44 @@ fn run(roles: &str, id: &str, qdrant: &str, data: &Path) -> (Process, SocketAddr
     (process, grpc)
 }
 
+/// An admin API token, made as an operator makes one: `switchboard token create` against the
+/// deployment's NATS.
+fn admin_token(id: &str, qdrant: &str, data: &Path) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(["token", "create", "--name", "freshness", "--role", "admin"]);
+    configured(&mut cmd, id, qdrant, data);
+    let out = cmd.output().expect("token create");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// A gRPC channel to `addr` that presents `token` with every call.
+async fn channel(
+    addr: SocketAddr,
+    token: &str,
+) -> InterceptedService<Channel, impl Interceptor + Clone> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("URL")
+        .connect()
+        .await
+        .expect("connect");
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse().expect("ASCII");
+    InterceptedService::new(channel, move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.clone());
+        Ok(request)
+    })
+}
+
 /// Submits `text` to the pipeline process and waits for its decision, read through the feedback
 /// process's `Decisions` service.
-async fn decided(intake: SocketAddr, decisions: SocketAddr, text: &str) -> Ticket {
-    let mut intake = IntakeClient::connect(format!("http://{intake}"))
-        .await
-        .expect("intake");
-    let mut decisions = DecisionsClient::connect(format!("http://{decisions}"))
-        .await
-        .expect("decisions");
+async fn decided(intake: SocketAddr, decisions: SocketAddr, token: &str, text: &str) -> Ticket {
+    let mut intake = IntakeClient::new(channel(intake, token).await);
+    let mut decisions = DecisionsClient::new(channel(decisions, token).await);
     let id = intake
         .submit(SubmitRequest {
             text: text.into(),
@@ -206,9 +228,10 @@ async fn a_correction_in_the_feedback_process_reaches_the_retrievers_classifier(
         &dir.path().join("a"),
     );
     let (_feedback, feedback) = run("feedback", &id, &qdrant, &dir.path().join("b"));
+    let token = admin_token(&id, &qdrant, dir.path());
 
     let text = "电脑用起来特别卡，想申请换一台新的。";
-    let first = decided(pipeline, feedback, text).await;
+    let first = decided(pipeline, feedback, &token, text).await;
     let before = classifier_top(&first);
     let scores = &first.matches.as_ref().expect("matches").model_scores;
     assert!(
@@ -219,9 +242,7 @@ async fn a_correction_in_the_feedback_process_reaches_the_retrievers_classifier(
     let to = scores.last().expect("scores").department.clone();
     assert_ne!(before, to);
 
-    let mut decisions = DecisionsClient::connect(format!("http://{feedback}"))
-        .await
-        .expect("decisions");
+    let mut decisions = DecisionsClient::new(channel(feedback, &token).await);
     let corrected_at = Instant::now();
     decisions
         .correct(Corrected {
@@ -237,7 +258,7 @@ async fn a_correction_in_the_feedback_process_reaches_the_retrievers_classifier(
     // The pipeline process never restarts; its classifier must learn the correction from the feed.
     let deadline = corrected_at + Duration::from_secs(20);
     let after = loop {
-        let next = decided(pipeline, feedback, text).await;
+        let next = decided(pipeline, feedback, &token, text).await;
         if classifier_top(&next) == to {
             break next;
         }

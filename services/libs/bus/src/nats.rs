@@ -279,6 +279,11 @@ impl fmt::Debug for NatsConsumer {
     }
 }
 
+/// How long one pull request waits for a message before the client sends another.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// The server's idle heartbeat on a pull request, under half its expiry, so a dead request is noticed.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
 impl NatsConsumer {
     fn error(&self, source: BoxError) -> BusError {
         BusError::Consumer {
@@ -293,6 +298,11 @@ impl NatsConsumer {
             // One at a time: a message is pulled only when asked for, so its ack-wait never
             // runs down in a buffer, and competing handles share the work evenly.
             .max_messages_per_batch(1)
+            // A pull request the server stopped answering (seen after a competing replica died
+            // holding one) is replaced when it expires: after 5 s, not the client's default 30 s, so
+            // a consumer never sits idle that long with messages waiting.
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
             .map_err(|err| self.error(err.into()))
@@ -320,16 +330,24 @@ impl Consumer for NatsConsumer {
             Some(messages) => messages,
             slot @ None => slot.insert(self.open().await?),
         };
-        match messages.next().await {
-            Some(Ok(message)) => self.delivery(message),
-            // Start afresh on the next call: the pull stream may be unusable after an error.
-            Some(Err(err)) => {
-                *guard = None;
-                Err(self.error(err.into()))
-            }
-            None => {
-                *guard = None;
-                Err(self.error("the pull stream ended".into()))
+        loop {
+            match messages.next().await {
+                Some(Ok(message)) => return self.delivery(message),
+                // A heartbeat late on a busy machine is no failure: the stream keeps its pull
+                // request (a message may be on its way to this very subscription) and re-pulls on
+                // its own when the request expires, so the wait goes on.
+                Some(Err(err)) if err.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
+                    tracing::debug!(durable = %self.durable, "missed a pull heartbeat; still waiting");
+                }
+                // Start afresh on the next call: the pull stream may be unusable after an error.
+                Some(Err(err)) => {
+                    *guard = None;
+                    return Err(self.error(err.into()));
+                }
+                None => {
+                    *guard = None;
+                    return Err(self.error("the pull stream ended".into()));
+                }
             }
         }
     }

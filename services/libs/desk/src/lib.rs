@@ -10,14 +10,17 @@ pub mod lifecycle;
 mod store;
 
 pub use lifecycle::TransitionError;
-pub use store::{Applied, Change, DeskError, WorkStates};
+pub use store::{Applied, Change, DeskError, Evidence, WorkStates};
 
 /// The KV bucket of work states, by ticket id. Written by every role that moves a ticket (the router,
 /// feedback), through [`WorkStates`] only.
 pub const WORK_BUCKET: &str = "work";
 
-/// How many of its latest transitions a work state keeps, to recognise a cause delivered again.
-pub const RECENT: usize = 16;
+/// How many transitions a work state keeps as the ticket's history (and to recognise a cause delivered
+/// again). A ticket's life is a handful of moves; the bound only keeps a pathological one (claimed over
+/// and over) from growing its value past what a KV entry holds. The transition events on the bus keep
+/// everything.
+pub const HISTORY_LIMIT: usize = 256;
 
 /// How many times [`WorkStates::apply`] reads and tries again when another writer changed the ticket
 /// between its read and its write.

@@ -10,8 +10,8 @@
 //! | resolved | reopened |
 //! | reopened | routed, in review, assigned, in progress, resolved |
 //!
-//! Resolving does not wait for an assignment: until assignment exists (issue 14), agents resolve routed
-//! and reviewed tickets directly. A resolved ticket moves only to reopened, so a late correction or a
+//! Resolving does not wait for an assignment: an agent may resolve a routed or reviewed ticket before
+//! the assign role gives it to anyone (a department with no agents on file, or a quick answer). A resolved ticket moves only to reopened, so a late correction or a
 //! redelivered decision cannot undo a resolution.
 
 use switchboard_proto::TicketState;

@@ -11,7 +11,7 @@ use switchboard_proto::{Priority, TicketState, Transition, WorkState};
 use switchboard_runtime::{Outbound, Publisher, Subjects, now_ms, telemetry};
 
 use crate::lifecycle::{self, TransitionError};
-use crate::{MAX_ATTEMPTS, RECENT, WORK_BUCKET};
+use crate::{HISTORY_LIMIT, MAX_ATTEMPTS, WORK_BUCKET};
 
 /// The trace-context header whose value a transition records as its trace id.
 const TRACEPARENT: &str = "traceparent";
@@ -34,6 +34,23 @@ pub enum DeskError {
         ticket: String,
         #[source]
         source: prost::DecodeError,
+    },
+    #[error("ticket {ticket} is claimed by {by} until {until_ms} (ms since the epoch)")]
+    Claimed {
+        ticket: String,
+        by: String,
+        until_ms: i64,
+    },
+    #[error("ticket {ticket} is not in review (it is {state})")]
+    NotInReview { ticket: String, state: &'static str },
+    #[error("ticket {ticket} has no work state")]
+    Unknown { ticket: String },
+    /// The change was made for the ticket as it stood at one revision, and it has moved since.
+    #[error("ticket {ticket} moved on (it is at revision {found}, not {expected})")]
+    Moved {
+        ticket: String,
+        expected: u64,
+        found: u64,
     },
     #[error("the work-state store failed")]
     Bus(#[from] BusError),
@@ -66,6 +83,23 @@ pub struct Change {
     pub priority: Option<Priority>,
     /// When the ticket was received, recorded when this change creates its work state.
     pub received_at_ms: Option<i64>,
+    /// What kind of act this is (see `Transition.kind`); empty: the target state's name.
+    pub kind: String,
+    pub note: String,
+    /// With a decision: what it weighed (see `Transition.evidence_ids`).
+    pub evidence: Option<Evidence>,
+    /// Apply only to the ticket at this work-state revision: a change decided from what the ticket was
+    /// (an assignment chosen for a routed ticket) must not land on what it has become since.
+    pub at_revision: Option<u64>,
+}
+
+/// What a decision knew, recorded in its transition for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence {
+    pub ids: Vec<String>,
+    pub model_version: String,
+    pub rules_version: u64,
+    pub confidence: f32,
 }
 
 impl Change {
@@ -79,7 +113,31 @@ impl Change {
             assignee: None,
             priority: None,
             received_at_ms: None,
+            kind: String::new(),
+            note: String::new(),
+            evidence: None,
+            at_revision: None,
         }
+    }
+
+    pub fn at_revision(mut self, revision: u64) -> Self {
+        self.at_revision = Some(revision);
+        self
+    }
+
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = note.into();
+        self
+    }
+
+    pub fn evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence = Some(evidence);
+        self
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
@@ -150,33 +208,127 @@ impl WorkStates {
         }
     }
 
-    /// Moves the ticket as `change` asks, if the lifecycle allows it from the state it is in: reads the
-    /// state, checks the move, and writes only if no one else wrote since the read, reading again when
-    /// someone did (at most [`MAX_ATTEMPTS`] times), so concurrent movers never lose a move. Once
-    /// written, the transition is published on `<prefix>.work.<to>` with the message id
-    /// `<ticket>.work.<revision>`, carrying the current trace context. A failed publish fails the call;
-    /// the same change applied again then republishes the recorded transition.
+    /// Moves the ticket as `change` asks, if the lifecycle allows it from the state it is in (and, out of
+    /// review, if no one else holds the ticket's claim): reads the state, checks the move, and writes only
+    /// if no one else wrote since the read, reading again when someone did (at most [`MAX_ATTEMPTS`]
+    /// times), so concurrent movers never lose a move. Once written, the transition is published on
+    /// `<prefix>.work.<to>` with the message id `<ticket>.work.<revision>`, carrying the current trace
+    /// context. A failed publish fails the call; the same change applied again then republishes the
+    /// recorded transition.
     pub async fn apply(&self, ticket_id: &str, change: Change) -> Result<Applied, DeskError> {
+        self.modify(ticket_id, &change.cause, |current| {
+            let current = current.unwrap_or_else(|| fresh(ticket_id, &change));
+            step(ticket_id, current, &change, now_ms())
+        })
+        .await
+    }
+
+    /// Records that a ticket was received, before the pipeline decides it: its work state is created at
+    /// received, with its channel and time. A ticket whose work state exists already (a redelivery, or
+    /// a decision that came first) is left as it is; `false` then.
+    pub async fn receive(
+        &self,
+        ticket_id: &str,
+        channel: &str,
+        received_at_ms: i64,
+    ) -> Result<bool, DeskError> {
+        validate_key(ticket_id)?;
+        let mut state = fresh(ticket_id, &Change::new(TicketState::Received, "", ""));
+        state.channel = channel.to_owned();
+        state.received_at_ms = received_at_ms;
+        state.updated_at_ms = received_at_ms;
+        state.revision = 1;
+        let mut transition = transition(ticket_id, &state, "intake", RECEIVED, received_at_ms);
+        transition.set_from(TicketState::Unspecified);
+        transition.reason = format!("received on {channel}");
+        state.history.push(transition.clone());
+        match self
+            .kv
+            .create(ticket_id, Bytes::from(state.encode_to_vec()))
+            .await?
+        {
+            Created::Created { .. } => {
+                self.publish(&transition).await?;
+                Ok(true)
+            }
+            Created::Exists(entry) => {
+                // The first attempt may have stored the state and failed to publish: publish its
+                // transition again (the bus stores it once).
+                let stored = decode(ticket_id, entry.value)?;
+                if let Some(first) = stored.history.iter().find(|t| t.cause == RECEIVED) {
+                    self.publish(first).await?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Gives a ticket in review to one reviewer until `until_ms`: a claim no one else holds (or that
+    /// expired) is taken, the holder's own is extended, another's live claim is refused naming them.
+    /// The claim is recorded in the ticket's history; moving the ticket out of review releases it.
+    pub async fn claim(
+        &self,
+        ticket_id: &str,
+        reviewer: &str,
+        until_ms: i64,
+    ) -> Result<Applied, DeskError> {
+        self.modify(ticket_id, "", |current| {
+            let Some(mut state) = current else {
+                return Err(DeskError::Unknown {
+                    ticket: ticket_id.to_owned(),
+                });
+            };
+            let now = now_ms();
+            if state.state() != TicketState::InReview {
+                return Err(DeskError::NotInReview {
+                    ticket: ticket_id.to_owned(),
+                    state: lifecycle_name(state.state()),
+                });
+            }
+            check_claim(ticket_id, &state, reviewer, now)?;
+            state.claimed_by = reviewer.to_owned();
+            state.claim_expires_at_ms = until_ms;
+            state.updated_at_ms = now;
+            state.revision += 1;
+            let mut t = transition(ticket_id, &state, reviewer, "", now);
+            t.set_from(TicketState::InReview);
+            t.kind = "claimed".into();
+            t.reason = format!("claimed for review until {until_ms}");
+            push(&mut state, t.clone());
+            Ok((state, t))
+        })
+        .await
+    }
+
+    /// The read, change, write-if-unchanged loop under every move: `change` makes the next state and
+    /// its transition from the current one (`None` before the ticket's first).
+    async fn modify(
+        &self,
+        ticket_id: &str,
+        cause: &str,
+        mut change: impl FnMut(Option<WorkState>) -> Result<(WorkState, Transition), DeskError>,
+    ) -> Result<Applied, DeskError> {
         validate_key(ticket_id)?;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let (current, revision) = match self.kv.get(ticket_id).await? {
-                Some(entry) => (decode(ticket_id, entry.value)?, Some(entry.revision)),
-                None => (fresh(ticket_id, &change), None),
+                Some(entry) => (Some(decode(ticket_id, entry.value)?), Some(entry.revision)),
+                None => (None, None),
             };
-            if !change.cause.is_empty()
-                && let Some(done) = current.recent.iter().find(|t| t.cause == change.cause)
+            if !cause.is_empty()
+                && let Some(current) = &current
+                && let Some(done) = current.history.iter().find(|t| t.cause == cause)
             {
                 let transition = done.clone();
                 self.publish(&transition).await?;
                 return Ok(Applied {
                     transition,
-                    state: current,
+                    state: current.clone(),
                     replayed: true,
                 });
             }
-            let (next, transition) = step(ticket_id, current, &change)?;
+            let (next, transition) = change(current)?;
             let value = Bytes::from(next.encode_to_vec());
             let written = match revision {
                 Some(revision) => match self.kv.update(ticket_id, value, revision).await {
@@ -242,6 +394,9 @@ fn decode(ticket_id: &str, value: Bytes) -> Result<WorkState, DeskError> {
     })
 }
 
+/// The cause of the received transition: a ticket is received once.
+const RECEIVED: &str = "received";
+
 /// The work state of a ticket no transition has touched yet: received.
 fn fresh(ticket_id: &str, change: &Change) -> WorkState {
     let mut state = WorkState {
@@ -253,17 +408,47 @@ fn fresh(ticket_id: &str, change: &Change) -> WorkState {
     state
 }
 
+/// Refuses a person's act on a ticket in review that another reviewer holds a live claim on.
+fn check_claim(ticket_id: &str, state: &WorkState, actor: &str, now: i64) -> Result<(), DeskError> {
+    if !state.claimed_by.is_empty() && state.claimed_by != actor && state.claim_expires_at_ms > now
+    {
+        return Err(DeskError::Claimed {
+            ticket: ticket_id.to_owned(),
+            by: state.claimed_by.clone(),
+            until_ms: state.claim_expires_at_ms,
+        });
+    }
+    Ok(())
+}
+
 /// The state after `change` and the transition that makes it, if the lifecycle allows the move.
 fn step(
     ticket_id: &str,
     mut state: WorkState,
     change: &Change,
+    at_ms: i64,
 ) -> Result<(WorkState, Transition), DeskError> {
+    if let Some(expected) = change.at_revision
+        && expected != state.revision
+    {
+        return Err(DeskError::Moved {
+            ticket: ticket_id.to_owned(),
+            expected,
+            found: state.revision,
+        });
+    }
     let from = state.state();
     lifecycle::check(from, change.to).map_err(|source| DeskError::Refused {
         ticket: ticket_id.to_owned(),
         source,
     })?;
+    if from == TicketState::InReview {
+        check_claim(ticket_id, &state, &change.actor, at_ms)?;
+    }
+    if change.to != TicketState::InReview {
+        state.claimed_by.clear();
+        state.claim_expires_at_ms = 0;
+    }
     if let Some(department) = &change.department {
         state.department.clone_from(department);
     }
@@ -280,31 +465,62 @@ fn step(
     if let Some(priority) = change.priority {
         state.set_priority(priority);
     }
-    let at_ms = now_ms();
     state.set_state(change.to);
     state.updated_at_ms = at_ms;
     state.revision += 1;
+    let mut t = transition(ticket_id, &state, &change.actor, &change.cause, at_ms);
+    t.set_from(from);
+    t.reason.clone_from(&change.reason);
+    t.note.clone_from(&change.note);
+    t.kind = if change.kind.is_empty() {
+        lifecycle_name(change.to).to_owned()
+    } else {
+        change.kind.clone()
+    };
+    if let Some(e) = &change.evidence {
+        t.evidence_ids.clone_from(&e.ids);
+        t.model_version.clone_from(&e.model_version);
+        t.rules_version = e.rules_version;
+        t.confidence = e.confidence;
+    }
+    push(&mut state, t.clone());
+    Ok((state, t))
+}
+
+/// The transition into `state` as it now stands (its state, revision, department and assignee), made
+/// by `actor` for `cause` at `at_ms`, in the current trace.
+fn transition(
+    ticket_id: &str,
+    state: &WorkState,
+    actor: &str,
+    cause: &str,
+    at_ms: i64,
+) -> Transition {
     let trace_id = telemetry::current_context_headers()
         .remove(TRACEPARENT)
         .unwrap_or_default();
-    let mut transition = Transition {
+    let mut t = Transition {
         ticket_id: ticket_id.to_owned(),
-        actor: change.actor.clone(),
+        actor: actor.to_owned(),
         at_ms,
-        reason: change.reason.clone(),
         trace_id,
         revision: state.revision,
-        cause: change.cause.clone(),
+        cause: cause.to_owned(),
         department: state.department.clone(),
         assignee: state.assignee.clone(),
+        kind: lifecycle_name(state.state()).to_owned(),
         ..Transition::default()
     };
-    transition.set_from(from);
-    transition.set_to(change.to);
-    state.recent.push(transition.clone());
-    let excess = state.recent.len().saturating_sub(RECENT);
-    state.recent.drain(..excess);
-    Ok((state, transition))
+    t.set_to(state.state());
+    t
+}
+
+/// Appends to the ticket's history, dropping (and counting) the oldest beyond [`HISTORY_LIMIT`].
+fn push(state: &mut WorkState, transition: Transition) {
+    state.history.push(transition);
+    let excess = state.history.len().saturating_sub(HISTORY_LIMIT);
+    state.history.drain(..excess);
+    state.dropped += excess as u64;
 }
 
 /// Up to a millisecond per attempt so far, varying with the clock's nanoseconds.
@@ -333,7 +549,7 @@ mod tests {
     #[test]
     fn routing_clears_the_assignee_and_assigning_needs_one() {
         let change = Change::new(TicketState::Routed, "feedback", "c").department("hr");
-        let (next, t) = step("t", at(TicketState::Assigned), &change).expect("allowed");
+        let (next, t) = step("t", at(TicketState::Assigned), &change, 1).expect("allowed");
         assert_eq!(
             (next.department.as_str(), next.assignee.as_str()),
             ("hr", "")
@@ -349,6 +565,7 @@ mod tests {
             "t",
             unassigned,
             &Change::new(TicketState::Assigned, "a", "c"),
+            1,
         )
         .expect_err("no one to assign to");
         assert!(matches!(err, DeskError::NoAssignee { .. }), "{err:?}");
@@ -360,6 +577,7 @@ mod tests {
             "t-9",
             at(TicketState::Resolved),
             &Change::new(TicketState::Assigned, "a", "c"),
+            1,
         )
         .expect_err("resolved tickets are reopened first");
         let chain = format!(
@@ -374,14 +592,72 @@ mod tests {
     }
 
     #[test]
-    fn only_the_latest_transitions_are_kept() {
+    fn the_history_keeps_every_move_up_to_its_limit_and_counts_the_rest() {
         let mut state = at(TicketState::Assigned);
-        for i in 0..RECENT + 5 {
+        for i in 0..HISTORY_LIMIT + 5 {
             let change = Change::new(TicketState::Assigned, "a", format!("c{i}")).assignee("x");
-            state = step("t", state, &change).expect("allowed").0;
+            state = step("t", state, &change, 1).expect("allowed").0;
         }
-        assert_eq!(state.recent.len(), RECENT);
-        assert_eq!(state.recent[0].cause, "c5");
-        assert_eq!(state.revision, (RECENT + 5) as u64);
+        assert_eq!(state.history.len(), HISTORY_LIMIT);
+        assert_eq!(state.history[0].cause, "c5");
+        assert_eq!(state.dropped, 5);
+        assert_eq!(state.revision, (HISTORY_LIMIT + 5) as u64);
+    }
+
+    #[test]
+    fn a_live_claim_keeps_others_out_of_review_and_leaving_review_releases_it() {
+        let mut held = at(TicketState::InReview);
+        held.claimed_by = "ana".into();
+        held.claim_expires_at_ms = 1_000;
+        let confirm = |actor: &str| {
+            Change::new(TicketState::Routed, actor, "confirmed")
+                .department("billing")
+                .kind("confirmed")
+        };
+        let err = step("t", held.clone(), &confirm("ben"), 999).expect_err("ana holds it");
+        assert_eq!(
+            err.to_string(),
+            "ticket t is claimed by ana until 1000 (ms since the epoch)"
+        );
+        // Her own act goes through and frees the ticket; so does anyone's once the claim expired.
+        let (next, t) = step("t", held.clone(), &confirm("ana"), 999).expect("hers");
+        assert_eq!(
+            (next.claimed_by.as_str(), next.claim_expires_at_ms),
+            ("", 0)
+        );
+        assert_eq!((t.kind.as_str(), t.actor.as_str()), ("confirmed", "ana"));
+        step("t", held, &confirm("ben"), 1_000).expect("expired");
+    }
+
+    #[test]
+    fn a_change_for_an_earlier_revision_is_refused() {
+        let mut routed = at(TicketState::Routed);
+        routed.revision = 4;
+        let change = |rev| {
+            Change::new(TicketState::Assigned, "assign", "")
+                .assignee("b")
+                .at_revision(rev)
+        };
+        let err = step("t", routed.clone(), &change(3), 1).expect_err("moved since");
+        assert_eq!(
+            err.to_string(),
+            "ticket t moved on (it is at revision 4, not 3)"
+        );
+        let (next, _) = step("t", routed, &change(4), 1).expect("as it stands");
+        assert_eq!((next.assignee.as_str(), next.revision), ("b", 5));
+    }
+
+    #[test]
+    fn a_decision_records_what_it_weighed() {
+        let change = Change::new(TicketState::Routed, "router", "router").evidence(Evidence {
+            ids: vec!["kb:1".into(), "kb:7".into()],
+            model_version: "m-3".into(),
+            rules_version: 12,
+            confidence: 0.8,
+        });
+        let (_, t) = step("t", at(TicketState::Received), &change, 5).expect("allowed");
+        assert_eq!(t.evidence_ids, ["kb:1", "kb:7"]);
+        assert_eq!((t.model_version.as_str(), t.rules_version), ("m-3", 12));
+        assert_eq!((t.kind.as_str(), t.at_ms), ("routed", 5));
     }
 }

@@ -12,9 +12,11 @@ mod error;
 mod local;
 mod openai;
 mod pooling;
+mod probe;
 
 pub use batcher::{Batcher, BatcherOptions};
 pub use embedder::Embedder;
 pub use error::EmbedError;
 pub use local::{LocalBert, LocalBertOptions};
 pub use openai::OpenAiEmbedder;
+pub use probe::{ChineseReading, read_chinese};

@@ -28,8 +28,12 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The request is larger than this door accepts.
     PayloadTooLarge,
+    /// The request body is in a format this door does not read (HTTP `Content-Type`).
+    UnsupportedMediaType,
     /// What the request names does not exist.
     NotFound,
+    /// What the request would create exists already.
+    AlreadyExists,
     /// What the request names changed under it (another writer came first): reading again and
     /// retrying may succeed.
     Aborted,
@@ -37,6 +41,8 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The caller is known but may not do this.
     PermissionDenied,
+    /// The caller tried too often (failed logins); retrying after the time it is told may succeed.
+    TooManyRequests,
     /// Stored data cannot be read back: retrying will not help, and someone should look.
     DataLoss,
     /// A dependency (the bus, a store, an embedder) failed; retrying later may succeed.
@@ -47,13 +53,16 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in table order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 12] = [
         Self::InvalidArgument,
         Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
         Self::NotFound,
+        Self::AlreadyExists,
         Self::Aborted,
         Self::Unauthenticated,
         Self::PermissionDenied,
+        Self::TooManyRequests,
         Self::DataLoss,
         Self::Unavailable,
         Self::Internal,
@@ -63,12 +72,18 @@ impl ErrorKind {
     pub const fn codes(self) -> (Code, StatusCode) {
         match self {
             Self::InvalidArgument => (Code::InvalidArgument, StatusCode::BAD_REQUEST),
-            // OutOfRange is what tonic itself answers for a message over the decoding limit.
-            Self::PayloadTooLarge => (Code::OutOfRange, StatusCode::PAYLOAD_TOO_LARGE),
+            // ResourceExhausted, as the gRPC listener also answers for a message over tonic's decoding
+            // limit (tonic itself says OutOfRange).
+            Self::PayloadTooLarge => (Code::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
+            Self::UnsupportedMediaType => {
+                (Code::InvalidArgument, StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
             Self::NotFound => (Code::NotFound, StatusCode::NOT_FOUND),
+            Self::AlreadyExists => (Code::AlreadyExists, StatusCode::CONFLICT),
             Self::Aborted => (Code::Aborted, StatusCode::CONFLICT),
             Self::Unauthenticated => (Code::Unauthenticated, StatusCode::UNAUTHORIZED),
             Self::PermissionDenied => (Code::PermissionDenied, StatusCode::FORBIDDEN),
+            Self::TooManyRequests => (Code::ResourceExhausted, StatusCode::TOO_MANY_REQUESTS),
             Self::DataLoss => (Code::DataLoss, StatusCode::INTERNAL_SERVER_ERROR),
             Self::Unavailable => (Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal => (Code::Internal, StatusCode::INTERNAL_SERVER_ERROR),
@@ -161,10 +176,20 @@ mod tests {
             ),
             (
                 ErrorKind::PayloadTooLarge,
-                Code::OutOfRange,
+                Code::ResourceExhausted,
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
+            (
+                ErrorKind::UnsupportedMediaType,
+                Code::InvalidArgument,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
             (ErrorKind::NotFound, Code::NotFound, StatusCode::NOT_FOUND),
+            (
+                ErrorKind::AlreadyExists,
+                Code::AlreadyExists,
+                StatusCode::CONFLICT,
+            ),
             (ErrorKind::Aborted, Code::Aborted, StatusCode::CONFLICT),
             (
                 ErrorKind::Unauthenticated,
@@ -175,6 +200,11 @@ mod tests {
                 ErrorKind::PermissionDenied,
                 Code::PermissionDenied,
                 StatusCode::FORBIDDEN,
+            ),
+            (
+                ErrorKind::TooManyRequests,
+                Code::ResourceExhausted,
+                StatusCode::TOO_MANY_REQUESTS,
             ),
             (
                 ErrorKind::DataLoss,

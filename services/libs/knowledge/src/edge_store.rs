@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FacetRequest, FacetValue, FieldIndexOperations, Fusion, JsonPath, Modifier,
-    NamedQuery, OperationError, PayloadFieldSchema, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, PointStructPersisted, Prefetch, QueryEnum,
-    QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, Vector, VectorInternal,
-    VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType,
+    PointId, PointInsertOperations, PointOperations, PointStruct, PointStructPersisted, Prefetch,
+    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SetPayloadOp, UpdateOperation, Vector,
+    VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::bm25::VECTOR_NAME;
 use crate::error::KnowledgeError;
@@ -116,6 +117,36 @@ impl VectorStore for EdgeStore {
                     PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
                 ))
                 .map_err(KnowledgeError::store("upsert"))
+        })
+        .await
+    }
+
+    async fn set_weights(&self, weights: Vec<(Uuid, f32)>) -> Result<(), KnowledgeError> {
+        self.blocking(move |inner| {
+            let _turn = inner.writes.lock().unwrap_or_else(PoisonError::into_inner);
+            // One operation per point, since each gets its own weight; setting a key merges it into
+            // the payload, so text, department and times stay.
+            for (id, weight) in weights {
+                let mut payload = Payload::default();
+                payload.0.insert("weight".to_owned(), json!(weight));
+                let set =
+                    inner
+                        .shard
+                        .update(UpdateOperation::PayloadOperation(PayloadOps::SetPayload(
+                            SetPayloadOp {
+                                payload,
+                                points: Some(vec![PointId::Uuid(id)]),
+                                filter: None,
+                                key: None,
+                            },
+                        )));
+                match set {
+                    // Deleted or never stored: there is nothing to weigh.
+                    Ok(_) | Err(OperationError::PointIdError { .. }) => {}
+                    Err(e) => return Err(KnowledgeError::store("set weights")(e)),
+                }
+            }
+            Ok(())
         })
         .await
     }

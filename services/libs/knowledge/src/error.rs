@@ -67,6 +67,9 @@ pub enum KnowledgeError {
     FeedTwice,
     #[error("the embedder failed")]
     Embed(#[from] switchboard_embed::EmbedError),
+    /// The keyword matcher over a history's words could not be built (more states than it can number).
+    #[error("cannot build the keyword matcher over the history")]
+    Keywords(#[source] aho_corasick::BuildError),
     #[error("cannot read CSV {path}")]
     Csv {
         path: PathBuf,
@@ -126,6 +129,7 @@ impl ServiceError for KnowledgeError {
             | KnowledgeError::Open { .. }
             | KnowledgeError::Layout { .. }
             | KnowledgeError::UnknownDimension
+            | KnowledgeError::Keywords(_)
             | KnowledgeError::FeedTwice => ErrorKind::Internal,
         }
     }

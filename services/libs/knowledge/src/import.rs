@@ -63,6 +63,9 @@ pub struct ImportSummary {
     pub rows_read: u64,
     pub imported: u64,
     pub skipped: u64,
+    /// Imported rows written in Chinese ([`switchboard_text::language`]): whether the sentence model
+    /// must read Chinese for its similar tickets to mean anything.
+    pub chinese: u64,
     /// The first few skipped rows, in file order, so a user can find and fix them.
     pub first_skipped: Vec<SkippedRow>,
 }
@@ -132,6 +135,11 @@ pub async fn import_csv(
         summary
             .first_skipped
             .extend(batch.skipped.into_iter().take(room));
+        summary.chinese += batch
+            .records
+            .iter()
+            .filter(|r| switchboard_text::language(&r.text) == "zh")
+            .count() as u64;
         summary.imported += kb.upsert(batch.records).await? as u64;
         progress(ImportProgress {
             rows_read: summary.rows_read,
@@ -318,3 +326,6 @@ impl Rows {
         Ok(Some(minutes.round() as i64))
     }
 }
+
+#[cfg(test)]
+mod properties;

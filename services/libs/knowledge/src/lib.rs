@@ -2,7 +2,8 @@
 //! tickets as BM25 sparse and, with an embedder, dense vectors (qdrant-edge in-process or a Qdrant
 //! server), the classifier trained from them, the evidence blend that turns similar tickets and the
 //! classifier's probabilities into department scores (and the blend weight chosen on the held-out
-//! tenth), CSV import of a ticket system's history, and the labelled CSV sets the benches score on.
+//! tenth), CSV import of a ticket system's history, the keywords mined from it per department, and
+//! the labelled CSV sets the benches score on.
 //!
 //! The retriever role searches it, feedback teaches it, the router weighs its evidence, and the bench
 //! replays it: none of them has to simulate another to do so.
@@ -15,6 +16,7 @@ mod edge_store;
 mod error;
 pub mod evidence;
 mod import;
+mod keywords;
 mod layout;
 mod point;
 mod remote_store;
@@ -26,4 +28,6 @@ pub use classifier::{Classifier, FitReport, ModelScores, Trainer, Training, Trai
 pub use csv_read::{LabelledRow, read_labelled};
 pub use error::KnowledgeError;
 pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
+pub use keywords::{DepartmentCount, HistoryTicket, HotKeyword, Keyword, KeywordTable};
+pub use point::record_of;
 pub use store::{KnowledgeBase, Query, StoredRecord};

@@ -96,7 +96,11 @@ pub(crate) fn similar_ticket(score: f32, payload: &Map<String, Value>) -> Simila
 
 /// The record a stored payload holds, defaults applied as they were written.
 pub(crate) fn knowledge_record(payload: &Map<String, Value>) -> KnowledgeRecord {
-    let s = similar_ticket(0.0, payload);
+    record_of(similar_ticket(0.0, payload))
+}
+
+/// The record a search hit was read from: every field but the score.
+pub fn record_of(s: SimilarTicket) -> KnowledgeRecord {
     KnowledgeRecord {
         id: s.id,
         text: s.text,

@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use qdrant_client::qdrant::vector_output::Vector as VectorOutput;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
-    CollectionInfo, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, Distance, FacetCountsBuilder, FieldType, Fusion, Modifier,
-    PointStruct, PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder, ScrollPointsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, VectorsSelector, facet_value,
+    CollectionInfo, Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, Distance, FacetCountsBuilder, FieldType, Filter, Fusion,
+    Modifier, PointStruct, PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder,
+    ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder, VectorsSelector, facet_value,
 };
 use qdrant_client::{Payload, Qdrant};
 use serde_json::Map;
@@ -148,6 +149,28 @@ impl VectorStore for RemoteStore {
             .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
             .await
             .map_err(KnowledgeError::remote("upsert"))?;
+        Ok(())
+    }
+
+    async fn set_weights(&self, weights: Vec<(uuid::Uuid, f32)>) -> Result<(), KnowledgeError> {
+        // One request per point, since each gets its own weight; a few per correction. Setting a key
+        // merges it into the payload, and `wait` makes the weight searchable on return.
+        for (id, weight) in weights {
+            let mut payload = Map::new();
+            payload.insert("weight".to_owned(), serde_json::json!(weight));
+            let payload = Payload::from(payload);
+            // Selected by a filter rather than by id, so that a point no longer stored matches
+            // nothing instead of failing the request.
+            let selector = Filter::must([Condition::has_id([id.to_string()])]);
+            self.client
+                .set_payload(
+                    SetPayloadPointsBuilder::new(&self.collection, payload)
+                        .points_selector(selector)
+                        .wait(true),
+                )
+                .await
+                .map_err(KnowledgeError::remote("set weights"))?;
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use crate::changes::{ChangeFeed, LEARN_IN_PLACE};
 use crate::classifier::Classifier;
 use crate::edge_store::EdgeStore;
 use crate::error::KnowledgeError;
+use crate::keywords::KeywordTable;
 use crate::layout::Layout;
 use crate::point::{self, Point};
 use crate::remote_store::RemoteStore;
@@ -160,6 +161,42 @@ impl KnowledgeBase {
         Ok(written)
     }
 
+    /// Sets the weight of stored records, leaving their text, department and vectors as they are
+    /// (records no longer stored are skipped), and returns how many weights were given. Each change is
+    /// a record as stored (with its current weight and, when the store has an embedder, its dense
+    /// vector) and its new weight, above zero: a zero would read as unset, 1. Searches see the new
+    /// weights at once; the classifier, which weighs every record by its weight, moves each record to
+    /// its new weight in place here, and every other process sharing the store retrains. Durable
+    /// after [`Self::flush`].
+    pub async fn set_weights(
+        &self,
+        changes: Vec<(StoredRecord, f32)>,
+    ) -> Result<usize, KnowledgeError> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        for (StoredRecord { record, .. }, weight) in &changes {
+            if !weight.is_finite() || *weight <= 0.0 {
+                return Err(KnowledgeError::InvalidRecord {
+                    id: record.id.clone(),
+                    field: "weight",
+                    problem: "must be a finite number above zero",
+                });
+            }
+        }
+        let written = changes.len();
+        let points = changes
+            .iter()
+            .map(|(r, weight)| (point::point_id(&r.record.id), *weight))
+            .collect();
+        self.inner.store.set_weights(points).await?;
+        // The feed carries no weights: other models cannot follow in place, and retrain.
+        let generation = self.announce(written, &[]).await?;
+        self.inner.classifier.reweigh(changes, generation).await;
+        self.inner.changed.notify_one();
+        Ok(written)
+    }
+
     /// Checks and stores the records, announces the write, and returns how many were written, the new
     /// generation and, for a small write, the records to learn in place.
     async fn store(
@@ -196,18 +233,28 @@ impl KnowledgeBase {
         .map_err(KnowledgeError::Task)?;
         let written = points.len();
         self.inner.store.upsert(points).await?;
-        let generation = match self.inner.feed.get() {
+        let generation = self.announce(written, &learnable).await?;
+        Ok((written, generation, learnable))
+    }
+
+    /// Moves the generation past a write of `written` records, telling the change feed when there is
+    /// one; `learnable` is what the models may learn in place (empty: every model retrains).
+    async fn announce(
+        &self,
+        written: usize,
+        learnable: &[StoredRecord],
+    ) -> Result<u64, KnowledgeError> {
+        Ok(match self.inner.feed.get() {
             Some(feed) => {
                 let revision = feed
-                    .announce(written, &learnable)
+                    .announce(written, learnable)
                     .await
                     .map_err(KnowledgeError::Announce)?;
                 self.inner.generation.fetch_max(revision, Ordering::SeqCst);
                 revision
             }
             None => self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1,
-        };
-        Ok((written, generation, learnable))
+        })
     }
 
     /// Shares this knowledge base's changes with every other process that holds it (over a Qdrant
@@ -319,6 +366,14 @@ impl KnowledgeBase {
                 dense: s.dense,
             })
             .collect())
+    }
+
+    /// The keywords of every record (see [`KeywordTable`]), mined off the async threads.
+    pub async fn keywords(&self) -> Result<KeywordTable, KnowledgeError> {
+        let records = self.records().await?.into_iter().map(|s| s.record);
+        tokio::task::spawn_blocking(move || KeywordTable::mine(records))
+            .await
+            .map_err(KnowledgeError::Task)?
     }
 
     /// The store's write count: how many writes this handle made since it was opened, or with a change

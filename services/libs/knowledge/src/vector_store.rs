@@ -9,6 +9,7 @@ use std::fmt;
 use async_trait::async_trait;
 use qdrant_edge::SparseVector;
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use crate::error::KnowledgeError;
 use crate::point::Point;
@@ -58,6 +59,10 @@ pub(crate) struct Stored {
 pub(crate) trait VectorStore: fmt::Debug + Send + Sync {
     /// Inserts or replaces points by id; searchable when this returns.
     async fn upsert(&self, points: Vec<Point>) -> Result<(), KnowledgeError>;
+
+    /// Sets the `weight` of each point named, leaving the rest of its payload and its vectors as they
+    /// are; a point that is not stored is skipped. Searches see the new weights when this returns.
+    async fn set_weights(&self, weights: Vec<(Uuid, f32)>) -> Result<(), KnowledgeError>;
 
     /// The best `search.limit` points, best first. Nothing when there is nothing to search with.
     async fn search(&self, search: Search) -> Result<Vec<Hit>, KnowledgeError>;

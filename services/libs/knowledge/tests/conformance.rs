@@ -1,6 +1,6 @@
 //! The vector-store conformance suite: every test is written once against `KnowledgeBase` and runs on
 //! each backend: qdrant-edge always (module `edge`), and a Qdrant server (module `server`) when
-//! `SWITCHBOARD__QDRANT__URL` names one, in a collection of its own that is deleted afterwards.
+//! `SWITCHBOARD_TEST_QDRANT_URL` names one, in a collection of its own that is deleted afterwards.
 //! Without a server the `server` tests say they were skipped and pass.
 
 mod support;
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_embed::Embedder;
-use switchboard_knowledge::{KnowledgeBase, KnowledgeError};
+use switchboard_knowledge::{KnowledgeBase, KnowledgeError, StoredRecord};
 use switchboard_proto::KnowledgeRecord;
 
 use support::backends::{Backend, Schema};
@@ -71,6 +71,7 @@ conformance!(
     a_missing_store_is_created_with_the_schema,
     another_layout_is_a_clear_error_naming_both,
     data_survives_closing_and_reopening,
+    weights_change_in_place_and_persist,
 );
 
 fn word_hash(dimension: usize) -> Option<Arc<dyn Embedder>> {
@@ -461,4 +462,55 @@ async fn data_survives_closing_and_reopening(backend: &dyn Backend) {
         .await
         .expect("upsert after reopen");
     assert_eq!(kb.count().await.expect("count"), HISTORY.len() + 1);
+}
+
+async fn weights_change_in_place_and_persist(backend: &dyn Backend) {
+    let kb = seeded(backend).await;
+    let before = kb.records().await.expect("records");
+    let generation = kb.generation();
+    let h0 = before
+        .iter()
+        .find(|r| r.record.id == "h-0")
+        .expect("h-0")
+        .clone();
+    let gone = StoredRecord {
+        record: record("no-such-record", "billing", "never stored"),
+        dense: None,
+    };
+    assert_eq!(
+        kb.set_weights(vec![(h0.clone(), 0.25), (gone, 0.5)])
+            .await
+            .expect("set weights"),
+        2
+    );
+    assert!(kb.generation() > generation, "a weight change is a write");
+    kb.flush().await;
+    let after = kb.records().await.expect("records");
+    assert_eq!(after.len(), before.len(), "a missing record is not created");
+    for (b, a) in before.iter().zip(&after) {
+        let expected = if a.record.id == "h-0" {
+            0.25
+        } else {
+            b.record.weight
+        };
+        assert_eq!(a.record.weight, expected, "{}", a.record.id);
+        // Only the weight moves: text, department, source and times stay.
+        assert_eq!(
+            KnowledgeRecord {
+                weight: 0.0,
+                ..a.record.clone()
+            },
+            KnowledgeRecord {
+                weight: 0.0,
+                ..b.record.clone()
+            }
+        );
+    }
+    let found = kb.similar(&h0.record.text, 1).await.expect("similar");
+    assert_eq!((found[0].id.as_str(), found[0].weight), ("h-0", 0.25));
+    let err = kb
+        .set_weights(vec![(h0, 0.0)])
+        .await
+        .expect_err("a zero weight reads as unset");
+    assert!(err.to_string().contains("h-0"), "{err}");
 }

@@ -11,7 +11,7 @@
 use switchboard_proto::{Priority, PriorityCause, PriorityStep, Ticket};
 use switchboard_text::timestamp;
 
-use crate::PolicyConfig;
+use crate::{Lang, PolicyConfig};
 
 /// The attribute connectors set to the ticket's SLA deadline, in any form [`timestamp`] reads.
 pub const SLA_DEADLINE_ATTRIBUTE: &str = "sla_deadline";
@@ -203,31 +203,65 @@ fn up_one(p: Priority) -> Priority {
     }
 }
 
-/// A priority as a person reads it: `high`.
-pub fn level(p: Priority) -> String {
-    p.as_str_name()
-        .trim_start_matches("PRIORITY_")
-        .to_lowercase()
+/// A priority as a person reads it: `high`, `高`.
+pub fn level(p: Priority, lang: Lang) -> String {
+    match lang {
+        Lang::En => p
+            .as_str_name()
+            .trim_start_matches("PRIORITY_")
+            .to_lowercase(),
+        // The console's words for the levels, so its labels and the explanations agree.
+        Lang::Zh => match p {
+            Priority::Urgent => "紧急",
+            Priority::High => "高",
+            Priority::Normal | Priority::Unspecified => "普通",
+            Priority::Low => "低",
+        }
+        .to_owned(),
+    }
 }
 
-/// One step in words, for the decision's explanation and the CLI: `waited 90 min ≥ 60 (normal → high)`.
-pub fn describe(step: &PriorityStep) -> String {
-    let (v, limit) = (step.value, step.limit);
-    let why = match step.cause() {
-        PriorityCause::Anger => format!("anger {v:.2} ≥ {limit:.2}"),
-        PriorityCause::Urgency => format!("urgency {v:.2} ≥ {limit:.2}"),
-        PriorityCause::Vip => format!("customer tier {} is a VIP tier", step.detail),
-        PriorityCause::Calm => format!("sentiment {v:.2} ≥ {limit:.2} with no anger or urgency"),
-        PriorityCause::Sla if v < 0.0 => format!("SLA deadline passed {:.0} min ago", -v),
-        PriorityCause::Sla => format!("SLA deadline in {v:.0} min ≤ {limit:.0}"),
-        PriorityCause::Wait => format!("waited {v:.0} min ≥ {limit:.0}"),
-        PriorityCause::Incident => format!(
-            "incident: {v:.0} customers with similar tickets within {} min ≥ {limit:.0}",
-            step.detail
+/// One step in words, for the decision's explanation and the CLI: `waited 90 min ≥ 60 (normal → high)`,
+/// `已等待 90 分钟 ≥ 60（普通 → 高）`.
+pub fn describe(step: &PriorityStep, lang: Lang) -> String {
+    let (v, limit, detail) = (step.value, step.limit, &step.detail);
+    let why = match (step.cause(), lang) {
+        (PriorityCause::Anger, Lang::En) => format!("anger {v:.2} ≥ {limit:.2}"),
+        (PriorityCause::Anger, Lang::Zh) => format!("愤怒度 {v:.2} ≥ {limit:.2}"),
+        (PriorityCause::Urgency, Lang::En) => format!("urgency {v:.2} ≥ {limit:.2}"),
+        (PriorityCause::Urgency, Lang::Zh) => format!("紧急度 {v:.2} ≥ {limit:.2}"),
+        (PriorityCause::Vip, Lang::En) => format!("customer tier {detail} is a VIP tier"),
+        (PriorityCause::Vip, Lang::Zh) => format!("客户等级 {detail} 属于 VIP 等级"),
+        (PriorityCause::Calm, Lang::En) => {
+            format!("sentiment {v:.2} ≥ {limit:.2} with no anger or urgency")
+        }
+        (PriorityCause::Calm, Lang::Zh) => {
+            format!("情绪值 {v:.2} ≥ {limit:.2}，且无愤怒或紧急")
+        }
+        (PriorityCause::Sla, Lang::En) if v < 0.0 => {
+            format!("SLA deadline passed {:.0} min ago", -v)
+        }
+        (PriorityCause::Sla, Lang::Zh) if v < 0.0 => format!("SLA 截止时间已过 {:.0} 分钟", -v),
+        (PriorityCause::Sla, Lang::En) => format!("SLA deadline in {v:.0} min ≤ {limit:.0}"),
+        (PriorityCause::Sla, Lang::Zh) => {
+            format!("距 SLA 截止时间 {v:.0} 分钟 ≤ {limit:.0}")
+        }
+        (PriorityCause::Wait, Lang::En) => format!("waited {v:.0} min ≥ {limit:.0}"),
+        (PriorityCause::Wait, Lang::Zh) => format!("已等待 {v:.0} 分钟 ≥ {limit:.0}"),
+        (PriorityCause::Incident, Lang::En) => format!(
+            "incident: {v:.0} customers with similar tickets within {detail} min ≥ {limit:.0}"
         ),
-        PriorityCause::Unspecified => "unspecified".to_owned(),
+        (PriorityCause::Incident, Lang::Zh) => {
+            format!("突发事件：{detail} 分钟内 {v:.0} 位客户提交相似工单 ≥ {limit:.0}")
+        }
+        (PriorityCause::Unspecified, Lang::En) => "unspecified".to_owned(),
+        (PriorityCause::Unspecified, Lang::Zh) => "未说明".to_owned(),
     };
-    format!("{why} ({} → {})", level(step.from()), level(step.to()))
+    let (from, to) = (level(step.from(), lang), level(step.to(), lang));
+    match lang {
+        Lang::En => format!("{why} ({from} → {to})"),
+        Lang::Zh => format!("{why}（{from} → {to}）"),
+    }
 }
 
 #[cfg(test)]
@@ -266,7 +300,7 @@ mod tests {
 
     fn run(t: &Ticket) -> (Priority, Vec<String>) {
         let (p, steps) = prioritise(t, &PolicyConfig::default(), NOW);
-        (p, steps.iter().map(describe).collect())
+        (p, steps.iter().map(|s| describe(s, Lang::En)).collect())
     }
 
     #[test]
@@ -411,5 +445,43 @@ mod tests {
             ..Ticket::default()
         };
         assert_eq!(run(&t), (Priority::Normal, vec![]));
+    }
+
+    #[test]
+    fn each_step_reads_in_chinese_with_the_same_numbers() {
+        let mut t = timed(NOW - 90 * MINUTE_MS, Some("2026-11-21T12:20:00Z"));
+        t.customer_tier = "VIP".to_owned();
+        t.matches = Some(Matches {
+            incident: Some(IncidentSignal {
+                customers: 5,
+                window_minutes: 30,
+            }),
+            ..Matches::default()
+        });
+        let (p, steps) = prioritise(&t, &PolicyConfig::default(), NOW);
+        let zh: Vec<String> = steps.iter().map(|s| describe(s, Lang::Zh)).collect();
+        assert_eq!(
+            zh,
+            [
+                "客户等级 VIP 属于 VIP 等级（普通 → 高）",
+                "已等待 90 分钟 ≥ 60（高 → 紧急）",
+            ]
+        );
+        assert_eq!(level(p, Lang::Zh), "紧急");
+        let (_, steps) = prioritise(&toned(0.46, 0.82, 0.3), &PolicyConfig::default(), NOW);
+        let zh: Vec<String> = steps.iter().map(|s| describe(s, Lang::Zh)).collect();
+        assert_eq!(
+            zh,
+            [
+                "愤怒度 0.82 ≥ 0.60（普通 → 高）",
+                "紧急度 0.30 ≥ 0.25（高 → 紧急）"
+            ]
+        );
+        let passed = (NOW - 10 * MINUTE_MS).to_string();
+        let (_, steps) = prioritise(&timed(NOW, Some(&passed)), &PolicyConfig::default(), NOW);
+        assert_eq!(
+            describe(&steps[0], Lang::Zh),
+            "SLA 截止时间已过 10 分钟（普通 → 紧急）"
+        );
     }
 }

@@ -8,6 +8,7 @@ pub const RULES: &str = "rules";
 /// The latest decided ticket by id: the router writes it, feedback and the decision board read it.
 pub const DECISIONS: &str = "decisions";
 
-/// The departments the knowledge base knows, by id: the retriever publishes them, the LLM parser may
-/// suggest them.
+/// The department catalog, by id, each with its duty description: the retriever announces the ones
+/// the knowledge base knows, admins describe them, the LLM parser may suggest them (see
+/// [`crate::departments`]).
 pub const DEPARTMENTS: &str = "departments";

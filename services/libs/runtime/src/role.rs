@@ -61,6 +61,11 @@ pub struct RoleParts {
     pub grpc: Vec<GrpcService>,
     /// Its HTTP routes.
     pub http: Option<axum::Router>,
+    /// The OpenAPI description of those routes, merged with the other roles' into `/openapi.json`.
+    pub openapi: Option<utoipa::openapi::OpenApi>,
+    /// Exact paths of those routes anyone may fetch without a credential: the console's static
+    /// files, which hold no data and must load before anyone has logged in.
+    pub public: Vec<String>,
     /// The KV buckets it reads or writes.
     pub buckets: Vec<&'static str>,
     /// Run once the listeners are up and before the role takes work (a classifier's first training):

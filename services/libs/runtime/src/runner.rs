@@ -32,6 +32,11 @@ pub struct RunnerOptions {
     pub concurrency: usize,
     /// First retry delay in milliseconds; doubles per attempt.
     pub retry_backoff_ms: u64,
+    /// Seconds between two reads of the consumer's backlog for `switchboard_consumer_pending`. Each
+    /// read is one request to the bus per role and replica (JetStream's consumer info; the embedded
+    /// bus counts its stored backlog), so it is kept well apart; the default reads twice per 30 s
+    /// scrape, so a scrape's value is at most 15 s old.
+    pub pending_poll_secs: u64,
 }
 
 impl Default for RunnerOptions {
@@ -41,6 +46,7 @@ impl Default for RunnerOptions {
             ack_wait_secs: 30,
             concurrency: 32,
             retry_backoff_ms: 200,
+            pending_poll_secs: 15,
         }
     }
 }
@@ -97,6 +103,32 @@ impl RunningRole {
     }
 }
 
+/// Reads the consumer's backlog into `switchboard_consumer_pending{role}` at once and then every
+/// `period`, until `stop`. A failed read is logged and leaves the last value: the bus being away is
+/// what the role's own errors report.
+async fn poll_pending(
+    consumer: Arc<dyn Consumer>,
+    metrics: Metrics,
+    role: &'static str,
+    period: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match consumer.pending().await {
+            Ok(pending) => metrics.pending(role, pending),
+            Err(e) => {
+                tracing::debug!(role, error = %error_chain(&e), "consumer backlog not read")
+            }
+        }
+    }
+}
+
 impl RoleRunner {
     /// Binds the durable consumer and starts consuming, under `supervisor`: the role ending for any
     /// reason but [`RunningRole::stop`] is a failure of the process.
@@ -113,9 +145,17 @@ impl RoleRunner {
         self.metrics.role_started(self.role);
         let stop = CancellationToken::new();
         let role = self.role;
+        let polling = poll_pending(
+            consumer.clone(),
+            self.metrics.clone(),
+            role,
+            Duration::from_secs(self.options.pending_poll_secs.max(1)),
+            stop.clone(),
+        );
         let consuming = Arc::new(self).consume(consumer.clone(), stop.clone());
+        // One task: the backlog is read for exactly as long as the role consumes.
         let task = supervisor.spawn(format!("role {role}"), async move {
-            consuming.await;
+            tokio::join!(consuming, polling);
             Ok(())
         });
         Ok(RunningRole {

@@ -25,6 +25,11 @@ pub enum FeedbackError {
     Bus(#[from] BusError),
     #[error("knowledge base update failed")]
     KnowledgeBase(#[from] KnowledgeError),
+    /// The stored decision changed under every attempt to correct it.
+    #[error(
+        "ticket {ticket}'s stored decision changed under each of {attempts} attempts to correct it"
+    )]
+    Contended { ticket: String, attempts: u32 },
     /// Moving the ticket's work state failed in a way worth retrying (the bus, or contention).
     #[error("work state update failed")]
     Work(#[source] switchboard_desk::DeskError),
@@ -38,7 +43,9 @@ impl ServiceError for FeedbackError {
             FeedbackError::Decode { .. } => ErrorKind::DataLoss,
             // Only the bus handler meets a subject, so reaching a caller would be a bug here.
             FeedbackError::UnexpectedSubject { .. } => ErrorKind::Internal,
-            FeedbackError::Bus(_) | FeedbackError::Work(_) => ErrorKind::Unavailable,
+            FeedbackError::Bus(_) | FeedbackError::Work(_) | FeedbackError::Contended { .. } => {
+                ErrorKind::Unavailable
+            }
             // The knowledge base knows best what its failure is.
             FeedbackError::KnowledgeBase(e) => e.kind(),
         }
@@ -52,6 +59,7 @@ impl ServiceError for FeedbackError {
             | FeedbackError::UnexpectedSubject { .. }
             | FeedbackError::Bus(_)
             | FeedbackError::Work(_)
+            | FeedbackError::Contended { .. }
             | FeedbackError::KnowledgeBase(_) => None,
         }
     }
@@ -68,6 +76,14 @@ pub(crate) async fn load_ticket(
     decisions: &dyn switchboard_bus::Kv,
     ticket_id: &str,
 ) -> Result<switchboard_proto::Ticket, FeedbackError> {
+    Ok(load_entry(decisions, ticket_id).await?.0)
+}
+
+/// [`load_ticket`] with the revision it was stored at, for a revision-checked update.
+pub(crate) async fn load_entry(
+    decisions: &dyn switchboard_bus::Kv,
+    ticket_id: &str,
+) -> Result<(switchboard_proto::Ticket, u64), FeedbackError> {
     use prost::Message;
     if switchboard_bus::validate_key(ticket_id).is_err() {
         return Err(FeedbackError::Invalid {
@@ -79,10 +95,12 @@ pub(crate) async fn load_ticket(
         .get(ticket_id)
         .await?
         .ok_or_else(|| FeedbackError::UnknownTicket(ticket_id.to_owned()))?;
-    switchboard_proto::Ticket::decode(entry.value).map_err(|source| FeedbackError::Decode {
-        ticket: ticket_id.to_owned(),
-        source,
-    })
+    let ticket =
+        switchboard_proto::Ticket::decode(entry.value).map_err(|source| FeedbackError::Decode {
+            ticket: ticket_id.to_owned(),
+            source,
+        })?;
+    Ok((ticket, entry.revision))
 }
 
 #[cfg(test)]

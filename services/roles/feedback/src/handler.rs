@@ -8,24 +8,13 @@ use switchboard_bus::Kv;
 use switchboard_desk::{Change, DeskError, WorkStates};
 use switchboard_knowledge::{KnowledgeBase, StoredRecord};
 use switchboard_proto::{
-    Corrected, CorrectionReason, KnowledgeRecord, ProblemTypeSource, Resolved, Ticket, TicketState,
+    Corrected, KnowledgeRecord, ProblemTypeSource, Resolved, Ticket, TicketState,
 };
 use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, Subjects, error_chain};
 
+use crate::corrections::{CorrectedTicket, CorrectionsConfig, demote};
+use crate::decision;
 use crate::error::{FeedbackError, load_ticket};
-
-/// How much a corrected ticket counts as evidence, by the agent's reason. A policy or system change makes
-/// older history wrong, so the correction must outvote the old tickets around it; a plain mistake only
-/// needs to count a little more than one historical ticket.
-pub fn correction_weight(reason: CorrectionReason) -> f32 {
-    match reason {
-        CorrectionReason::PolicyUpdated
-        | CorrectionReason::SystemUpgraded
-        | CorrectionReason::ResponsibilityChanged => 3.0,
-        CorrectionReason::WrongDepartment => 2.0,
-        CorrectionReason::Other | CorrectionReason::Unspecified => 1.5,
-    }
-}
 
 /// The problem type a decided ticket teaches the knowledge base: the one its parser read (an LLM's) or
 /// the one its nearest neighbours gave it. A local parser's keyword guess is left out: written back, it
@@ -54,6 +43,8 @@ pub struct FeedbackHandler {
     threads: Option<Arc<dyn Kv>>,
     /// Where resolutions and corrections move the ticket's work state; `None` leaves work states alone.
     work: Option<WorkStates>,
+    /// How corrections weigh, by reason.
+    corrections: CorrectionsConfig,
 }
 
 /// The feedback role's name, the actor of a move whose event names no agent.
@@ -67,7 +58,14 @@ impl FeedbackHandler {
             subjects,
             threads: None,
             work: None,
+            corrections: CorrectionsConfig::default(),
         }
+    }
+
+    /// Weighs corrections as `corrections` says instead of by the defaults.
+    pub fn with_corrections(mut self, corrections: CorrectionsConfig) -> Self {
+        self.corrections = corrections;
+        self
     }
 
     /// Records resolutions and corrections in the tickets' work states:
@@ -116,91 +114,151 @@ impl FeedbackHandler {
     }
 
     async fn learn(&self, msg: &Inbound) -> Result<(), FeedbackError> {
-        let record = if msg.subject == self.subjects.corrected() {
+        if msg.subject == self.subjects.corrected() {
             let c =
                 Corrected::decode(msg.payload.clone()).map_err(|source| FeedbackError::Decode {
                     ticket: "correction event".into(),
                     source,
                 })?;
-            let ticket = load_ticket(self.decisions.as_ref(), &c.ticket_id).await?;
-            tracing::info!(ticket = %c.ticket_id, to = %c.to_department, reason = ?c.reason(), "learning from correction");
-            let mut why = c.reason().as_str_name().to_owned();
-            if !c.note.is_empty() {
-                why = format!("{why}: {}", c.note);
-            }
-            let change = Change::new(
-                TicketState::Routed,
-                actor(&c.agent),
-                format!("corrected.{}", c.at_ms),
-            )
-            .department(c.to_department.clone())
-            .reason(why);
-            self.move_work(&c.ticket_id, change).await?;
-            KnowledgeRecord {
-                id: format!("ticket:{}", ticket.id),
-                problem_type: learned_problem_type(&ticket),
-                text: ticket.text,
-                department: c.to_department.clone(),
-                created_at_ms: ticket.received_at_ms,
-                resolution_minutes: None,
-                source: "correction".into(),
-                weight: correction_weight(c.reason()),
-            }
+            self.learn_correction(c).await
         } else if msg.subject == self.subjects.resolved() {
             let r =
                 Resolved::decode(msg.payload.clone()).map_err(|source| FeedbackError::Decode {
                     ticket: "resolution event".into(),
                     source,
                 })?;
-            let ticket = load_ticket(self.decisions.as_ref(), &r.ticket_id).await?;
-            if let Some(threads) = &self.threads
-                && !ticket.thread_id.is_empty()
-            {
-                switchboard_policy::resolve_thread(threads.as_ref(), &ticket.thread_id).await?;
-            }
-            let department = if r.department.is_empty() {
-                ticket
+            self.learn_resolution(r).await
+        } else {
+            Err(FeedbackError::UnexpectedSubject {
+                subject: msg.subject.clone(),
+            })
+        }
+    }
+
+    /// A correction: the work state moves, the ticket is learnt with its reason's weight, a change of
+    /// history demotes the old department's close older tickets, and the stored decision becomes the
+    /// agent's. The decision is written last: it is what marks the correction applied, so a
+    /// redelivery after a failure anywhere before it redoes the rest (the record is replaced by id;
+    /// only a failure between the demotion and the decision's write demotes twice, within the floor),
+    /// and a redelivery after it demotes nothing again.
+    async fn learn_correction(&self, c: Corrected) -> Result<(), FeedbackError> {
+        let ticket = load_ticket(self.decisions.as_ref(), &c.ticket_id).await?;
+        tracing::info!(ticket = %c.ticket_id, to = %c.to_department, reason = ?c.reason(), "learning from correction");
+        let mut why = c.reason().as_str_name().to_owned();
+        if !c.note.is_empty() {
+            why = format!("{why}: {}", c.note);
+        }
+        let change = Change::new(
+            TicketState::Routed,
+            actor(&c.agent),
+            format!("corrected.{}", c.at_ms),
+        )
+        .department(c.to_department.clone())
+        .reason(why);
+        self.move_work(&c.ticket_id, change).await?;
+        let record = KnowledgeRecord {
+            id: record_id(&ticket),
+            problem_type: learned_problem_type(&ticket),
+            text: ticket.text.clone(),
+            department: c.to_department.clone(),
+            created_at_ms: ticket.received_at_ms,
+            resolution_minutes: None,
+            source: CORRECTION_SOURCE.into(),
+            weight: self.corrections.weight(c.reason()),
+        };
+        let query = self.kb.query(&record.text).await?;
+        self.teach(record, query.dense.clone()).await?;
+        if !decision::holds(&ticket, &c) {
+            // The department it was taken from: the event's, or else the decision it corrects.
+            let from = match c.from_department.as_str() {
+                "" => ticket
                     .decision
                     .as_ref()
-                    .map(|d| d.department.clone())
-                    .unwrap_or_default()
-            } else {
-                r.department.clone()
+                    .map(|d| d.department.as_str())
+                    .unwrap_or_default(),
+                from => from,
             };
-            // A resolution naming no department keeps the work state's, which has seen the
-            // corrections that the stored decision has not.
-            let mut change = Change::new(TicketState::Resolved, actor(&r.agent), "resolved");
-            if !r.department.is_empty() {
-                change = change
-                    .department(r.department.clone())
-                    .reason(format!("resolved by {}", r.department));
+            let corrected = CorrectedTicket {
+                record_id: &record_id(&ticket),
+                query: &query,
+                received_at_ms: ticket.received_at_ms,
+                from_department: from,
+                reason: c.reason(),
+            };
+            let demoted = demote(&self.kb, &self.corrections, &corrected).await?;
+            if demoted > 0 {
+                tracing::info!(ticket = %c.ticket_id, from, demoted, "older tickets of the old department demoted");
+                self.kb.flush().await;
             }
-            self.move_work(&r.ticket_id, change).await?;
-            KnowledgeRecord {
-                id: format!("ticket:{}", ticket.id),
-                problem_type: learned_problem_type(&ticket),
-                text: ticket.text,
-                department,
-                created_at_ms: ticket.received_at_ms,
-                resolution_minutes: Some(
-                    (r.resolved_at_ms - ticket.received_at_ms).max(0) / 60_000,
-                ),
-                source: "resolution".into(),
-                weight: 1.0,
-            }
+        }
+        decision::correct(self.decisions.as_ref(), &c).await?;
+        Ok(())
+    }
+
+    /// A resolution: the thread's rounds are cleared, the work state moves, and the ticket is learnt
+    /// with its resolution time. It never undoes a correction: naming no department, it learns the
+    /// stored decision's, which is the corrected one; and a corrected ticket keeps the correction's
+    /// weight and source, since a person's word on the department outweighs a plain resolution.
+    async fn learn_resolution(&self, r: Resolved) -> Result<(), FeedbackError> {
+        let ticket = load_ticket(self.decisions.as_ref(), &r.ticket_id).await?;
+        if let Some(threads) = &self.threads
+            && !ticket.thread_id.is_empty()
+        {
+            switchboard_policy::resolve_thread(threads.as_ref(), &ticket.thread_id).await?;
+        }
+        let decided = ticket.decision.as_ref();
+        let department = if r.department.is_empty() {
+            decided.map(|d| d.department.clone()).unwrap_or_default()
         } else {
-            return Err(FeedbackError::UnexpectedSubject {
-                subject: msg.subject.clone(),
-            });
+            r.department.clone()
         };
-        // Embedded once, for the store and for the classifier, which learns the record in place here and
-        // in every process that shares the knowledge base.
+        let (source, weight) = match decided.and_then(|d| d.correction.as_ref()) {
+            Some(c) => (CORRECTION_SOURCE, self.corrections.weight(c.reason())),
+            None => ("resolution", 1.0),
+        };
+        // A resolution naming no department keeps the work state's.
+        let mut change = Change::new(TicketState::Resolved, actor(&r.agent), "resolved");
+        if !r.department.is_empty() {
+            change = change
+                .department(r.department.clone())
+                .reason(format!("resolved by {}", r.department));
+        }
+        self.move_work(&r.ticket_id, change).await?;
+        let record = KnowledgeRecord {
+            id: record_id(&ticket),
+            problem_type: learned_problem_type(&ticket),
+            text: ticket.text.clone(),
+            department,
+            created_at_ms: ticket.received_at_ms,
+            resolution_minutes: Some((r.resolved_at_ms - ticket.received_at_ms).max(0) / 60_000),
+            source: source.into(),
+            weight,
+        };
         let dense = self.kb.query(&record.text).await?.dense;
+        self.teach(record, dense).await
+    }
+
+    /// Writes the record and folds it into the classifier in place, here and in every process that
+    /// shares the knowledge base.
+    async fn teach(
+        &self,
+        record: KnowledgeRecord,
+        dense: Option<Vec<f32>>,
+    ) -> Result<(), FeedbackError> {
         self.kb.learn(vec![StoredRecord { record, dense }]).await?;
         // qdrant-edge does not replay its write-ahead log on open: unflushed learning would be lost in a crash.
         self.kb.flush().await;
         Ok(())
     }
+}
+
+/// The source of a record a correction wrote.
+const CORRECTION_SOURCE: &str = "correction";
+
+/// A decided ticket's knowledge record: one per ticket, which its correction and its resolution both
+/// write, so the later replaces the earlier.
+fn record_id(ticket: &Ticket) -> String {
+    format!("ticket:{}", ticket.id)
 }
 
 /// Who moved the ticket: the agent the event names, or this role.
@@ -216,7 +274,8 @@ impl Handler for FeedbackHandler {
             Err(
                 e @ (FeedbackError::Bus(_)
                 | FeedbackError::KnowledgeBase(_)
-                | FeedbackError::Work(_)),
+                | FeedbackError::Work(_)
+                | FeedbackError::Contended { .. }),
             ) => Err(HandlerError::transient(e)),
             Err(e) => Err(HandlerError::permanent(e)),
         }

@@ -9,12 +9,17 @@ use switchboard_policy::THREADS_BUCKET;
 use switchboard_proto::decisions_server::DecisionsServer;
 use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets};
 
-use crate::FeedbackHandler;
 use crate::service::DecisionsService;
+use crate::{CorrectionsConfig, FeedbackHandler};
 
-pub async fn role(ctx: &RoleContext, kb: KnowledgeBase) -> Result<RoleParts, BoxError> {
+pub async fn role(
+    ctx: &RoleContext,
+    kb: KnowledgeBase,
+    corrections: CorrectionsConfig,
+) -> Result<RoleParts, BoxError> {
     let decisions = ctx.bus.kv(buckets::DECISIONS).await?;
     let handler = FeedbackHandler::new(kb, decisions.clone(), ctx.subjects.clone())
+        .with_corrections(corrections)
         .with_threads(ctx.bus.kv(THREADS_BUCKET).await?)
         .with_work(WorkStates::open(&ctx.bus, ctx.subjects.clone()).await?);
     Ok(RoleParts {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
+use switchboard_accounts::{Capability, Principal};
 use switchboard_bus::Kv;
 use switchboard_proto::decisions_server::Decisions;
 use switchboard_proto::{
@@ -48,6 +49,7 @@ impl DecisionsService {
 #[tonic::async_trait]
 impl Decisions for DecisionsService {
     async fn get(&self, request: Request<GetDecisionRequest>) -> Result<Response<Ticket>, Status> {
+        Principal::from_grpc(&request)?.require(Capability::Read)?;
         let id = request.into_inner().ticket_id;
         Ok(Response::new(
             load_ticket(self.decisions.as_ref(), &id).await?,
@@ -58,7 +60,9 @@ impl Decisions for DecisionsService {
         &self,
         request: Request<Corrected>,
     ) -> Result<Response<FeedbackReply>, Status> {
+        let agent = working(&request)?;
         let mut c = request.into_inner();
+        c.agent = agent;
         if c.to_department.trim().is_empty() {
             return Err(invalid("to_department", "is required"));
         }
@@ -82,7 +86,9 @@ impl Decisions for DecisionsService {
     }
 
     async fn resolve(&self, request: Request<Resolved>) -> Result<Response<FeedbackReply>, Status> {
+        let agent = working(&request)?;
         let mut r = request.into_inner();
+        r.agent = agent;
         load_ticket(self.decisions.as_ref(), &r.ticket_id).await?;
         if r.resolved_at_ms == 0 {
             r.resolved_at_ms = now_ms();
@@ -92,6 +98,14 @@ impl Decisions for DecisionsService {
             .await?;
         Ok(Response::new(FeedbackReply {}))
     }
+}
+
+/// The name of a caller allowed to work tickets: the agent the event records, whatever the request
+/// says, so no one acts in another's name.
+fn working<T>(request: &Request<T>) -> Result<String, Status> {
+    let principal = Principal::from_grpc(request)?;
+    principal.require(Capability::Work)?;
+    Ok(principal.name.clone())
 }
 
 fn invalid(field: &'static str, problem: &str) -> Status {

@@ -218,7 +218,7 @@ async fn corrections_and_resolutions_move_the_work_state() {
             (TicketState::Routed, "billing".into(), String::new(), 2),
             "{id} after the correction"
         );
-        let moved = f.work.get(id).await.expect("get").expect("state").recent[1].clone();
+        let moved = f.work.get(id).await.expect("get").expect("state").history[1].clone();
         assert_eq!(
             (moved.from(), moved.to()),
             (decided_as, TicketState::Routed)

@@ -1,7 +1,10 @@
-//! CloudEvents 1.0 in structured mode (the JSON event format), the envelope connectors wrap tickets in.
-//! Intake reads what it needs and no more: the required context attributes, the `channel` extension
-//! attribute, and `data`, whose fields are those of a plain ticket body.
+//! CloudEvents 1.0, the envelope connectors wrap tickets in: structured mode (the JSON event format),
+//! and HTTP binary mode (context attributes in `ce-*` headers, `data` as the body), which is assembled
+//! into the structured form so that both take one path and an event gets one idempotency key whichever
+//! way it was sent. Intake reads what it needs and no more: the required context attributes, the
+//! `channel` extension attribute, and `data`, whose fields are those of a plain ticket body.
 
+use axum::http::HeaderMap;
 use serde_json::Value;
 
 use crate::error::IntakeError;
@@ -63,6 +66,50 @@ pub(crate) fn submission(
         submission.idempotency_key = format!("{source}/{id}");
     }
     Ok(submission)
+}
+
+/// The context attributes of a CloudEvent in HTTP binary content mode: the `ce-<name>` header of each
+/// attribute intake reads, percent-decoded as the HTTP binding requires (the SDKs encode spaces,
+/// quotes, `%` and non-ASCII text that way).
+pub(crate) fn binary_attributes(headers: &HeaderMap) -> Result<Object, IntakeError> {
+    let mut event = Object::new();
+    for attribute in ATTRIBUTES {
+        let Some(value) = headers.get(format!("ce-{attribute}")) else {
+            continue;
+        };
+        let value = percent_decode(value.as_bytes()).ok_or_else(|| {
+            IntakeError::invalid(
+                attribute,
+                format!("the ce-{attribute} header is not percent-encoded UTF-8"),
+            )
+        })?;
+        event.insert(attribute.to_owned(), Value::String(value));
+    }
+    Ok(event)
+}
+
+/// Whether the headers carry a binary-mode CloudEvent: the binding says `ce-specversion` marks one.
+pub(crate) fn is_binary(headers: &HeaderMap) -> bool {
+    headers.contains_key("ce-specversion")
+}
+
+fn percent_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let [high, low] = tail.get(..2)? else {
+                return None;
+            };
+            let digit = |d: u8| char::from(d).to_digit(16);
+            out.push(u8::try_from(digit(*high)? * 16 + digit(*low)?).ok()?);
+            rest = &tail[2..];
+        } else {
+            out.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn required(event: &mut Object, attribute: &'static str) -> Result<String, IntakeError> {
@@ -204,6 +251,38 @@ mod tests {
                 .1
                 .contains("data_base64 is not supported")
         );
+    }
+
+    #[test]
+    fn binary_mode_attributes_are_percent_decoded() {
+        let mut headers = HeaderMap::new();
+        headers.insert("ce-specversion", "1.0".parse().unwrap());
+        headers.insert("ce-id", "evt-42%20/%20r%C3%A9sum%C3%A9".parse().unwrap());
+        headers.insert(
+            "ce-source",
+            "https://connectors.example/wecom".parse().unwrap(),
+        );
+        headers.insert("ce-time", "2026-12-01T10:30:00Z".parse().unwrap());
+        let event = binary_attributes(&headers).unwrap();
+        assert_eq!(event["id"], "evt-42 / résumé");
+        assert_eq!(event["source"], "https://connectors.example/wecom");
+        assert!(
+            !event.contains_key("time"),
+            "only the attributes intake reads"
+        );
+        assert!(!event.contains_key("type"));
+        for bad in ["100%", "%zz", "%+1", "%ff"] {
+            headers.insert("ce-id", bad.parse().unwrap());
+            let e = binary_attributes(&headers).unwrap_err();
+            assert_eq!(
+                (e.field(), e.to_string()),
+                (
+                    Some("id"),
+                    "invalid id: the ce-id header is not percent-encoded UTF-8".into()
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -20,10 +20,28 @@ pub enum IntakeError {
     Idempotency(#[source] BusError),
     #[error("publishing the ticket failed")]
     Publish(#[source] BusError),
+    /// What the idempotency bucket holds for a key is not a claim intake wrote, so it cannot tell which
+    /// ticket the key made.
+    #[error("the idempotency record {key:?} cannot be read")]
+    Claim {
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("recording the ticket as received failed")]
+    Work(#[source] switchboard_desk::DeskError),
     /// The HTTP body is over [`IntakeConfig::max_body_bytes`](crate::IntakeConfig::max_body_bytes). (The
-    /// gRPC door leaves this to tonic, which answers `OUT_OF_RANGE` like this error's kind.)
+    /// gRPC door leaves this to tonic, whose answer the gRPC listener turns into `RESOURCE_EXHAUSTED`,
+    /// like this error's kind.)
     #[error("invalid body: over the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// The HTTP body is not declared JSON: reading it as JSON anyway would accept what the client did
+    /// not mean to send.
+    #[error(
+        "unsupported content type {}: send application/json, or application/cloudevents+json for a CloudEvent",
+        .got.as_deref().map_or("(none given)".to_owned(), |t| format!("{t:?}"))
+    )]
+    UnsupportedMediaType { got: Option<String> },
 }
 
 impl IntakeError {
@@ -34,12 +52,27 @@ impl IntakeError {
         }
     }
 
+    /// The submission was at fault (a field, its size, its content type), not intake: sending it
+    /// again unchanged cannot help.
+    pub fn is_rejection(&self) -> bool {
+        match self {
+            Self::Invalid { .. } | Self::TooLarge { .. } | Self::UnsupportedMediaType { .. } => {
+                true
+            }
+            Self::Idempotency(_) | Self::Publish(_) | Self::Claim { .. } | Self::Work(_) => false,
+        }
+    }
+
     /// The request field at fault, for rejections.
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Self::Invalid { field, .. } => Some(field),
             Self::TooLarge { .. } => Some("body"),
-            Self::Idempotency(_) | Self::Publish(_) => None,
+            Self::Idempotency(_)
+            | Self::Publish(_)
+            | Self::Claim { .. }
+            | Self::UnsupportedMediaType { .. }
+            | Self::Work(_) => None,
         }
     }
 }
@@ -49,7 +82,9 @@ impl ServiceError for IntakeError {
         match self {
             Self::Invalid { .. } => ErrorKind::InvalidArgument,
             Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
-            Self::Idempotency(_) | Self::Publish(_) => ErrorKind::Unavailable,
+            Self::UnsupportedMediaType { .. } => ErrorKind::UnsupportedMediaType,
+            Self::Idempotency(_) | Self::Publish(_) | Self::Work(_) => ErrorKind::Unavailable,
+            Self::Claim { .. } => ErrorKind::DataLoss,
         }
     }
 
@@ -69,10 +104,14 @@ impl From<IntakeError> for Status {
 impl From<IntakeError> for HandlerError {
     fn from(e: IntakeError) -> Self {
         match e {
-            IntakeError::Invalid { .. } | IntakeError::TooLarge { .. } => {
-                HandlerError::permanent(e)
+            IntakeError::Invalid { .. }
+            | IntakeError::TooLarge { .. }
+            | IntakeError::UnsupportedMediaType { .. }
+            | IntakeError::Claim { .. } => HandlerError::permanent(e),
+            IntakeError::Work(ref w) if !w.is_transient() => HandlerError::permanent(e),
+            IntakeError::Idempotency(_) | IntakeError::Publish(_) | IntakeError::Work(_) => {
+                HandlerError::transient(e)
             }
-            IntakeError::Idempotency(_) | IntakeError::Publish(_) => HandlerError::transient(e),
         }
     }
 }

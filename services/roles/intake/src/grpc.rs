@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use switchboard_accounts::{Capability, Principal};
 use switchboard_proto::intake_server::{Intake as IntakeRpc, IntakeServer};
 use switchboard_proto::{SubmitReply, SubmitRequest};
+use switchboard_runtime::metrics::submission;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -36,12 +38,15 @@ impl IntakeRpc for IntakeService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitReply>, Status> {
+        Principal::from_grpc(&request)?.require(Capability::Submit)?;
         let span = trace::request_span("grpc", &request.metadata().clone().into_headers());
         let submitted = self
             .intake
             .submit(request.into_inner().into())
             .instrument(span)
-            .await?;
+            .await;
+        self.intake.count(submission::GRPC, &submitted);
+        let submitted = submitted?;
         Ok(Response::new(SubmitReply {
             ticket_id: submitted.ticket_id,
             duplicate: submitted.duplicate,

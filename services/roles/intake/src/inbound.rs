@@ -1,10 +1,14 @@
 //! The NATS door: CloudEvents that connectors publish on `<prefix>.inbound.<channel>`. The runner owns the
-//! consumer, publishes what the handler returns and acks after; a rejected event is dead-lettered with its
-//! error, so nothing a connector sent is lost.
+//! consumer and acks after the handler returns; a rejected event is dead-lettered with its error, so
+//! nothing a connector sent is lost. Unlike other handlers this one publishes its ticket itself, through
+//! the path every door shares: the idempotency claim must learn that the publish landed, which a publish
+//! left to the runner would not tell it. A failed publish is a transient error, so the event is
+//! redelivered and the retry publishes the claimed ticket again.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use switchboard_runtime::metrics::submission;
 use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound};
 
 use crate::intake::Intake;
@@ -30,16 +34,19 @@ impl Handler for InboundHandler {
             .rsplit('.')
             .next()
             .filter(|token| !token.is_empty());
-        let submission =
-            json::parse(&msg.payload, true, channel).map_err(|e| self.intake.reject(e))?;
-        let admitted = self.intake.admit(submission, msg.attempt > 1).await?;
+        let submitted = match json::parse(&msg.payload, true, channel) {
+            Ok(submission) => self.intake.submit(submission).await,
+            Err(e) => Err(self.intake.reject(e)),
+        };
+        self.intake.count(submission::NATS, &submitted);
+        let submitted = submitted?;
         tracing::info!(
-            ticket_id = %admitted.submitted.ticket_id,
-            duplicate = admitted.submitted.duplicate,
-            republished = admitted.outbound.is_some(),
+            ticket_id = %submitted.ticket_id,
+            duplicate = submitted.duplicate,
+            attempt = msg.attempt,
             subject = %msg.subject,
             "inbound event admitted"
         );
-        Ok(admitted.outbound.into_iter().collect())
+        Ok(Vec::new())
     }
 }

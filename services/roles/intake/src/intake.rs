@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use switchboard_bus::{Created, Kv};
+use switchboard_bus::{BusError, Created, Kv};
+use switchboard_desk::WorkStates;
 use switchboard_proto::{Stage, Ticket};
+use switchboard_runtime::metrics::submission;
 use switchboard_runtime::{Metrics, Outbound, Publisher, Subjects, error_chain, now_ms};
 use uuid::Uuid;
 
+use crate::claim::Record;
 use crate::config::IntakeConfig;
 use crate::error::IntakeError;
 use crate::validate::{Submission, Valid, validate};
@@ -20,33 +22,31 @@ use switchboard_text::pii::Masker;
 pub struct Intake {
     publisher: Publisher,
     subjects: Subjects,
-    /// Idempotency key hash -> the id of the first ticket submitted with it.
+    /// Idempotency key hash -> the claim of the one ticket submitted with it ([`Record`]).
     idempotency: Arc<dyn Kv>,
     metrics: Metrics,
     config: IntakeConfig,
+    /// Where an accepted ticket is recorded as received; `None` records nothing.
+    work: Option<WorkStates>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     pub ticket_id: String,
-    /// The idempotency key was seen before: `ticket_id` is the first submission's, and nothing new was
-    /// published.
+    /// The idempotency key was seen before: `ticket_id` is the ticket that key made, and no new ticket
+    /// was made. (If the first submission's publish was never confirmed, this one published that same
+    /// ticket again, which the stream stores once.)
     pub duplicate: bool,
 }
 
-/// The outcome of [`Intake::admit`]: what to answer, and what the caller must publish.
-#[derive(Debug)]
-pub(crate) struct Admitted {
-    pub submitted: Submitted,
-    pub outbound: Option<Outbound>,
-}
-
-/// What the idempotency store said about a submission.
+/// What the idempotency bucket said about a submission's key.
 enum Claim {
-    /// A new ticket; holds the KV key claimed for it, to release if the ticket never gets published.
-    Fresh(Option<String>),
-    /// An earlier submission with the same key became this ticket.
-    Taken(String),
+    /// The key is this submission's; the claim is at this revision.
+    Fresh(u64),
+    /// An earlier submission claimed the key for this ticket and its publish was never confirmed.
+    Pending { ticket: Box<Ticket>, revision: u64 },
+    /// An earlier submission's ticket, with this id, is on the bus.
+    Published(String),
 }
 
 impl Intake {
@@ -57,90 +57,112 @@ impl Intake {
         metrics: Metrics,
         config: IntakeConfig,
     ) -> Self {
+        metrics.submissions_started();
         Self {
             publisher,
             subjects,
             idempotency,
             metrics,
             config,
+            work: None,
         }
+    }
+
+    /// Records each accepted ticket's work state as received, so the desk sees it before it is decided.
+    pub fn with_work(mut self, work: WorkStates) -> Self {
+        self.work = Some(work);
+        self
+    }
+
+    /// Records the ticket as received. After its publish (submit) the ticket is accepted whatever this
+    /// does, so a failure is only logged: the router's decision creates the work state anyway.
+    async fn record_received(&self, ticket: &Ticket) -> Result<(), IntakeError> {
+        if let Some(work) = &self.work {
+            work.receive(&ticket.id, &ticket.channel, ticket.received_at_ms)
+                .await
+                .map_err(IntakeError::Work)?;
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &IntakeConfig {
         &self.config
     }
 
-    /// Validates, masks and publishes one ticket on the RECEIVED subject. With an idempotency key, a
-    /// resubmission returns the first ticket's id (`duplicate: true`) and publishes nothing.
+    /// Validates, masks and publishes one ticket on the RECEIVED subject. With an idempotency key, the key
+    /// always stands for exactly one ticket: a resubmission returns that ticket's id (`duplicate: true`),
+    /// publishing it again only when the first submission's publish was never confirmed.
+    ///
+    /// A failed publish leaves the key claimed, holding the ticket: the failure may be ambiguous (stored,
+    /// but the acknowledgement lost), and the retry publishing the same ticket under the same message id
+    /// is right either way, where releasing the key would make a second ticket.
     pub async fn submit(&self, req: Submission) -> Result<Submitted, IntakeError> {
         let valid = self.validate(req)?;
-        let id = new_ticket_id();
-        let key = match self.claim(&valid, &id).await? {
-            Claim::Taken(first) => {
+        let key = valid
+            .idempotency_key
+            .as_deref()
+            .map(|key| idempotency_kv_key(&valid.channel, key));
+        let ticket = self.ticket(valid, new_ticket_id());
+        let Some(key) = key else {
+            self.publish(&ticket).await?;
+            return Ok(Submitted {
+                ticket_id: ticket.id,
+                duplicate: false,
+            });
+        };
+        let (ticket, revision, duplicate) = match self.claim(&key, &ticket).await? {
+            Claim::Published(ticket_id) => {
                 return Ok(Submitted {
-                    ticket_id: first,
+                    ticket_id,
                     duplicate: true,
                 });
             }
-            Claim::Fresh(key) => key,
-        };
-        let ticket = self.ticket(valid, id);
-        if let Err(e) = self
-            .publisher
-            .publish(Outbound::ticket(&self.subjects, &ticket))
-            .await
-        {
-            if let Some(key) = key {
-                self.release(&key).await;
+            Claim::Fresh(revision) => (ticket, revision, false),
+            Claim::Pending { ticket, revision } => {
+                tracing::info!(ticket_id = %ticket.id, "publishing a claimed ticket again: its first publish was never confirmed");
+                (*ticket, revision, true)
             }
-            let e = IntakeError::Publish(e);
-            tracing::warn!(error = %error_chain(&e), channel = %ticket.channel, "intake could not publish a ticket");
-            return Err(e);
-        }
-        tracing::info!(ticket_id = %ticket.id, channel = %ticket.channel, "ticket received");
+        };
+        self.publish(&ticket).await?;
+        self.confirm(&key, &ticket.id, revision).await;
         Ok(Submitted {
             ticket_id: ticket.id,
-            duplicate: false,
+            duplicate,
         })
     }
 
-    /// [`Intake::submit`] for callers that publish themselves (the NATS runner publishes a handler's
-    /// outputs, and acks the input only after).
-    ///
-    /// Such a caller cannot release the key when its publish fails; it redelivers instead. So on a
-    /// redelivery a taken key is presumed to be this message's own claim from an attempt whose publish may
-    /// have failed: the ticket is rebuilt under the first id and returned again. Its message id is the
-    /// first one's, so if that publish did land, the stream drops this one as a duplicate.
-    pub(crate) async fn admit(
-        &self,
-        req: Submission,
-        redelivered: bool,
-    ) -> Result<Admitted, IntakeError> {
-        let valid = self.validate(req)?;
-        let id = new_ticket_id();
-        let (id, duplicate) = match self.claim(&valid, &id).await? {
-            Claim::Fresh(_) => (id, false),
-            Claim::Taken(first) if redelivered => (first, true),
-            Claim::Taken(first) => {
-                let submitted = Submitted {
-                    ticket_id: first,
-                    duplicate: true,
-                };
-                return Ok(Admitted {
-                    submitted,
-                    outbound: None,
-                });
-            }
+    /// Publishes the ticket and records it as received.
+    async fn publish(&self, ticket: &Ticket) -> Result<(), IntakeError> {
+        if let Err(e) = self
+            .publisher
+            .publish(Outbound::ticket(&self.subjects, ticket))
+            .await
+        {
+            let e = IntakeError::Publish(e);
+            tracing::warn!(error = %error_chain(&e), ticket_id = %ticket.id, channel = %ticket.channel, "intake could not publish a ticket");
+            return Err(e);
+        }
+        if let Err(e) = self.record_received(ticket).await {
+            tracing::warn!(ticket_id = %ticket.id, error = %error_chain(&e), "ticket accepted, but its work state not recorded");
+        }
+        tracing::info!(ticket_id = %ticket.id, channel = %ticket.channel, "ticket received");
+        Ok(())
+    }
+
+    /// Counts what became of one submission at `door` (one of [`submission::DOORS`]); every door
+    /// passes each submission's result through here once.
+    pub(crate) fn count(&self, door: &str, result: &Result<Submitted, IntakeError>) {
+        let outcome = match result {
+            Ok(Submitted {
+                duplicate: false, ..
+            }) => submission::ACCEPTED,
+            Ok(Submitted {
+                duplicate: true, ..
+            }) => submission::DUPLICATE,
+            Err(e) if e.is_rejection() => submission::REJECTED,
+            Err(_) => submission::FAILED,
         };
-        let ticket = self.ticket(valid, id);
-        let outbound = Some(Outbound::ticket(&self.subjects, &ticket));
-        Ok(Admitted {
-            submitted: Submitted {
-                ticket_id: ticket.id,
-                duplicate,
-            },
-            outbound,
-        })
+        self.metrics.submission(door, outcome);
     }
 
     /// Counts a rejection by its field; every door passes its rejections through here.
@@ -156,34 +178,41 @@ impl Intake {
         validate(&self.config, req).map_err(|e| self.reject(e))
     }
 
-    async fn claim(&self, valid: &Valid, ticket_id: &str) -> Result<Claim, IntakeError> {
-        let Some(key) = &valid.idempotency_key else {
-            return Ok(Claim::Fresh(None));
-        };
-        let kv_key = idempotency_kv_key(&valid.channel, key);
+    async fn claim(&self, key: &str, ticket: &Ticket) -> Result<Claim, IntakeError> {
+        let pending = Record::Pending(Box::new(ticket.clone())).encode();
         let created = self
             .idempotency
-            .create(&kv_key, Bytes::from(ticket_id.to_owned()))
+            .create(key, pending)
             .await
             .map_err(IntakeError::Idempotency)?;
-        Ok(match created {
-            Created::Created { .. } => Claim::Fresh(Some(kv_key)),
-            Created::Exists(entry) => {
-                Claim::Taken(String::from_utf8_lossy(&entry.value).into_owned())
-            }
+        let entry = match created {
+            Created::Created { revision } => return Ok(Claim::Fresh(revision)),
+            Created::Exists(entry) => entry,
+        };
+        Ok(match Record::decode(key, &entry.value)? {
+            Record::Published(ticket_id) => Claim::Published(ticket_id),
+            Record::Pending(ticket) => Claim::Pending {
+                ticket,
+                revision: entry.revision,
+            },
         })
     }
 
-    /// Frees a key whose ticket was never published, so the client's retry is not taken for a duplicate.
-    async fn release(&self, kv_key: &str) {
-        if let Err(e) = self.idempotency.delete(kv_key).await {
-            // The publish error is what the caller needs to see; this one only makes its retry look like
-            // a duplicate of a ticket that does not exist, which an operator should hear about.
-            tracing::warn!(
+    /// Records that the key's ticket is on the bus, so later retries publish nothing. The ticket is
+    /// accepted whatever this does: left pending, the next retry publishes it once more, which the
+    /// stream drops as a duplicate inside its de-duplication window.
+    async fn confirm(&self, key: &str, ticket_id: &str, revision: u64) {
+        let published = Record::Published(ticket_id.to_owned()).encode();
+        match self.idempotency.update(key, published, revision).await {
+            Ok(_) => {}
+            // A concurrent retry of the same pending claim confirmed it first.
+            Err(BusError::WrongRevision { .. }) => {}
+            Err(e) => tracing::warn!(
+                ticket_id,
+                key,
                 error = %error_chain(&e),
-                key = kv_key,
-                "could not release an idempotency key after a failed publish"
-            );
+                "ticket published, but its idempotency key not confirmed; a retry publishes it again"
+            ),
         }
     }
 

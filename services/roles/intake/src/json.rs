@@ -12,7 +12,7 @@ use crate::validate::Submission;
 pub(crate) type Object = Map<String, Value>;
 
 /// The fields of a plain ticket body, which are also the fields of a CloudEvent's `data`.
-const TICKET_FIELDS: [&str; 7] = [
+pub(crate) const TICKET_FIELDS: [&str; 7] = [
     "text",
     "channel",
     "customer_id",
@@ -39,6 +39,21 @@ pub(crate) fn parse(
     } else {
         ticket_fields(object)
     }
+}
+
+/// A CloudEvent in HTTP binary content mode: `attributes` from its `ce-*` headers, and the body, which
+/// is its `data` (a ticket object), put together as the structured form and parsed as one.
+pub(crate) fn parse_binary_event(
+    mut attributes: Object,
+    body: &[u8],
+) -> Result<Submission, IntakeError> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        // The body holds the ticket fields, as a plain body does.
+        Err(e) => return Err(not_utf8(body, false, e.valid_up_to())),
+    };
+    attributes.insert("data".to_owned(), Value::Object(object(text)?));
+    cloudevents::submission(attributes, None)
 }
 
 fn object(text: &str) -> Result<Object, IntakeError> {

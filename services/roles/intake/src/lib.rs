@@ -3,8 +3,11 @@
 //! validation with errors that name the field, whitespace normalisation, language detection, PII masking,
 //! idempotency, and a ticket envelope published on `<prefix>.received`.
 
+mod claim;
 mod cloudevents;
 mod config;
+#[cfg(test)]
+mod decode_properties;
 mod error;
 mod grpc;
 mod http;
@@ -19,7 +22,7 @@ mod validate;
 pub use config::{ConfigError, IntakeConfig};
 pub use error::{FIELD_METADATA_KEY, IntakeError};
 pub use grpc::IntakeService;
-pub use http::http_routes;
+pub use http::{IntakeApi, http_routes};
 pub use inbound::InboundHandler;
 pub use intake::{Intake, Submitted};
 pub use role::{IDEMPOTENCY_BUCKET, role};

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use switchboard_desk::{WORK_BUCKET, WorkStates};
 use switchboard_runtime::{BoxError, RoleContext, RoleParts};
 
-use crate::{InboundHandler, Intake, IntakeConfig, IntakeService, http_routes};
+use crate::{InboundHandler, Intake, IntakeApi, IntakeConfig, IntakeService, http_routes};
 
 /// The bucket of idempotency keys: a key seen before returns the ticket it made.
 pub const IDEMPOTENCY_BUCKET: &str = "idempotency";
@@ -17,13 +18,17 @@ pub async fn role(
 ) -> Result<(RoleParts, Arc<Intake>), BoxError> {
     config.validate()?;
     let idempotency = ctx.bus.kv(IDEMPOTENCY_BUCKET).await?;
-    let intake = Arc::new(Intake::new(
-        ctx.publisher.clone(),
-        ctx.subjects.clone(),
-        idempotency,
-        ctx.metrics.clone(),
-        config.clone(),
-    ));
+    let work = WorkStates::open(&ctx.bus, ctx.subjects.clone()).await?;
+    let intake = Arc::new(
+        Intake::new(
+            ctx.publisher.clone(),
+            ctx.subjects.clone(),
+            idempotency,
+            ctx.metrics.clone(),
+            config.clone(),
+        )
+        .with_work(work),
+    );
     let parts = RoleParts {
         name: "intake",
         consumes: Some((
@@ -34,7 +39,8 @@ pub async fn role(
             IntakeService::new(intake.clone()).into_server(),
         )],
         http: Some(http_routes(intake.clone())),
-        buckets: vec![IDEMPOTENCY_BUCKET],
+        openapi: Some(<IntakeApi as utoipa::OpenApi>::openapi()),
+        buckets: vec![IDEMPOTENCY_BUCKET, WORK_BUCKET],
         ..RoleParts::default()
     };
     Ok((parts, intake))

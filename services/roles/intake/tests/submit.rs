@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use support::{fixture, fixture_with};
-use switchboard_bus::{Bus, ConsumerSpec, OutMessage};
+use support::{caller, fixture, fixture_with};
+use switchboard_accounts::Role;
+use switchboard_bus::{ConsumerSpec, OutMessage};
 use switchboard_intake::{
-    FIELD_METADATA_KEY, InboundHandler, IntakeConfig, IntakeError, IntakeService, Submission,
+    FIELD_METADATA_KEY, InboundHandler, IntakeConfig, IntakeService, Submission,
 };
 use switchboard_proto::intake_server::Intake as _;
-use switchboard_proto::{DeadLetter, Stage, SubmitRequest};
+use switchboard_proto::{DeadLetter, Stage, SubmitRequest, TicketState};
 use switchboard_runtime::{
     Handler, HandlerError, Inbound, Publisher, RoleRunner, RunnerOptions, Supervisor,
 };
@@ -68,6 +69,15 @@ async fn a_valid_submission_publishes_one_masked_ticket() {
         1,
         "nothing else was published"
     );
+    // The desk sees it as received before anything decides it, and the move is an event.
+    let state = f.work.get(&t.id).await.unwrap().expect("a work state");
+    assert_eq!(state.state(), TicketState::Received);
+    assert_eq!(
+        (state.channel.as_str(), state.received_at_ms),
+        ("web", t.received_at_ms)
+    );
+    assert_eq!(state.history[0].kind, "received");
+    assert_eq!(f.transitions().await, 1);
 }
 
 #[tokio::test]
@@ -117,37 +127,29 @@ async fn an_invalid_submission_publishes_nothing_and_is_counted() {
     assert_eq!(f.idempotency.entries().await.unwrap().len(), 0);
 }
 
-#[tokio::test]
-async fn a_failed_publish_releases_the_key_so_a_retry_goes_through() {
-    let failing = fixture_with(IntakeConfig::default(), true).await;
-    let s = Submission {
-        idempotency_key: "retry-me".into(),
-        ..submission("hello")
-    };
-    let e = failing.intake.submit(s.clone()).await.unwrap_err();
-    assert!(matches!(e, IntakeError::Publish(_)), "{e:?}");
-    assert_eq!(
-        switchboard_runtime::error_chain(&e),
-        "publishing the ticket failed: publishing to tickets.received failed: stream unavailable"
-    );
-    assert_eq!(
-        failing.idempotency.entries().await.unwrap().len(),
-        0,
-        "the key was released"
-    );
+/// A gRPC request from a connector, as the auth layer would identify one.
+fn as_connector(request: SubmitRequest) -> Request<SubmitRequest> {
+    let mut request = Request::new(request);
+    request.extensions_mut().insert(caller(Role::Connector));
+    request
+}
 
-    // The same store behind a working bus: the retry is a new ticket, not a duplicate of a lost one.
-    let working = fixture().await;
-    let intake = switchboard_intake::Intake::new(
-        Publisher::new(Arc::new(working.bus.clone())),
-        working.subjects.clone(),
-        failing.idempotency.clone(),
-        working.metrics.clone(),
-        IntakeConfig::default(),
-    );
-    let retried = intake.submit(s).await.unwrap();
-    assert!(!retried.duplicate);
-    assert_eq!(working.received().await.len(), 1);
+#[tokio::test]
+async fn grpc_needs_a_caller_who_may_submit() {
+    let f = fixture().await;
+    let service = IntakeService::new(f.intake.clone());
+    let req = || SubmitRequest {
+        text: "断网了".into(),
+        channel: "web".into(),
+        ..SubmitRequest::default()
+    };
+    let status = service.submit(Request::new(req())).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut viewer = Request::new(req());
+    viewer.extensions_mut().insert(caller(Role::Viewer));
+    let status = service.submit(viewer).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(f.published_anywhere().await, 0);
 }
 
 #[tokio::test]
@@ -159,7 +161,7 @@ async fn grpc_maps_rejections_to_invalid_argument_naming_the_field() {
         channel: "fax".into(),
         ..SubmitRequest::default()
     };
-    let status = service.submit(Request::new(bad)).await.unwrap_err();
+    let status = service.submit(as_connector(bad)).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(
         status
@@ -177,7 +179,7 @@ async fn grpc_maps_rejections_to_invalid_argument_naming_the_field() {
         channel: "phone".into(),
         ..SubmitRequest::default()
     };
-    let reply = service.submit(Request::new(ok)).await.unwrap().into_inner();
+    let reply = service.submit(as_connector(ok)).await.unwrap().into_inner();
     assert!(!reply.duplicate);
     assert_eq!(f.received().await[0].id, reply.ticket_id);
 }
@@ -191,7 +193,7 @@ async fn grpc_maps_bus_failures_to_unavailable_with_the_cause() {
         channel: "web".into(),
         ..SubmitRequest::default()
     };
-    let status = service.submit(Request::new(req)).await.unwrap_err();
+    let status = service.submit(as_connector(req)).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert!(
         status.message().ends_with("stream unavailable"),
@@ -220,7 +222,7 @@ fn inbound(subject: &str, payload: bytes::Bytes, attempt: u64) -> Inbound {
 }
 
 #[tokio::test]
-async fn the_nats_handler_returns_the_ticket_for_the_runner_to_publish() {
+async fn the_nats_handler_publishes_one_ticket_per_event() {
     let f = fixture().await;
     let handler = InboundHandler::new(f.intake.clone());
     let subject = f.subjects.inbound("wecom");
@@ -233,38 +235,28 @@ async fn the_nats_handler_returns_the_ticket_for_the_runner_to_publish() {
         .handle(&inbound(&subject, payload.clone(), 1))
         .await
         .unwrap();
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].subject, "tickets.received");
-    let ticket = switchboard_proto::Ticket::decode(out[0].payload.clone()).unwrap();
+    assert!(out.is_empty(), "the handler publishes its ticket itself");
+    let tickets = f.received().await;
+    assert_eq!(tickets.len(), 1);
+    let ticket = &tickets[0];
     assert_eq!(ticket.channel, "wecom", "from the subject");
     assert_eq!(ticket.text, "我的身份证号<ID_CARD_1>");
     assert_eq!(ticket.idempotency_key, "connector/wecom/e-1");
     assert_eq!(
-        out[0].msg_id.as_deref(),
-        Some(format!("{}.received", ticket.id).as_str())
-    );
-    assert_eq!(
-        f.published_anywhere().await,
-        0,
-        "the handler publishes nothing itself"
+        f.work.get(&ticket.id).await.unwrap().unwrap().state(),
+        TicketState::Received
     );
 
-    // The connector sends the same event again: a duplicate, nothing to publish.
-    assert!(
-        handler
-            .handle(&inbound(&subject, payload.clone(), 1))
+    // The connector sends the same event again, and the runner redelivers it: the ticket is on the bus
+    // already, so nothing more is published.
+    for attempt in [1, 2] {
+        let again = handler
+            .handle(&inbound(&subject, payload.clone(), attempt))
             .await
-            .unwrap()
-            .is_empty()
-    );
-    // A redelivery of it (the runner's publish may have failed): the same ticket again, same message id,
-    // which the stream de-duplicates if the first publish did land.
-    let again = handler
-        .handle(&inbound(&subject, payload, 2))
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].msg_id, out[0].msg_id);
+            .unwrap();
+        assert!(again.is_empty());
+    }
+    assert!(f.received().await.is_empty());
 }
 
 #[tokio::test]
@@ -305,7 +297,7 @@ async fn under_the_runner_events_become_tickets_and_bad_events_dead_letters() {
         role: "intake",
         filter: f.subjects.inbound_all(),
         handler: Arc::new(InboundHandler::new(f.intake.clone())),
-        publisher: Publisher::new(Arc::new(f.bus.clone())),
+        publisher: Publisher::new(f.bus.clone()),
         subjects: f.subjects.clone(),
         metrics: f.metrics.clone(),
         options: RunnerOptions::default(),

@@ -3,11 +3,16 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use prost::Message;
 use switchboard_proto::{Corrected, Resolved, Stage, Ticket};
+use switchboard_runtime::metrics::decision;
 use switchboard_runtime::{Handler, HandlerError, Inbound, Metrics, Outbound, Subjects};
 
 use crate::tally::Tally;
 
 /// Reads every subject of the pipeline; publishes nothing.
+///
+/// It watches other roles' input without owning it: a message it cannot read is skipped (and logged),
+/// never failed, because the role that consumes that subject dead-letters it already; failing here
+/// would put each bad message in the dead letters a second time, under `metrics`.
 #[derive(Debug)]
 pub struct MetricsHandler {
     tally: Arc<Mutex<Tally>>,
@@ -24,6 +29,13 @@ impl MetricsHandler {
         }
     }
 
+    /// The cockpit's accuracy and review rate as gauges, the same figures `GET /v1/stats` answers;
+    /// both are O(1) to read, so they are set after every event that changes them.
+    fn publish_quality(&self, tally: &Tally) {
+        let (accuracy, review_rate) = tally.quality();
+        self.metrics.quality(accuracy, review_rate);
+    }
+
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
         self.tally
             .lock()
@@ -37,29 +49,188 @@ impl Handler for MetricsHandler {
         let s = &self.subjects;
         let subject = msg.subject.as_str();
         if subject == s.stage(Stage::Received) {
-            let t = Ticket::decode(msg.payload.clone()).map_err(HandlerError::permanent)?;
+            let Some(t) = readable::<Ticket>(msg) else {
+                return Ok(Vec::new());
+            };
             self.tally().received(&t.id, t.received_at_ms);
         } else if subject == s.stage(Stage::Routed) || subject == s.stage(Stage::Review) {
-            let t = Ticket::decode(msg.payload.clone()).map_err(HandlerError::permanent)?;
+            let Some(t) = readable::<Ticket>(msg) else {
+                return Ok(Vec::new());
+            };
             let routed = t.stage() == Stage::Routed;
-            self.metrics
-                .decision(if routed { "routed" } else { "review" });
+            self.metrics.decision(if routed {
+                decision::ROUTED
+            } else {
+                decision::REVIEW
+            });
             let problem = t
                 .parsed
                 .as_ref()
                 .map(|p| p.problem_type.as_str())
                 .unwrap_or_default();
-            self.tally().decided(routed, problem);
+            let department = t
+                .decision
+                .as_ref()
+                .map(|d| d.department.as_str())
+                .unwrap_or_default();
+            let mut tally = self.tally();
+            tally.decided(&t.id, routed, department, problem);
+            self.publish_quality(&tally);
         } else if subject == s.corrected() {
-            let c = Corrected::decode(msg.payload.clone()).map_err(HandlerError::permanent)?;
+            let Some(c) = readable::<Corrected>(msg) else {
+                return Ok(Vec::new());
+            };
             self.metrics.correction(c.reason().as_str_name());
-            self.tally().corrected(&c.ticket_id);
+            let mut tally = self.tally();
+            tally.corrected(&c.ticket_id, c.reason().as_str_name(), &c.to_department);
+            self.publish_quality(&tally);
         } else if subject == s.resolved() {
-            let r = Resolved::decode(msg.payload.clone()).map_err(HandlerError::permanent)?;
-            self.tally().resolved(&r.ticket_id, r.resolved_at_ms);
+            let Some(r) = readable::<Resolved>(msg) else {
+                return Ok(Vec::new());
+            };
+            let mut tally = self.tally();
+            if let Some(seconds) = tally.resolved(&r.ticket_id, r.resolved_at_ms, &r.department) {
+                self.metrics.handling_time(seconds);
+            }
+            self.publish_quality(&tally);
         } else if subject.starts_with(&format!("{}.deadletter.", s.prefix())) {
             self.tally().dead_lettered();
         }
         Ok(Vec::new())
+    }
+}
+
+/// The message decoded, or `None` (logged) when it cannot be: see [`MetricsHandler`].
+fn readable<M: Message + Default>(msg: &Inbound) -> Option<M> {
+    match M::decode(msg.payload.clone()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                subject = %msg.subject,
+                error = %e,
+                "metrics skipped a message it cannot read; the role consuming the subject dead-letters it"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::bytes::Bytes;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unreadable_input_is_skipped_not_failed() {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let subjects = Subjects::default();
+        let handler = MetricsHandler::new(tally.clone(), Metrics::new(), subjects.clone());
+        for subject in [
+            subjects.stage(Stage::Received),
+            subjects.stage(Stage::Routed),
+            subjects.corrected(),
+            subjects.resolved(),
+        ] {
+            let garbage = Inbound {
+                subject: subject.clone(),
+                payload: Bytes::from_static(&[0xff, 0xff, 0xff]),
+                attempt: 1,
+            };
+            let out = handler.handle(&garbage).await;
+            assert!(matches!(out.as_deref(), Ok([])), "{subject}: {out:?}");
+        }
+        let report = tally.lock().unwrap().report(5);
+        assert_eq!(
+            (
+                report.received,
+                report.routed,
+                report.corrected,
+                report.resolved
+            ),
+            (0, 0, 0, 0)
+        );
+        // A readable one is still counted.
+        let ticket = Ticket {
+            id: "t-1".into(),
+            received_at_ms: 1,
+            ..Ticket::default()
+        };
+        let received = Inbound {
+            subject: subjects.stage(Stage::Received),
+            payload: Bytes::from(ticket.encode_to_vec()),
+            attempt: 1,
+        };
+        handler.handle(&received).await.unwrap();
+        assert_eq!(tally.lock().unwrap().report(5).received, 1);
+    }
+
+    #[tokio::test]
+    async fn accuracy_review_rate_and_handling_time_reach_the_gauges() {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let subjects = Subjects::default();
+        let metrics = Metrics::new();
+        let handler = MetricsHandler::new(tally.clone(), metrics.clone(), subjects.clone());
+        let send = |subject: String, payload: Vec<u8>| {
+            let handler = &handler;
+            async move {
+                let msg = Inbound {
+                    subject,
+                    payload: Bytes::from(payload),
+                    attempt: 1,
+                };
+                handler.handle(&msg).await.expect("handled");
+            }
+        };
+        for (id, stage) in [
+            ("a", Stage::Routed),
+            ("b", Stage::Routed),
+            ("c", Stage::Review),
+        ] {
+            let mut ticket = Ticket {
+                id: id.into(),
+                received_at_ms: 1_000,
+                ..Ticket::default()
+            };
+            send(subjects.stage(Stage::Received), ticket.encode_to_vec()).await;
+            ticket.set_stage(stage);
+            send(subjects.stage(stage), ticket.encode_to_vec()).await;
+        }
+        let corrected = Corrected {
+            ticket_id: "b".into(),
+            ..Corrected::default()
+        };
+        send(subjects.corrected(), corrected.encode_to_vec()).await;
+        for id in ["a", "b"] {
+            let resolved = Resolved {
+                ticket_id: id.into(),
+                resolved_at_ms: 1_000 + 120_000,
+                ..Resolved::default()
+            };
+            send(subjects.resolved(), resolved.encode_to_vec()).await;
+        }
+        let text = metrics.encode();
+        let value = |series: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+        };
+        // a resolved as routed, b corrected: one of two judged right; one of three reviewed.
+        assert_eq!(value("switchboard_dispatch_accuracy"), Some(0.5), "{text}");
+        let review = value("switchboard_review_rate").expect("review rate");
+        assert!((review - 1.0 / 3.0).abs() < 1e-9, "{text}");
+        assert_eq!(value("switchboard_handling_time_seconds_count"), Some(2.0));
+        assert_eq!(value("switchboard_handling_time_seconds_sum"), Some(240.0));
+        assert_eq!(
+            value(r#"switchboard_handling_time_seconds_bucket{le="60.0"}"#),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(r#"switchboard_handling_time_seconds_bucket{le="300.0"}"#),
+            Some(2.0)
+        );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use switchboard_proto::{IssueCount, StatsReply};
+use switchboard_proto::{DepartmentHandling, IssueCount, ReasonCount, StatsReply};
 
-/// Handling times kept for the median; older ones fall out.
+/// Handling times kept for the median and the 90th percentile; older ones fall out.
 const HANDLING_WINDOW: usize = 10_000;
 /// Open tickets remembered for their receipt time; beyond this the oldest are forgotten.
 const OPEN_TICKETS: usize = 200_000;
@@ -27,9 +27,19 @@ pub struct Tally {
     resolved_uncorrected: u64,
     dead_lettered: u64,
     corrected_ids: Recent<()>,
-    received_at: Recent<i64>,
-    handling_minutes: VecDeque<f64>,
+    open: Recent<Open>,
+    /// Each recent resolution's department and minutes from receipt.
+    handling_minutes: VecDeque<(String, f64)>,
     problem_types: HashMap<String, u64>,
+    reasons: HashMap<String, u64>,
+}
+
+/// What the tally keeps of a ticket until it is resolved.
+#[derive(Debug)]
+struct Open {
+    received_at_ms: i64,
+    /// The department it was decided or corrected to, for the handling time by department.
+    department: String,
 }
 
 impl Default for Tally {
@@ -43,9 +53,10 @@ impl Default for Tally {
             resolved_uncorrected: 0,
             dead_lettered: 0,
             corrected_ids: Recent::new(CORRECTED_TICKETS),
-            received_at: Recent::new(OPEN_TICKETS),
+            open: Recent::new(OPEN_TICKETS),
             handling_minutes: VecDeque::new(),
             problem_types: HashMap::new(),
+            reasons: HashMap::new(),
         }
     }
 }
@@ -53,10 +64,16 @@ impl Default for Tally {
 impl Tally {
     pub fn received(&mut self, ticket_id: &str, at_ms: i64) {
         self.received += 1;
-        self.received_at.insert(ticket_id, at_ms);
+        let open = Open {
+            received_at_ms: at_ms,
+            department: String::new(),
+        };
+        self.open.insert(ticket_id, open);
     }
 
-    pub fn decided(&mut self, routed: bool, problem_type: &str) {
+    pub fn decided(&mut self, ticket_id: &str, routed: bool, department: &str, problem_type: &str) {
+        self.open
+            .update(ticket_id, |o| o.department = department.to_owned());
         if routed {
             self.routed += 1;
         } else {
@@ -70,23 +87,52 @@ impl Tally {
         }
     }
 
-    pub fn corrected(&mut self, ticket_id: &str) {
+    /// `reason` is the reason's name; the ticket is `to_department`'s from now on.
+    pub fn corrected(&mut self, ticket_id: &str, reason: &str, to_department: &str) {
         self.corrected += 1;
         self.corrected_ids.insert(ticket_id, ());
+        *self.reasons.entry(reason.to_owned()).or_default() += 1;
+        self.open
+            .update(ticket_id, |o| o.department = to_department.to_owned());
     }
 
-    pub fn resolved(&mut self, ticket_id: &str, at_ms: i64) {
+    /// `department` is the one that resolved it; empty, the one it was in. Returns the seconds from
+    /// its receipt, when the tally still knows when that was.
+    pub fn resolved(&mut self, ticket_id: &str, at_ms: i64, department: &str) -> Option<f64> {
         self.resolved += 1;
         if !self.corrected_ids.contains(ticket_id) {
             self.resolved_uncorrected += 1;
         }
-        if let Some(received) = self.received_at.remove(ticket_id) {
-            self.handling_minutes
-                .push_back((at_ms - received).max(0) as f64 / 60_000.0);
-            if self.handling_minutes.len() > HANDLING_WINDOW {
-                self.handling_minutes.pop_front();
-            }
+        let open = self.open.remove(ticket_id)?;
+        let department = if department.is_empty() {
+            open.department
+        } else {
+            department.to_owned()
+        };
+        let seconds = (at_ms - open.received_at_ms).max(0) as f64 / 1000.0;
+        self.handling_minutes
+            .push_back((department, seconds / 60.0));
+        if self.handling_minutes.len() > HANDLING_WINDOW {
+            self.handling_minutes.pop_front();
         }
+        Some(seconds)
+    }
+
+    /// Dispatch accuracy (the share of judged tickets, resolved or corrected, resolved without a
+    /// correction) and review rate (the share of decisions sent to review); 0 before any.
+    pub fn quality(&self) -> (f64, f64) {
+        let judged = self.resolved_uncorrected + self.corrected;
+        let share = |part: u64, whole: u64| {
+            if whole == 0 {
+                0.0
+            } else {
+                part as f64 / whole as f64
+            }
+        };
+        (
+            share(self.resolved_uncorrected, judged),
+            share(self.review, self.routed + self.review),
+        )
     }
 
     pub fn dead_lettered(&mut self) {
@@ -94,7 +140,6 @@ impl Tally {
     }
 
     pub fn report(&self, hot_issues: usize) -> StatsReply {
-        let judged = self.resolved_uncorrected + self.corrected;
         let mut hot: Vec<IssueCount> = self
             .problem_types
             .iter()
@@ -109,8 +154,34 @@ impl Tally {
                 .then_with(|| a.problem_type.cmp(&b.problem_type))
         });
         hot.truncate(hot_issues);
-        let mut times: Vec<f64> = self.handling_minutes.iter().copied().collect();
+        let mut reasons: Vec<ReasonCount> = self
+            .reasons
+            .iter()
+            .map(|(reason, count)| ReasonCount {
+                reason: reason.clone(),
+                count: *count,
+            })
+            .collect();
+        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        let mut times: Vec<f64> = self.handling_minutes.iter().map(|(_, m)| *m).collect();
         times.sort_by(f64::total_cmp);
+        let mut by_department: HashMap<&str, Vec<f64>> = HashMap::new();
+        for (department, minutes) in &self.handling_minutes {
+            by_department.entry(department).or_default().push(*minutes);
+        }
+        let mut handling: Vec<DepartmentHandling> = by_department
+            .into_iter()
+            .map(|(department, mut times)| {
+                times.sort_by(f64::total_cmp);
+                DepartmentHandling {
+                    department: department.to_owned(),
+                    resolved: times.len() as u64,
+                    median_minutes: quantile(&times, 0.5),
+                    p90_minutes: quantile(&times, 0.9),
+                }
+            })
+            .collect();
+        handling.sort_by(|a, b| a.department.cmp(&b.department));
         StatsReply {
             received: self.received,
             routed: self.routed,
@@ -118,15 +189,23 @@ impl Tally {
             corrected: self.corrected,
             resolved: self.resolved,
             dead_lettered: self.dead_lettered,
-            dispatch_accuracy: if judged == 0 {
-                0.0
-            } else {
-                self.resolved_uncorrected as f64 / judged as f64
-            },
-            median_handling_minutes: times.get(times.len() / 2).copied().unwrap_or(0.0),
+            dispatch_accuracy: self.quality().0,
+            median_handling_minutes: quantile(&times, 0.5),
+            p90_handling_minutes: quantile(&times, 0.9),
             hot_issues: hot,
+            corrections_by_reason: reasons,
+            handling,
         }
     }
+}
+
+/// The value at rank round((n − 1)·q) of `sorted`; 0 when it is empty.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
 
 /// Ticket facts by id, at most `capacity` of them: storing one beyond that forgets the least recently
@@ -171,6 +250,13 @@ impl<V> Recent<V> {
         }
     }
 
+    /// Changes the value kept for `id`, if any, without making it more recent.
+    fn update(&mut self, id: &str, change: impl FnOnce(&mut V)) {
+        if let Some((_, value)) = self.entries.get_mut(id) {
+            change(value);
+        }
+    }
+
     fn contains(&self, id: &str) -> bool {
         self.entries.contains_key(id)
     }
@@ -189,21 +275,73 @@ mod tests {
         let mut t = Tally::default();
         for (id, at) in [("a", 0), ("b", 0), ("c", 0)] {
             t.received(id, at);
-            t.decided(true, "login");
+            t.decided(id, true, "auth", "login");
         }
-        t.corrected("b");
-        t.resolved("a", 120_000);
-        t.resolved("b", 60_000);
-        t.resolved("c", 600_000);
+        t.corrected("b", "CORRECTION_REASON_POLICY_UPDATED", "billing");
+        t.resolved("a", 120_000, "");
+        t.resolved("b", 60_000, "");
+        t.resolved("c", 600_000, "");
         let r = t.report(5);
         assert_eq!(
             (r.received, r.routed, r.corrected, r.resolved),
             (3, 3, 1, 3)
         );
         assert!((r.dispatch_accuracy - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(t.quality(), (r.dispatch_accuracy, 0.0));
         assert_eq!(r.median_handling_minutes, 2.0);
         assert_eq!(r.hot_issues[0].problem_type, "login");
         assert_eq!(r.hot_issues[0].count, 3);
+        assert_eq!(r.p90_handling_minutes, 10.0);
+    }
+
+    #[test]
+    fn reasons_and_handling_by_department_follow_the_corrections() {
+        let mut t = Tally::default();
+        for (i, minutes) in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].into_iter().enumerate() {
+            let id = format!("t{i}");
+            t.received(&id, 0);
+            t.decided(&id, true, "auth", "login");
+            t.resolved(&id, minutes * 60_000, "");
+        }
+        t.received("moved", 0);
+        t.decided("moved", false, "auth", "login");
+        t.corrected("moved", "CORRECTION_REASON_WRONG_DEPARTMENT", "billing");
+        t.resolved("moved", 30 * 60_000, "");
+        t.received("named", 0);
+        t.decided("named", true, "auth", "login");
+        t.corrected("named", "CORRECTION_REASON_WRONG_DEPARTMENT", "billing");
+        t.corrected("named", "CORRECTION_REASON_OTHER", "auth");
+        t.resolved("named", 50 * 60_000, "billing");
+        let r = t.report(5);
+        let reasons: Vec<(&str, u64)> = r
+            .corrections_by_reason
+            .iter()
+            .map(|c| (c.reason.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("CORRECTION_REASON_WRONG_DEPARTMENT", 2),
+                ("CORRECTION_REASON_OTHER", 1)
+            ]
+        );
+        let handling: Vec<(&str, u64, f64, f64)> = r
+            .handling
+            .iter()
+            .map(|h| {
+                (
+                    h.department.as_str(),
+                    h.resolved,
+                    h.median_minutes,
+                    h.p90_minutes,
+                )
+            })
+            .collect();
+        // auth: 1..=10 minutes; billing: the corrected one (30) and the one resolved there (50).
+        assert_eq!(
+            handling,
+            [("auth", 10, 6.0, 9.0), ("billing", 2, 50.0, 50.0)]
+        );
     }
 
     #[test]
@@ -212,7 +350,7 @@ mod tests {
         let beyond = 1_000;
         let id = |i: usize| format!("ticket-{i}");
         for i in 0..CORRECTED_TICKETS + beyond {
-            t.corrected(&id(i));
+            t.corrected(&id(i), "CORRECTION_REASON_OTHER", "");
         }
         assert!(
             t.corrected_ids.entries.len() <= CORRECTED_TICKETS,
@@ -221,7 +359,7 @@ mod tests {
         );
         // Every correction within the bound still marks its resolution as a corrected one.
         for i in beyond..CORRECTED_TICKETS + beyond {
-            t.resolved(&id(i), 0);
+            t.resolved(&id(i), 0, "");
         }
         let r = t.report(0);
         assert_eq!(r.resolved, CORRECTED_TICKETS as u64);
@@ -230,17 +368,21 @@ mod tests {
             "a remembered correction was missed"
         );
         // The oldest ones were forgotten: their resolutions count as uncorrected.
-        t.resolved(&id(0), 0);
+        t.resolved(&id(0), 0, "");
         assert_eq!(t.resolved_uncorrected, 1);
 
         // Corrected again, the oldest remembered correction becomes the newest, so the next new one
         // pushes out the one after it instead.
-        t.corrected(&id(beyond));
-        t.corrected(&id(CORRECTED_TICKETS + beyond));
+        t.corrected(&id(beyond), "CORRECTION_REASON_OTHER", "");
+        t.corrected(
+            &id(CORRECTED_TICKETS + beyond),
+            "CORRECTION_REASON_OTHER",
+            "",
+        );
         assert_eq!(t.corrected_ids.entries.len(), CORRECTED_TICKETS);
-        t.resolved(&id(beyond), 0);
+        t.resolved(&id(beyond), 0, "");
         assert_eq!(t.resolved_uncorrected, 1, "the renewed correction was kept");
-        t.resolved(&id(beyond + 1), 0);
+        t.resolved(&id(beyond + 1), 0, "");
         assert_eq!(t.resolved_uncorrected, 2);
     }
 }

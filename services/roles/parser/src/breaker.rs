@@ -8,6 +8,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use switchboard_runtime::metrics::Flag;
 use tokio::time::Instant;
 
 #[derive(Debug)]
@@ -15,6 +16,8 @@ pub struct CircuitBreaker {
     failures_to_open: u32,
     cooldown: Duration,
     state: Mutex<State>,
+    /// Set while not closed (open, or half-open with its trial out): `switchboard_llm_breaker_open`.
+    open: Flag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +48,15 @@ impl CircuitBreaker {
             failures_to_open: failures_to_open.max(1),
             cooldown,
             state: Mutex::new(State::Closed { failures: 0 }),
+            open: Flag::default(),
         }
+    }
+
+    /// Reports the breaker's state in `flag` from now on.
+    pub fn reporting_to(mut self, flag: Flag) -> Self {
+        flag.set(false);
+        self.open = flag;
+        self
     }
 
     /// A pass when a request may go out; `None` while open, or while a half-open trial is in flight.
@@ -83,6 +94,7 @@ impl CircuitBreaker {
                 }
             }
         };
+        self.open.set(!matches!(*state, State::Closed { .. }));
     }
 }
 
@@ -138,6 +150,33 @@ mod tests {
         let second = b.pass().expect("closed: no limit on passes");
         first.succeeded();
         second.succeeded();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gauge_reads_1_from_opening_until_a_trial_succeeds() {
+        let metrics = switchboard_runtime::Metrics::new();
+        metrics.llm_started("deepseek", []);
+        let open = || {
+            metrics.encode().lines().find_map(|l| {
+                l.strip_prefix(r#"switchboard_llm_breaker_open{provider="deepseek"} "#)
+                    .map(str::to_owned)
+            })
+        };
+        let b = CircuitBreaker::new(2, Duration::from_secs(10))
+            .reporting_to(metrics.llm_breaker("deepseek"));
+        fail(&b);
+        assert_eq!(open().as_deref(), Some("0"), "one failure does not open it");
+        fail(&b);
+        assert_eq!(open().as_deref(), Some("1"));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let trial = b.pass().expect("half-open trial");
+        assert_eq!(
+            open().as_deref(),
+            Some("1"),
+            "half-open still keeps tickets away"
+        );
+        trial.succeeded();
+        assert_eq!(open().as_deref(), Some("0"));
     }
 
     #[tokio::test(start_paused = true)]

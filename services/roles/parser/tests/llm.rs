@@ -55,7 +55,39 @@ async fn a_good_answer_fills_the_section_and_names_the_model() {
     assert_eq!(parsed.language, "zh");
     // "password" is not in the ticket, so it cannot be a keyword; 登录 is.
     assert_eq!(parsed.keywords, ["登录"]);
-    assert_eq!(requests_with(&metrics.encode(), "ok"), 1);
+    let exposition = metrics.encode();
+    assert_eq!(requests_with(&exposition, "ok"), 1);
+    // The request's time and the tokens the stand-in reported (1 and 1) are counted; outcomes that
+    // did not happen are there at zero.
+    let provider = standin.config().provider;
+    let series = |name: &str, labels: &str| format!("{name}{{provider=\"{provider}\"{labels}}}");
+    assert_eq!(
+        counter(
+            &exposition,
+            &series("switchboard_llm_request_duration_seconds_count", "")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &exposition,
+            &series("switchboard_llm_tokens_total", ",kind=\"prompt\"")
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &exposition,
+            &series("switchboard_llm_tokens_total", ",kind=\"completion\"")
+        ),
+        1
+    );
+    assert!(
+        exposition.contains(&format!(
+            "switchboard_llm_requests_total{{provider=\"{provider}\",outcome=\"timeout\"}} 0"
+        )),
+        "{exposition}"
+    );
 
     let requests = standin.requests();
     assert_eq!(requests.len(), 1);

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use switchboard_bus::{Kv, validate_key};
+use switchboard_bus::Kv;
 use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
 use switchboard_policy::PolicyConfig;
-use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, error_chain};
+use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, departments, error_chain};
 
 use crate::{IncidentWatch, KnowledgeBaseService, RetrieverStage};
 
@@ -44,23 +44,13 @@ pub async fn role(
 }
 
 /// Tells LLM parsers which departments the knowledge base knows, so they may suggest them. Only missing
-/// keys are created, so a description an admin wrote is kept. Best effort: parsers still have the
-/// departments the rules name, so a failure is logged, not fatal.
+/// ones are added, so a description an admin wrote is kept (see [`departments`]). Best effort: parsers
+/// still have the departments the rules name, so a failure is logged, not fatal.
 async fn publish_departments(kb: &KnowledgeBase, kv: Arc<dyn Kv>) {
-    let departments = match kb.departments().await {
-        Ok(departments) => departments,
+    match kb.departments().await {
+        Ok(known) => departments::announce(kv.as_ref(), known).await,
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "cannot list the knowledge base's departments");
-            return;
-        }
-    };
-    for department in departments {
-        if validate_key(&department).is_err() {
-            tracing::warn!(%department, "department id is not a valid key; not published");
-            continue;
-        }
-        if let Err(e) = kv.create(&department, bytes::Bytes::new()).await {
-            tracing::warn!(%department, error = %error_chain(&e), "cannot publish a department");
         }
     }
 }

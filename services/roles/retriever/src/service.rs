@@ -1,6 +1,7 @@
 //! The `KnowledgeBase` gRPC service: bulk import from other systems, and similarity search for the
 //! console and for debugging routing decisions.
 
+use switchboard_accounts::{Capability, Principal};
 use switchboard_proto::knowledge_base_server::{self, KnowledgeBaseServer};
 use switchboard_proto::{ImportReply, KnowledgeRecord, SimilarReply, SimilarRequest};
 use tonic::{Request, Response, Status, Streaming};
@@ -39,6 +40,7 @@ impl knowledge_base_server::KnowledgeBase for KnowledgeBaseService {
         &self,
         request: Request<Streaming<KnowledgeRecord>>,
     ) -> Result<Response<ImportReply>, Status> {
+        Principal::from_grpc(&request)?.require(Capability::Admin)?;
         let mut stream = request.into_inner();
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
         let mut imported = 0u64;
@@ -63,6 +65,7 @@ impl knowledge_base_server::KnowledgeBase for KnowledgeBaseService {
         &self,
         request: Request<SimilarRequest>,
     ) -> Result<Response<SimilarReply>, Status> {
+        Principal::from_grpc(&request)?.require(Capability::Read)?;
         let request = request.into_inner();
         let limit = match request.limit {
             0 => DEFAULT_LIMIT,

@@ -8,6 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use history::{HISTORY, history};
+use switchboard_accounts::{Auth, AuthConfig, Role};
+use switchboard_bus::Bus;
+use switchboard_bus::memory::MemoryBus;
 use switchboard_knowledge::evidence::{DEFAULT_MODEL_WEIGHT, Weighing};
 use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
 use switchboard_policy::PolicyConfig;
@@ -15,6 +18,10 @@ use switchboard_proto::knowledge_base_client::KnowledgeBaseClient;
 use switchboard_proto::{KnowledgeRecord, SimilarRequest, Stage, Ticket};
 use switchboard_retriever::{IncidentWatch, KnowledgeBaseService, RetrieverStage};
 use switchboard_runtime::TicketStage;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 async fn seeded(dir: &Path) -> KnowledgeBase {
     let kb = KnowledgeBase::open(dir, None, 0.0).expect("open");
@@ -83,22 +90,57 @@ async fn close_tickets_from_several_customers_carry_an_incident_signal() {
     assert_eq!(signals, [None, None, Some(2), Some(3)]);
 }
 
+/// A client of `addr` presenting a new API token of `role`.
+async fn client(
+    addr: std::net::SocketAddr,
+    auth: &Auth,
+    role: Role,
+) -> KnowledgeBaseClient<InterceptedService<Channel, impl Interceptor + Clone>> {
+    let token = auth
+        .accounts()
+        .create_token(&format!("kb-{role}"), role)
+        .await
+        .expect("token")
+        .token;
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse().expect("ASCII");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("URL")
+        .connect()
+        .await
+        .expect("connect");
+    KnowledgeBaseClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.clone());
+        Ok(request)
+    })
+}
+
 #[tokio::test]
 async fn the_grpc_service_imports_a_stream_and_searches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kb = KnowledgeBase::open(dir.path(), None, 0.0).expect("open");
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let auth = Auth::new(&bus, AuthConfig::default()).await.expect("auth");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(auth.layer())
             .add_service(KnowledgeBaseService::new(kb.clone()).into_server())
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    let mut client = KnowledgeBaseClient::connect(format!("http://{addr}"))
+    let mut client = client(addr, &auth, Role::Admin).await;
+    // A viewer searches but does not import.
+    let mut viewer = self::client(addr, &auth, Role::Viewer).await;
+    let status = viewer
+        .import(futures::stream::iter(history()))
         .await
-        .expect("connect");
+        .expect_err("viewers do not import");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert_eq!(kb.count().await.expect("count"), 0);
 
     // More than one import batch.
     let many: Vec<KnowledgeRecord> = (0..600)
@@ -128,6 +170,14 @@ async fn the_grpc_service_imports_a_stream_and_searches() {
         .into_inner()
         .similar;
     assert_eq!(similar.len(), 5, "limit 0 means the default");
+    let seen = viewer
+        .similar(SimilarRequest {
+            text: "printer jammed".into(),
+            limit: 1,
+        })
+        .await
+        .expect("viewers search");
+    assert_eq!(seen.into_inner().similar.len(), 1);
     let capped = client
         .similar(SimilarRequest {
             text: "printer jammed".into(),

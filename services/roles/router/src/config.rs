@@ -36,6 +36,34 @@ pub struct RouterConfig {
     /// The explanation's window: the share and count of similar tickets each department handled counts
     /// those created in the last this many days (all of them when none has a creation time); 0 counts all.
     pub window_days: u32,
+    /// Which keyword → department rules the history suggests (`GET /v1/rules/suggestions`).
+    pub suggestions: SuggestionConfig,
+}
+
+/// When a keyword of the history is suggested as a rule, and the rule an accepted one becomes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuggestionConfig {
+    /// Fewest past tickets that must contain the keyword: below it a precision says little (4 of 4
+    /// is as likely luck as a pattern).
+    pub min_support: u32,
+    /// Lowest share of those tickets that went to the one department. An accepted rule outweighs the
+    /// evidence, so every ticket of the rest would have been misrouted by it.
+    pub min_precision: f32,
+    /// The weight an accepted suggestion's rule gets. 1 is as much as all the evidence together
+    /// (department shares sum to 1), so the rule decides as an admin's rules do; an admin can edit it
+    /// like any other rule afterwards.
+    pub rule_weight: f32,
+}
+
+impl Default for SuggestionConfig {
+    fn default() -> Self {
+        Self {
+            min_support: 10,
+            min_precision: 0.9,
+            rule_weight: 1.0,
+        }
+    }
 }
 
 impl Default for RouterConfig {
@@ -47,6 +75,7 @@ impl Default for RouterConfig {
             model_weight: None,
             half_life_days: Weighing::default().half_life_days,
             window_days: 90,
+            suggestions: SuggestionConfig::default(),
         }
     }
 }
@@ -95,6 +124,25 @@ impl RouterConfig {
             return Err(format!(
                 "router.half_life_days must be a number of days, 0 or more, got {}",
                 self.half_life_days
+            ));
+        }
+        let suggestions = &self.suggestions;
+        if suggestions.min_support < 2 {
+            return Err(format!(
+                "router.suggestions.min_support must be 2 or more tickets, got {}",
+                suggestions.min_support
+            ));
+        }
+        if !(0.0..=1.0).contains(&suggestions.min_precision) {
+            return Err(format!(
+                "router.suggestions.min_precision must be within 0..=1, got {}",
+                suggestions.min_precision
+            ));
+        }
+        if !suggestions.rule_weight.is_finite() || suggestions.rule_weight <= 0.0 {
+            return Err(format!(
+                "router.suggestions.rule_weight must be a positive number, got {}",
+                suggestions.rule_weight
             ));
         }
         Ok(())

@@ -11,9 +11,9 @@
 //! unless a rule named the department.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use switchboard_knowledge::evidence;
+use switchboard_policy::Lang;
 use switchboard_proto::{
     Assessment, Decision, DepartmentEvidence, DepartmentScore, FiredRule, Matches, Outcome,
     PriorityStep, Rule, SimilarTicket, Ticket,
@@ -54,6 +54,141 @@ fn discounted(confidence: f32, typicality: f32, gate: Gate) -> f32 {
         confidence
     } else {
         confidence * typicality.powf(gate.typicality_weight)
+    }
+}
+
+/// Which of the tests for routing alone a decision failed, with the numbers behind it.
+enum Review<'d> {
+    NoEvidence,
+    LowConfidence {
+        confidence: f32,
+        threshold: f32,
+    },
+    Atypical {
+        department: &'d str,
+        typicality: f32,
+        floor: f32,
+    },
+    Discounted {
+        department: &'d str,
+        typicality: f32,
+        weight: f32,
+        confidence: f32,
+        counts_as: f32,
+        threshold: f32,
+    },
+}
+
+/// Why `d` goes to review at `gate`, or `None` when it routes: the tests of [`routes`], in order.
+fn review(d: &Decision, gate: Gate) -> Option<Review<'_>> {
+    let department = d.department.as_str();
+    if department.is_empty() {
+        Some(Review::NoEvidence)
+    } else if d.confidence < gate.threshold {
+        Some(Review::LowConfidence {
+            confidence: d.confidence,
+            threshold: gate.threshold,
+        })
+    } else if let Some(t) = d.typicality.filter(|&t| t < gate.min_typicality) {
+        Some(Review::Atypical {
+            department,
+            typicality: t,
+            floor: gate.min_typicality,
+        })
+    } else {
+        d.typicality
+            .filter(|&t| !routes(department, d.confidence, Some(t), gate))
+            .map(|t| Review::Discounted {
+                department,
+                typicality: t,
+                weight: gate.typicality_weight,
+                confidence: d.confidence,
+                counts_as: discounted(d.confidence, t, gate),
+                threshold: gate.threshold,
+            })
+    }
+}
+
+impl Review<'_> {
+    /// The reason as `review_reason` and `review_reason_zh` carry it; typicalities in percent.
+    fn describe(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Review::NoEvidence, Lang::En) => {
+                "nothing similar in the knowledge base and no rule fired".to_owned()
+            }
+            (Review::NoEvidence, Lang::Zh) => "知识库中没有相似工单，也没有规则命中".to_owned(),
+            (
+                Review::LowConfidence {
+                    confidence,
+                    threshold,
+                },
+                Lang::En,
+            ) => format!("confidence {confidence:.2} is below the threshold {threshold:.2}"),
+            (
+                Review::LowConfidence {
+                    confidence,
+                    threshold,
+                },
+                Lang::Zh,
+            ) => format!("置信度 {confidence:.2} 低于阈值 {threshold:.2}"),
+            (
+                Review::Atypical {
+                    department,
+                    typicality,
+                    floor,
+                },
+                Lang::En,
+            ) => format!(
+                "the ticket is unlike {department}'s known tickets: only {:.1}% of the knowledge \
+                 base lies as far from its own department's centre, below the floor of {:.1}%",
+                typicality * 100.0,
+                floor * 100.0
+            ),
+            (
+                Review::Atypical {
+                    department,
+                    typicality,
+                    floor,
+                },
+                Lang::Zh,
+            ) => format!(
+                "工单与 {department} 的已知工单不相像：知识库中只有 {:.1}% 的工单离本部门中心这么远，\
+                 低于下限 {:.1}%",
+                typicality * 100.0,
+                floor * 100.0
+            ),
+            (
+                Review::Discounted {
+                    department,
+                    typicality,
+                    weight,
+                    confidence,
+                    counts_as,
+                    threshold,
+                },
+                Lang::En,
+            ) => format!(
+                "the ticket is rather unlike {department}'s known tickets: at a typicality of \
+                 {:.1}% (weight {weight:.2}) its confidence {confidence:.2} counts as \
+                 {counts_as:.2}, below the threshold {threshold:.2}",
+                typicality * 100.0
+            ),
+            (
+                Review::Discounted {
+                    department,
+                    typicality,
+                    weight,
+                    confidence,
+                    counts_as,
+                    threshold,
+                },
+                Lang::Zh,
+            ) => format!(
+                "工单与 {department} 的已知工单不太相像：典型度 {:.1}%（权重 {weight:.2}）下，\
+                 置信度 {confidence:.2} 折算为 {counts_as:.2}，低于阈值 {threshold:.2}",
+                typicality * 100.0
+            ),
+        }
     }
 }
 
@@ -153,52 +288,18 @@ pub fn decide(
         .find(|m| !ruled && m.department == decision.department)
         .and_then(|m| m.typicality);
     let gate = config.gate();
-    let review_reason = if decision.department.is_empty() {
-        Some("nothing similar in the knowledge base and no rule fired".to_owned())
-    } else if decision.confidence < gate.threshold {
-        Some(format!(
-            "confidence {:.2} is below the threshold {:.2}",
-            decision.confidence, gate.threshold
-        ))
-    } else if let Some(t) = decision.typicality.filter(|&t| t < gate.min_typicality) {
-        Some(format!(
-            "the ticket is unlike {}'s known tickets: only {:.1}% of the knowledge base lies as far \
-             from its own department's centre, below the floor of {:.1}%",
-            decision.department,
-            t * 100.0,
-            gate.min_typicality * 100.0
-        ))
-    } else if let Some(t) = decision
-        .typicality
-        .filter(|&t| !routes(&decision.department, decision.confidence, Some(t), gate))
-    {
-        Some(format!(
-            "the ticket is rather unlike {}'s known tickets: at a typicality of {:.1}% (weight {:.2}) \
-             its confidence {:.2} counts as {:.2}, below the threshold {:.2}",
-            decision.department,
-            t * 100.0,
-            gate.typicality_weight,
-            decision.confidence,
-            discounted(decision.confidence, t, gate),
-            gate.threshold
-        ))
-    } else {
-        None
-    };
-    decision.set_outcome(if review_reason.is_some() {
+    // Worded now, in both languages, so the borrow of the decision ends before it is filled in.
+    let review = review(&decision, gate).map(|r| (r.describe(Lang::En), r.describe(Lang::Zh)));
+    decision.set_outcome(if review.is_some() {
         Outcome::Review
     } else {
         Outcome::Routed
     });
-    decision.review_reason = review_reason.unwrap_or_default();
+    (decision.review_reason, decision.review_reason_zh) = review.unwrap_or_default();
     decision.evidence = evidence;
-    decision.explanation = explain(
-        &decision,
-        in_window,
-        &window,
-        model,
-        ticket.assessment.as_ref(),
-    );
+    let assessment = ticket.assessment.as_ref();
+    decision.explanation = explain(&decision, in_window, &window, model, assessment, Lang::En);
+    decision.explanation_zh = explain(&decision, in_window, &window, model, assessment, Lang::Zh);
     decision
 }
 
@@ -263,52 +364,60 @@ fn median(values: &[i64]) -> Option<f64> {
     })
 }
 
-/// One paragraph a person can check against the evidence fields.
+/// One paragraph a person can check against the evidence fields, in `lang`: the same sentences, with
+/// the same departments and numbers, in either language.
 fn explain(
     d: &Decision,
     similar: u32,
     window: &Window,
     model: &[DepartmentScore],
     assessment: Option<&Assessment>,
+    lang: Lang,
 ) -> String {
-    let mut out = String::new();
-    if d.outcome() == Outcome::Review {
-        let _ = write!(out, "Sent to human review: {}. ", d.review_reason);
-    } else {
-        let _ = write!(
-            out,
-            "Routed to {} with confidence {:.0}%. ",
-            d.department,
-            d.confidence * 100.0
-        );
-    }
+    let list = lang.list_separator();
+    let mut sentences: Vec<String> = Vec::new();
+    let confidence = d.confidence * 100.0;
+    sentences.push(match (d.outcome(), lang) {
+        (Outcome::Review, Lang::En) => format!("Sent to human review: {}.", d.review_reason),
+        (Outcome::Review, Lang::Zh) => format!("转人工审核：{}。", d.review_reason_zh),
+        (_, Lang::En) => format!(
+            "Routed to {} with confidence {confidence:.0}%.",
+            d.department
+        ),
+        (_, Lang::Zh) => format!("已自动分派至 {}，置信度 {confidence:.0}%。", d.department),
+    });
     // The sentiment stage's verdicts travel with the decision, so whoever reads it sees why a person
     // must take the ticket, and why it is more pressing than its text alone suggests.
     if let Some(a) = assessment.filter(|a| a.escalate) {
-        let _ = write!(
-            out,
-            "Escalated to a person: {}. ",
-            a.escalation_reasons.join("; ")
-        );
+        // A sentiment role older than the Chinese wording sent English reasons only: better those
+        // than none.
+        let reasons = if lang == Lang::Zh && !a.escalation_reasons_zh.is_empty() {
+            &a.escalation_reasons_zh
+        } else {
+            &a.escalation_reasons
+        };
+        let reasons = reasons.join(list);
+        sentences.push(match lang {
+            Lang::En => format!("Escalated to a person: {reasons}."),
+            Lang::Zh => format!("已升级人工处理：{reasons}。"),
+        });
     }
     if !d.priority_steps.is_empty() {
         let steps: Vec<String> = d
             .priority_steps
             .iter()
-            .map(switchboard_policy::describe)
+            .map(|s| switchboard_policy::describe(s, lang))
             .collect();
-        let _ = write!(
-            out,
-            "Priority {}: {}. ",
-            switchboard_policy::level(d.priority()),
-            steps.join("; ")
+        let (level, steps) = (
+            switchboard_policy::level(d.priority(), lang),
+            steps.join(list),
         );
+        sentences.push(match lang {
+            Lang::En => format!("Priority {level}: {steps}."),
+            Lang::Zh => format!("优先级为{level}：{steps}。"),
+        });
     }
-    let within = if window.since_ms.is_some() {
-        format!("Within the last {} days, ", window.days)
-    } else {
-        String::new()
-    };
+    let dated = window.since_ms.is_some();
     for (i, e) in d
         .evidence
         .iter()
@@ -316,51 +425,84 @@ fn explain(
         .take(3)
         .enumerate()
     {
-        let _ = write!(
-            out,
-            "{}{:.0}% of the {similar} similar tickets ({}) went to {}",
-            if i == 0 { within.as_str() } else { "" },
-            e.share * 100.0,
-            e.count,
-            e.department
-        );
+        let within = dated && i == 0;
+        let (share, count, department) = (e.share * 100.0, e.count, &e.department);
+        let mut sentence = match lang {
+            Lang::En => format!(
+                "{}{share:.0}% of the {similar} similar tickets ({count}) went to {department}",
+                if within {
+                    format!("Within the last {} days, ", window.days)
+                } else {
+                    String::new()
+                }
+            ),
+            Lang::Zh => format!(
+                "{}{similar} 张相似工单中 {share:.0}%（{count} 张）分派至 {department}",
+                if within {
+                    format!("近 {} 天内 ", window.days)
+                } else {
+                    String::new()
+                }
+            ),
+        };
         if let Some(h) = e.median_resolution_hours {
-            let _ = write!(out, "; median resolution {h:.1} h");
+            sentence.push_str(&match lang {
+                Lang::En => format!("; median resolution {h:.1} h"),
+                Lang::Zh => format!("；中位处理时长 {h:.1} 小时"),
+            });
         }
-        out.push_str(". ");
+        sentence.push_str(match lang {
+            Lang::En => ".",
+            Lang::Zh => "。",
+        });
+        sentences.push(sentence);
     }
     if !model.is_empty() {
         let top: Vec<String> = model
             .iter()
             .take(2)
-            .map(|m| match m.typicality {
-                Some(t) => format!(
-                    "{} {:.0}% (typicality {:.1}%)",
-                    m.department,
-                    m.probability * 100.0,
-                    t * 100.0
-                ),
-                None => format!("{} {:.0}%", m.department, m.probability * 100.0),
+            .map(|m| {
+                let p = m.probability * 100.0;
+                match (m.typicality, lang) {
+                    (Some(t), Lang::En) => {
+                        format!("{} {p:.0}% (typicality {:.1}%)", m.department, t * 100.0)
+                    }
+                    (Some(t), Lang::Zh) => {
+                        format!("{} {p:.0}%（典型度 {:.1}%）", m.department, t * 100.0)
+                    }
+                    (None, _) => format!("{} {p:.0}%", m.department),
+                }
             })
             .collect();
-        let _ = write!(out, "The classifier gives {}. ", top.join(", "));
+        sentences.push(match lang {
+            Lang::En => format!("The classifier gives {}.", top.join(", ")),
+            Lang::Zh => format!("分类器给出：{}。", top.join("，")),
+        });
     }
     for r in &d.rules {
-        let _ = write!(
-            out,
-            "Rule {} fired on \"{}\" for {}. ",
-            r.id, r.matched, r.department
-        );
+        sentences.push(match lang {
+            Lang::En => format!(
+                "Rule {} fired on \"{}\" for {}.",
+                r.id, r.matched, r.department
+            ),
+            Lang::Zh => format!(
+                "规则 {} 因“{}”命中，指向 {}。",
+                r.id, r.matched, r.department
+            ),
+        });
     }
     if !d.runner_up.is_empty() {
-        let _ = write!(
-            out,
-            "Runner-up: {} ({:.0}%).",
-            d.runner_up,
-            d.runner_up_confidence * 100.0
-        );
+        let c = d.runner_up_confidence * 100.0;
+        sentences.push(match lang {
+            Lang::En => format!("Runner-up: {} ({c:.0}%).", d.runner_up),
+            Lang::Zh => format!("次选：{}（{c:.0}%）。", d.runner_up),
+        });
     }
-    out.trim_end().to_owned()
+    // Chinese runs its sentences together; English spaces them.
+    sentences.join(match lang {
+        Lang::En => " ",
+        Lang::Zh => "",
+    })
 }
 
 #[cfg(test)]

@@ -113,8 +113,8 @@ pub(crate) fn parse(key: &str, value: &[u8]) -> Result<Rule, RouterError> {
 
 /// Checks what an admin submits before it reaches the bucket.
 pub(crate) fn validate(rule: &Rule) -> Result<(), RouterError> {
-    let invalid = |field, problem: &str| RouterError::InvalidRule {
-        field,
+    let invalid = |field: &str, problem: &str| RouterError::InvalidRule {
+        field: field.to_owned(),
         problem: problem.to_owned(),
     };
     switchboard_bus::validate_key(&rule.id)

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use prost::Message;
 use switchboard_bus::Kv;
-use switchboard_desk::{Change, WorkStates};
+use switchboard_desk::{Change, Evidence, WorkStates};
 use switchboard_policy::{PolicyConfig, prioritise};
 use switchboard_proto::{Outcome, Stage, Ticket, TicketState};
 use switchboard_runtime::{HandlerError, TicketStage, error_chain, now_ms};
@@ -63,7 +63,19 @@ impl RouterStage {
         } else {
             TicketState::InReview
         };
+        let evidence = Evidence {
+            ids: ticket
+                .matches
+                .iter()
+                .flat_map(|m| m.similar.iter().map(|s| s.id.clone()))
+                .collect(),
+            model_version: decision.model_version.clone(),
+            rules_version: decision.rules_version,
+            confidence: decision.confidence,
+        };
         let change = Change::new(to, ROLE, ROLE)
+            .kind("decided")
+            .evidence(evidence)
             .department(decision.department.clone())
             .priority(decision.priority())
             .received_at(ticket.received_at_ms)
@@ -109,11 +121,13 @@ impl TicketStage for RouterStage {
         );
         ticket.decision = Some(decision);
         ticket.set_stage(stage);
-        self.record(ticket, stage).await?;
+        // The decision is stored before the work state moves: whoever acts on the move (the assign
+        // role reading the ticket's language and problem type) finds the decision that made it.
         self.decisions
             .put(&ticket.id, Bytes::from(ticket.encode_to_vec()))
             .await
             .map_err(HandlerError::transient)?;
+        self.record(ticket, stage).await?;
         Ok(stage)
     }
 }
@@ -185,12 +199,17 @@ mod tests {
         let state = work.get("t-2").await.expect("get").expect("a work state");
         assert_eq!((state.state(), state.revision), (TicketState::InReview, 1));
         assert_eq!(state.received_at_ms, 1_234);
-        let moved = &state.recent[0];
+        let moved = &state.history[0];
         assert_eq!(
             (moved.from(), moved.actor.as_str()),
             (TicketState::Received, "router")
         );
         assert!(moved.reason.contains("OUTCOME_REVIEW"), "{}", moved.reason);
+        assert_eq!(moved.kind, "decided");
+        // The move records the decision's model version (the method alone: no classifier behind an
+        // empty knowledge base) and no evidence ids, there being no similar tickets.
+        assert_eq!(moved.model_version, crate::decide::MODEL_VERSION);
+        assert!(moved.evidence_ids.is_empty());
 
         // A redelivery decides again but moves nothing again.
         stage.process(&mut ticket).await.expect("decided again");

@@ -211,6 +211,7 @@ mod tests {
         .await;
         assert!(a.escalate, "{a:?}");
         assert_eq!(a.escalation_reasons, ["unresolved rounds 2 ≥ 2"]);
+        assert_eq!(a.escalation_reasons_zh, ["未解决轮次 2 ≥ 2"]);
         let once = assessed(Ticket {
             unresolved_rounds: 1,
             ..ticket("快递还是没到")

@@ -298,6 +298,54 @@ impl Classifier {
         }
     }
 
+    /// Moves records to new weights in place: each change is a stored record with its old weight and
+    /// its new one. `generation` is the store's generation after the write, as for [`Self::learn`]:
+    /// a model one write behind follows; one further behind, or without the record's department, is
+    /// left stale for the trainer.
+    pub(crate) async fn reweigh(&self, changes: Vec<(StoredRecord, f32)>, generation: u64) {
+        let inner = Arc::clone(&self.inner);
+        let followed = tokio::task::spawn_blocking(move || {
+            let mut state = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+            if state.generation.is_none_or(|g| g >= generation) {
+                return true;
+            }
+            if state.generation != generation.checked_sub(1) {
+                return false;
+            }
+            let Some(model) = state.model.as_mut() else {
+                return false;
+            };
+            let Some(classes) = changes
+                .iter()
+                .map(|(r, _)| model.class(r.record.department.trim()))
+                .collect::<Option<Vec<usize>>>()
+            else {
+                return false;
+            };
+            for ((StoredRecord { record, dense }, to), class) in changes.iter().zip(classes) {
+                let from = if record.weight > 0.0 {
+                    record.weight
+                } else {
+                    1.0
+                };
+                model.reweigh(&record.text, dense.as_deref(), class, from, *to);
+            }
+            state.generation = Some(generation);
+            true
+        })
+        .await;
+        match followed {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(
+                generation,
+                "classifier left stale; it retrains in the background"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "classifier reweighing failed; it retrains in the background")
+            }
+        }
+    }
+
     /// What the last retrain did; `None` before the first.
     pub fn last_training(&self) -> Option<Training> {
         let state = self

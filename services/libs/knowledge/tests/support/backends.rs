@@ -1,5 +1,5 @@
 //! The two places a knowledge base can live, for the conformance suite: an embedded qdrant-edge
-//! directory, always; and a collection on the Qdrant server that `SWITCHBOARD__QDRANT__URL` names
+//! directory, always; and a collection on the Qdrant server that `SWITCHBOARD_TEST_QDRANT_URL` names
 //! (with `SWITCHBOARD__QDRANT__API_KEY` when it wants one), only when that is set.
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use switchboard_knowledge::{KnowledgeBase, KnowledgeError};
 use tempfile::TempDir;
 
 /// The environment variable naming the Qdrant server's gRPC endpoint, as the binary's settings do.
-pub const URL_VAR: &str = "SWITCHBOARD__QDRANT__URL";
+pub const URL_VAR: &str = "SWITCHBOARD_TEST_QDRANT_URL";
 pub const API_KEY_VAR: &str = "SWITCHBOARD__QDRANT__API_KEY";
 
 /// What a store was created with, read back from the engine itself rather than through the knowledge

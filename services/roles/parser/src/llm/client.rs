@@ -51,6 +51,18 @@ struct ResponseFormat {
 #[derive(Deserialize)]
 struct Reply {
     choices: Vec<Choice>,
+    /// What the answer cost, when the provider says (OpenAI's schema; DeepSeek, vLLM and Ollama send it).
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// Tokens one answer used, as the provider counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct Usage {
+    #[serde(default)]
+    pub(crate) prompt_tokens: u64,
+    #[serde(default)]
+    pub(crate) completion_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -79,8 +91,13 @@ impl ChatClient {
         })
     }
 
-    /// The model's answer text. The caller bounds the time: a dropped future aborts the request.
-    pub(crate) async fn complete(&self, system: &str, user: &str) -> Result<String, LlmError> {
+    /// The model's answer text, and the tokens it used when the provider says. The caller bounds the
+    /// time: a dropped future aborts the request.
+    pub(crate) async fn complete(
+        &self,
+        system: &str,
+        user: &str,
+    ) -> Result<(String, Option<Usage>), LlmError> {
         let body = Request {
             model: &self.model,
             messages: [
@@ -122,6 +139,7 @@ impl ChatClient {
         }
         let bytes = response.bytes().await.map_err(LlmError::Transport)?;
         let reply: Reply = serde_json::from_slice(&bytes).map_err(LlmError::Envelope)?;
+        let usage = reply.usage;
         let content = reply
             .choices
             .into_iter()
@@ -131,6 +149,6 @@ impl ChatClient {
         if content.trim().is_empty() {
             return Err(LlmError::Empty);
         }
-        Ok(content)
+        Ok((content, usage))
     }
 }

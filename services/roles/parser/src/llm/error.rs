@@ -32,6 +32,21 @@ pub enum LlmError {
 impl LlmError {
     /// A short fixed code: the `outcome` metric label and the reason a fallback records in the
     /// decision. Fixed strings keep label cardinality bounded and untrusted text out of labels.
+    /// Every [`Self::reason`], so each outcome's series exists from the start.
+    pub(crate) const REASONS: [&'static str; 11] = [
+        "transport",
+        "timeout",
+        "rate_limited",
+        "server_error",
+        "client_error",
+        "bad_reply",
+        "empty",
+        "invalid_json",
+        "invalid_schema",
+        "breaker_open",
+        "deadline",
+    ];
+
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Transport(_) => "transport",
@@ -64,5 +79,30 @@ impl LlmError {
             self,
             Self::Envelope(_) | Self::Empty | Self::Json(_) | Self::Schema(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed() {
+        let not_json = || serde_json::from_str::<u8>("x").unwrap_err();
+        let errors = [
+            LlmError::Timeout(Duration::ZERO),
+            LlmError::RateLimited { retry_after: None },
+            LlmError::Status { status: 503 },
+            LlmError::Status { status: 400 },
+            LlmError::Envelope(not_json()),
+            LlmError::Empty,
+            LlmError::Json(not_json()),
+            LlmError::Schema("x"),
+            LlmError::BreakerOpen,
+            LlmError::Deadline(Duration::ZERO),
+        ];
+        for e in errors {
+            assert!(LlmError::REASONS.contains(&e.reason()), "{}", e.reason());
+        }
     }
 }

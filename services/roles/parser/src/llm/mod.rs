@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use switchboard_proto::{Entity, Parsed, ProblemTypeSource, Ticket};
 use switchboard_runtime::Metrics;
+use switchboard_runtime::metrics::tokens;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -66,6 +67,10 @@ impl LlmParser {
     ) -> Result<Self, LlmSetupError> {
         config.check()?;
         let client = ChatClient::new(config, config.api_key()?).map_err(LlmSetupError::Client)?;
+        metrics.llm_started(
+            &config.provider,
+            std::iter::once("ok").chain(LlmError::REASONS),
+        );
         Ok(Self {
             name: format!("llm:{}/{}", config.provider, config.model),
             provider: config.provider.clone(),
@@ -74,7 +79,8 @@ impl LlmParser {
             breaker: CircuitBreaker::new(
                 config.breaker_failures,
                 Duration::from_secs(config.breaker_cooldown_secs),
-            ),
+            )
+            .reporting_to(metrics.llm_breaker(&config.provider)),
             limiter: Limiter::new(config.max_concurrency, config.requests_per_second),
             metrics,
             timeout: config.timeout(),
@@ -107,10 +113,18 @@ impl LlmParser {
             let budget = self
                 .timeout
                 .min(self.deadline.saturating_sub(started.elapsed()));
+            let asked = Instant::now();
             let answer = tokio::time::timeout(budget, self.client.complete(&system, &user)).await;
+            self.metrics
+                .llm_duration(&self.provider, asked.elapsed().as_secs_f64());
             drop(slot);
             let result = match answer {
-                Ok(Ok(content)) => schema::check(&content, &allowed),
+                Ok(Ok((content, usage))) => {
+                    if let Some(usage) = usage {
+                        self.count_tokens(usage);
+                    }
+                    schema::check(&content, &allowed)
+                }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(LlmError::Timeout(budget)),
             };
@@ -154,6 +168,15 @@ impl LlmParser {
 
     fn record(&self, outcome: &str) {
         self.metrics.llm_request(&self.provider, outcome);
+    }
+
+    /// Tokens are spent whether or not the answer passes the schema, so every answer's are counted.
+    fn count_tokens(&self, usage: client::Usage) {
+        let provider = &self.provider;
+        self.metrics
+            .llm_tokens(provider, tokens::PROMPT, usage.prompt_tokens);
+        self.metrics
+            .llm_tokens(provider, tokens::COMPLETION, usage.completion_tokens);
     }
 
     /// The section, from the checked answer and what the local parser finds in the same text.

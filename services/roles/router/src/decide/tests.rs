@@ -409,3 +409,233 @@ fn the_knowledge_bases_blend_weight_applies_unless_configured() {
         "a"
     );
 }
+
+/// The Chinese wording says what the English one says: the same numbers, and each of the decision's
+/// departments as often, in the explanation and in the review reason.
+fn assert_same_facts(d: &Decision) {
+    fn numbers(text: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map(|w| w.trim_matches('.'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        found.sort_unstable();
+        found
+    }
+    fn mentions(text: &str, department: &str) -> usize {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| *w == department)
+            .count()
+    }
+    let han = |c: char| ('\u{4E00}'..='\u{9FFF}').contains(&c);
+    assert!(d.explanation_zh.chars().any(han), "{}", d.explanation_zh);
+    for (en, zh) in [
+        (&d.explanation, &d.explanation_zh),
+        (&d.review_reason, &d.review_reason_zh),
+    ] {
+        assert_eq!(numbers(en), numbers(zh), "\n{en}\n{zh}");
+        let departments = d
+            .evidence
+            .iter()
+            .map(|e| e.department.as_str())
+            .chain(d.rules.iter().map(|r| r.department.as_str()));
+        for department in departments {
+            assert_eq!(
+                mentions(en, department),
+                mentions(zh, department),
+                "{department}\n{en}\n{zh}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_routed_decision_reads_the_same_in_chinese() {
+    let t = ticket(
+        "停水了",
+        vec![
+            dated("water_supply", 3.0, 10),
+            dated("water_supply", 2.0, 20),
+            dated("water_supply", 2.0, 30),
+            dated("billing", 1.0, 40),
+        ],
+    );
+    let t = Ticket {
+        matches: t.matches.map(|mut m| {
+            for (s, minutes) in m.similar.iter_mut().zip([300, 420, 360, 60]) {
+                s.resolution_minutes = Some(minutes);
+            }
+            m
+        }),
+        ..t
+    };
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    assert_eq!(d.outcome(), Outcome::Routed);
+    assert!(d.review_reason_zh.is_empty());
+    assert_contains(&d.explanation, "Routed to water_supply with confidence ");
+    assert_contains(
+        &d.explanation,
+        "Within the last 90 days, 75% of the 4 similar tickets (3) went to water_supply; \
+         median resolution 6.0 h.",
+    );
+    let confidence = format!("{:.0}%", d.confidence * 100.0);
+    assert!(
+        d.explanation_zh
+            .starts_with(&format!("已自动分派至 water_supply，置信度 {confidence}。")),
+        "{}",
+        d.explanation_zh
+    );
+    assert_contains(
+        &d.explanation_zh,
+        "近 90 天内 4 张相似工单中 75%（3 张）分派至 water_supply；中位处理时长 6.0 小时。",
+    );
+    assert_contains(&d.explanation_zh, "次选：billing（");
+    assert_same_facts(&d);
+}
+
+/// [`sure_of_a`] with its departments named as a desk names them, so that no English word is one.
+fn sure_of_permits(typicality: f32) -> Ticket {
+    let mut t = sure_of_a(typicality);
+    let matches = t.matches.as_mut().expect("matches");
+    let rename = |d: &mut String| *d = if d == "a" { "permits" } else { "parking" }.to_owned();
+    for s in &mut matches.similar {
+        rename(&mut s.department);
+    }
+    for m in &mut matches.model_scores {
+        rename(&mut m.department);
+    }
+    t
+}
+
+#[test]
+fn a_review_decision_gives_its_reason_in_chinese() {
+    let t = ticket(
+        "x",
+        vec![
+            similar("roads", 1.0, None),
+            similar("parks", 1.0, None),
+            similar("water", 1.0, None),
+        ],
+    );
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert_eq!(
+        d.review_reason,
+        "confidence 0.33 is below the threshold 0.50"
+    );
+    assert_eq!(d.review_reason_zh, "置信度 0.33 低于阈值 0.50");
+    assert!(
+        d.explanation_zh
+            .starts_with("转人工审核：置信度 0.33 低于阈值 0.50。"),
+        "{}",
+        d.explanation_zh
+    );
+    assert_same_facts(&d);
+
+    let empty = decide(
+        &ticket("x", vec![]),
+        &RuleSet::default(),
+        &config(),
+        normal(),
+        NOW,
+    );
+    assert_eq!(
+        empty.explanation_zh,
+        "转人工审核：知识库中没有相似工单，也没有规则命中。"
+    );
+    assert_same_facts(&empty);
+
+    // Unlike the department's tickets, at the floor and under a weight.
+    let d = decide(
+        &sure_of_permits(0.004),
+        &RuleSet::default(),
+        &config(),
+        normal(),
+        NOW,
+    );
+    assert_contains(
+        &d.review_reason_zh,
+        "工单与 permits 的已知工单不相像：知识库中只有 0.4% 的工单离本部门中心这么远，低于下限 1.0%",
+    );
+    assert_contains(
+        &d.explanation_zh,
+        "分类器给出：permits 95%（典型度 0.4%），parking 5%（典型度 50.0%）。",
+    );
+    assert_same_facts(&d);
+    let weighted = RouterConfig {
+        typicality_weight: 0.5,
+        ..config()
+    };
+    let d = decide(
+        &sure_of_permits(0.0625),
+        &RuleSet::default(),
+        &weighted,
+        normal(),
+        NOW,
+    );
+    assert_eq!(d.outcome(), Outcome::Review);
+    assert_contains(
+        &d.review_reason_zh,
+        "工单与 permits 的已知工单不太相像：典型度 ",
+    );
+    assert_contains(&d.review_reason_zh, "（权重 0.50）下，置信度 ");
+    assert_same_facts(&d);
+}
+
+#[test]
+fn escalation_and_priority_steps_read_the_same_in_chinese() {
+    let anger = switchboard_policy::Escalation::Anger {
+        anger: 0.8,
+        limit: 0.6,
+    };
+    let assessment = Assessment {
+        escalate: true,
+        escalation_reasons: vec![anger.describe(Lang::En)],
+        escalation_reasons_zh: vec![anger.describe(Lang::Zh)],
+        ..Assessment::default()
+    };
+    let t = Ticket {
+        assessment: Some(assessment.clone()),
+        ..ticket(
+            "x",
+            vec![similar("housing", 0.9, None), similar("housing", 0.8, None)],
+        )
+    };
+    let mut waited = PriorityStep {
+        value: 90.0,
+        limit: 60.0,
+        ..PriorityStep::default()
+    };
+    waited.set_cause(PriorityCause::Wait);
+    waited.set_from(Priority::High);
+    waited.set_to(Priority::Urgent);
+    let rules = RuleSet {
+        rules: vec![Rule {
+            id: "rent".into(),
+            keywords: vec!["x".into()],
+            department: "housing".into(),
+            weight: 1.0,
+            enabled: true,
+            description: String::new(),
+        }],
+        version: 1,
+    };
+    let d = decide(&t, &rules, &config(), (Priority::Urgent, vec![waited]), NOW);
+    assert_contains(
+        &d.explanation_zh,
+        "已升级人工处理：愤怒度 0.80 ≥ 0.60。优先级为紧急：已等待 90 分钟 ≥ 60（高 → 紧急）。",
+    );
+    assert_contains(&d.explanation_zh, "规则 rent 因“x”命中，指向 housing。");
+    assert_same_facts(&d);
+
+    // From a sentiment role that sent no Chinese reasons, the English ones stand in.
+    let english_only = Ticket {
+        assessment: Some(Assessment {
+            escalation_reasons_zh: Vec::new(),
+            ..assessment
+        }),
+        ..t
+    };
+    let d = decide(&english_only, &RuleSet::default(), &config(), normal(), NOW);
+    assert_contains(&d.explanation_zh, "已升级人工处理：anger 0.80 ≥ 0.60。");
+}
