@@ -281,6 +281,12 @@ async fn main() -> anyhow::Result<()> {
         // One-shot commands print their own results; keep the pipeline's logs to warnings.
         settings.telemetry.log_filter = format!("warn,{}", telemetry::QUIET_DEPENDENCIES);
     }
+    if let Command::Run { roles } = &cli.command
+        && let [role] = roles.0.as_slice()
+    {
+        let name = format!("switchboard-{}", role.name());
+        settings.telemetry.service_name.get_or_insert(name);
+    }
     let _telemetry = telemetry::init(&settings.telemetry)?;
     match cli.command {
         Command::Run { roles } => {

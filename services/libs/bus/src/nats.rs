@@ -18,6 +18,10 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt, future};
 use tokio::sync::Mutex;
 
+mod puller;
+
+use puller::Puller;
+
 use crate::{
     Acker, Bus, BusError, Consumer, ConsumerSpec, Created, Delivery, Entry, Headers, Kv, KvChange,
     OutMessage, validate_key,
@@ -207,8 +211,10 @@ impl Bus for NatsBus {
         let consumer = self.get_or_create_consumer(&spec).await?;
         Ok(Arc::new(NatsConsumer {
             durable: spec.durable,
+            stream: self.stream.clone(),
+            js: self.js.clone(),
             consumer,
-            messages: Mutex::new(None),
+            puller: Mutex::new(None),
         }))
     }
 
@@ -265,10 +271,12 @@ fn headers_of(message: &async_nats::Message) -> Headers {
 
 struct NatsConsumer {
     durable: String,
+    stream: String,
+    js: jetstream::Context,
     consumer: PullConsumer,
-    /// One long-lived pull stream per handle, opened on first use. Behind an async mutex so that
-    /// a cancelled `next` leaves any buffered message in the stream for the next call.
-    messages: Mutex<Option<pull::Stream>>,
+    /// One puller per handle, opened on first use. Behind an async mutex so that a cancelled
+    /// `next` leaves a message that arrives later in its subscription for the next call.
+    puller: Mutex<Option<Puller>>,
 }
 
 impl fmt::Debug for NatsConsumer {
@@ -279,11 +287,6 @@ impl fmt::Debug for NatsConsumer {
     }
 }
 
-/// How long one pull request waits for a message before the client sends another.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
-/// The server's idle heartbeat on a pull request, under half its expiry, so a dead request is noticed.
-const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
-
 impl NatsConsumer {
     fn error(&self, source: BoxError) -> BusError {
         BusError::Consumer {
@@ -292,23 +295,11 @@ impl NatsConsumer {
         }
     }
 
-    async fn open(&self) -> Result<pull::Stream, BusError> {
-        self.consumer
-            .stream()
-            // One at a time: a message is pulled only when asked for, so its ack-wait never
-            // runs down in a buffer, and competing handles share the work evenly.
-            .max_messages_per_batch(1)
-            // A pull request the server stopped answering (seen after a competing replica died
-            // holding one) is replaced when it expires: after 5 s, not the client's default 30 s, so
-            // a consumer never sits idle that long with messages waiting.
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_HEARTBEAT)
-            .messages()
-            .await
-            .map_err(|err| self.error(err.into()))
-    }
-
-    fn delivery(&self, message: jetstream::Message) -> Result<Delivery, BusError> {
+    fn delivery(&self, message: async_nats::Message) -> Result<Delivery, BusError> {
+        let message = jetstream::Message {
+            message,
+            context: self.js.clone(),
+        };
         let delivered = message.info().map_err(|err| self.error(err))?.delivered;
         let (message, acker) = message.split();
         Ok(Delivery {
@@ -325,29 +316,21 @@ impl NatsConsumer {
 #[async_trait]
 impl Consumer for NatsConsumer {
     async fn next(&self) -> Result<Delivery, BusError> {
-        let mut guard = self.messages.lock().await;
-        let messages = match &mut *guard {
-            Some(messages) => messages,
-            slot @ None => slot.insert(self.open().await?),
+        let mut guard = self.puller.lock().await;
+        let puller = match &mut *guard {
+            Some(puller) => puller,
+            slot @ None => slot.insert(
+                Puller::open(self.js.client(), &self.stream, &self.durable)
+                    .await
+                    .map_err(|err| self.error(err))?,
+            ),
         };
-        loop {
-            match messages.next().await {
-                Some(Ok(message)) => return self.delivery(message),
-                // A heartbeat late on a busy machine is no failure: the stream keeps its pull
-                // request (a message may be on its way to this very subscription) and re-pulls on
-                // its own when the request expires, so the wait goes on.
-                Some(Err(err)) if err.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
-                    tracing::debug!(durable = %self.durable, "missed a pull heartbeat; still waiting");
-                }
-                // Start afresh on the next call: the pull stream may be unusable after an error.
-                Some(Err(err)) => {
-                    *guard = None;
-                    return Err(self.error(err.into()));
-                }
-                None => {
-                    *guard = None;
-                    return Err(self.error("the pull stream ended".into()));
-                }
+        match puller.next().await {
+            Ok(message) => self.delivery(message),
+            // Start afresh on the next call: the subscription may be unusable after an error.
+            Err(err) => {
+                *guard = None;
+                Err(self.error(err))
             }
         }
     }

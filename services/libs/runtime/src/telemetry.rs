@@ -30,7 +30,9 @@ pub enum LogFormat {
 pub struct TelemetryConfig {
     /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`; no traces are exported when unset.
     pub otlp_endpoint: Option<String>,
-    pub service_name: String,
+    /// The traces' `service.name`. Unset, the binary names a process running one role
+    /// `switchboard-<role>`, so a trace view tells one ticket's roles apart, and any other `switchboard`.
+    pub service_name: Option<String>,
     pub log_format: LogFormat,
     /// `tracing` filter directives; `RUST_LOG` wins when set.
     pub log_filter: String,
@@ -40,7 +42,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             otlp_endpoint: None,
-            service_name: "switchboard".into(),
+            service_name: None,
             log_format: LogFormat::Text,
             log_filter: format!("info,{QUIET_DEPENDENCIES}"),
         }
@@ -102,6 +104,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
             .with_writer(std::io::stderr)
             .boxed(),
     };
+    let service_name = config.service_name.as_deref().unwrap_or("switchboard");
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -112,13 +115,11 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
                     endpoint: endpoint.clone(),
                     source,
                 })?;
-            Some(tracer_provider(exporter, &config.service_name))
+            Some(tracer_provider(exporter, service_name))
         }
         None => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| otel_layer(p, &config.service_name));
+    let otel = provider.as_ref().map(|p| otel_layer(p, service_name));
     Registry::default()
         .with(filter)
         .with(fmt)
