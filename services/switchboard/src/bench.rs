@@ -27,6 +27,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 pub use score::{Bin, Fixed, Routed, Scores, best_gate, score};
 
+use crate::measure::{Machine, peak_memory_mib, quantile};
 use crate::roles::Roles;
 use crate::settings::{BusKind, Settings};
 
@@ -43,8 +44,9 @@ pub struct BenchArgs {
     pub in_flight: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    pub machine: Machine,
     pub history_rows: u64,
     pub import_seconds: f64,
     pub training_seconds: f64,
@@ -121,7 +123,7 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         import_seconds,
         _data: data,
         ..
-    } = Pipeline::start(&mut settings, &args.history, &args.columns).await?;
+    } = Pipeline::start(&mut settings, &args.history, &args.columns, BusUse::Volatile).await?;
     let training = kb.classifier().last_training();
     let fit = training.as_ref().and_then(|t| t.fit);
     let chosen = training.as_ref().and_then(|t| t.model_weight);
@@ -166,8 +168,8 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
 
     let mut latencies = pass.latencies_ms;
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     let report = BenchReport {
+        machine: Machine::read(),
         history_rows: summary.imported,
         import_seconds,
         training_seconds: training.as_ref().map_or(0.0, |t| t.seconds),
@@ -188,8 +190,8 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         tickets_per_second: pass.results.len() as f64 / pass.seconds,
         embedder: kb.embedder().map(|e| e.name().to_owned()),
         embedder_texts_per_second,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
+        p50_ms: quantile(&latencies, 0.5),
+        p99_ms: quantile(&latencies, 0.99),
         peak_memory_mib: peak_memory_mib(),
     };
     // The store writes its segments out when its last handle goes: that must happen before the
@@ -199,7 +201,18 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
     Ok(report)
 }
 
-/// A fresh embedded pipeline on a volatile in-process bus and a scratch knowledge base, with a history
+/// Which bus a [`Pipeline`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BusUse {
+    /// A fresh in-process bus that keeps nothing: what accuracy benches use, so their speed is the
+    /// pipeline's, not the disk's.
+    Volatile,
+    /// The bus the settings name, as `switchboard run` connects to it: the embedded one stored in
+    /// the scratch data directory, or NATS.
+    Configured,
+}
+
+/// A fresh embedded pipeline on a scratch bus and a scratch knowledge base, with a history
 /// imported and the classifier trained on it: what every bench routes through.
 pub(crate) struct Pipeline {
     pub running: crate::Running,
@@ -215,22 +228,26 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts every role on `settings` (its data directory, bus and listeners made scratch), imports
-    /// `history` and trains the classifier before the first ticket, so that training time is not
-    /// counted as latency.
+    /// Starts every role on `settings` (its data directory and listeners made scratch) on the bus
+    /// `bus` says, imports `history` and trains the classifier before the first ticket, so that
+    /// training time is not counted as latency.
     pub(crate) async fn start(
         settings: &mut Settings,
         history: &Path,
         columns: &CsvColumns,
+        bus: BusUse,
     ) -> anyhow::Result<Self> {
         let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
         settings.data_dir = data.path().to_path_buf();
-        settings.bus.kind = BusKind::Memory;
         settings.http.addr = ([127, 0, 0, 1], 0).into();
         settings.grpc.addr = ([127, 0, 0, 1], 0).into();
-        // Volatile: the scratch run keeps nothing, and its speed is the pipeline's, not the disk's.
-        let bus: Arc<dyn switchboard_bus::Bus> =
-            Arc::new(switchboard_bus::memory::MemoryBus::new());
+        let bus: Arc<dyn switchboard_bus::Bus> = match bus {
+            BusUse::Volatile => {
+                settings.bus.kind = BusKind::Memory;
+                Arc::new(switchboard_bus::memory::MemoryBus::new())
+            }
+            BusUse::Configured => crate::app::connect_bus(settings).await?,
+        };
         let running = crate::app::start(settings, &Roles::all(), bus.clone()).await?;
         let kb = running
             .shared
@@ -435,17 +452,10 @@ async fn route_all(
     })
 }
 
-/// VmHWM from `/proc/self/status`, in MiB; `None` where there is no procfs.
-fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.scores;
+        writeln!(f, "machine            {}", self.machine)?;
         writeln!(
             f,
             "history            {} tickets imported in {:.1} s, classifier trained in {:.1} s",

@@ -22,7 +22,7 @@ use switchboard_learn::SplitMix64;
 use switchboard_proto::{Corrected, CorrectionReason};
 use switchboard_runtime::{Handler, Inbound, Subjects, buckets, now_ms};
 
-use crate::bench::{Pipeline, read_labelled};
+use crate::bench::{BusUse, Pipeline, read_labelled};
 use crate::settings::Settings;
 
 /// A moved department follows once at least [`FOLLOW_SHARE`] of its last this many tickets (after the
@@ -189,7 +189,7 @@ async fn replay(
 ) -> anyhow::Result<(Arm, Option<f64>, u64)> {
     let mut settings = settings.clone();
     settings.feedback.corrections = corrections;
-    let mut pipeline = Pipeline::start(&mut settings, &args.history, &args.columns).await?;
+    let mut pipeline = Pipeline::start(&mut settings, &args.history, &args.columns, BusUse::Volatile).await?;
     let started = std::time::Instant::now();
     let name = if control { "weighted" } else { "plain" };
     let before = if control {

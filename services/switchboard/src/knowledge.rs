@@ -54,7 +54,6 @@ async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder
             inner,
             BatcherOptions {
                 max_batch: settings.max_batch,
-                max_wait: Duration::from_millis(settings.max_wait_ms),
             },
         ))
     };

@@ -6,12 +6,15 @@ use clap::{Args, Parser, Subcommand};
 use switchboard::bench::{self, BenchArgs};
 use switchboard::bench_assign::{self, BenchAssignArgs};
 use switchboard::bench_drift::{self, DriftArgs};
+use switchboard::bench_embed::{self, BenchEmbedArgs};
+use switchboard::bench_load::{self, BenchLoadArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::settings::BusKind;
-use switchboard::{Roles, Settings, accounts, app, route};
+use switchboard::{Roles, Settings, accounts, app, deadletter, route};
 use switchboard_accounts::{BOOTSTRAP_ADMIN, Role};
 use switchboard_knowledge::{CsvColumns, ImportProgress, import_csv};
-use switchboard_runtime::telemetry;
+use switchboard_runtime::deadletters::{self, Selection};
+use switchboard_runtime::{Subjects, telemetry};
 use switchboard_sentiment::{NgramConfig, TrainParams};
 
 #[derive(Debug, Parser)]
@@ -42,6 +45,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Lists the messages roles gave up on after their redeliveries, or sends them back to their role.
+    Deadletter {
+        #[command(subcommand)]
+        action: DeadletterAction,
     },
     /// Manages the agents tickets are assigned to.
     Agents {
@@ -119,6 +127,44 @@ enum Command {
         /// Seeds which departments move, and where to.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Runs the local sentence model alone on a CSV of texts, as `[embedder]` configures it
+    /// (`SWITCHBOARD__EMBEDDER__THREADS`, `..._MAX_SEQUENCE_LENGTH`), and prints texts per second.
+    BenchEmbed {
+        #[arg(long)]
+        texts: PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// 1: one call per text, timed each. More: all texts in one call, sorted by length and run
+        /// this many at a time.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Only the first this many texts.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Imports a history into a fresh pipeline on the configured bus (the embedded one by default),
+    /// then submits tickets through its HTTP intake open-loop at a fixed rate and prints the latency
+    /// from submit to decision and the rate achieved.
+    BenchLoad {
+        #[arg(long)]
+        history: PathBuf,
+        /// Texts to submit, in file order, again from the start when they run out.
+        #[arg(long)]
+        tickets: PathBuf,
+        /// Tickets per second.
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -262,6 +308,44 @@ enum AgentsAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum DeadletterAction {
+    /// Prints each stored dead letter: key, time, role, deliveries, subject and error.
+    List {
+        #[command(flatten)]
+        selection: DeadletterSelection,
+    },
+    /// Sends the selected dead letters back to their role, which handles each as the message it
+    /// holds; replayed letters leave the list (one that fails again comes back to it).
+    Replay {
+        #[command(flatten)]
+        selection: DeadletterSelection,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DeadletterSelection {
+    /// Only this role's, as its letters name it (`parser`, `router`, ...).
+    #[arg(long)]
+    role: Option<String>,
+    /// Only those since this time: `30m`, `2h`, `7d` ago, or a date, `2026-12-01[T08:30:00Z]`.
+    #[arg(long)]
+    since: Option<String>,
+}
+
+impl DeadletterSelection {
+    fn read(self) -> anyhow::Result<Selection> {
+        let now = switchboard_runtime::now_ms();
+        Ok(Selection {
+            role: self.role,
+            since_ms: self
+                .since
+                .map(|since| deadletter::parse_since(&since, now))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenAction {
     /// Creates an API token and prints it once; only its hash is stored.
     Create {
@@ -271,6 +355,16 @@ enum TokenAction {
         #[arg(long)]
         role: Role,
     },
+}
+
+/// Prints a bench's report as JSON or as its text.
+fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -335,6 +429,20 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             eprintln!("token {name} ({role}) created; it is shown only now");
         }
+        Command::Deadletter { action } => {
+            let bus = app::connect_bus(&settings).await?;
+            match action {
+                DeadletterAction::List { selection } => {
+                    let letters = deadletters::list(bus.as_ref(), &selection.read()?).await?;
+                    println!("{}", deadletter::render(&letters));
+                }
+                DeadletterAction::Replay { selection } => {
+                    let subjects = Subjects::new(&settings.subject_prefix);
+                    let said = deadletter::replay_all(&bus, &subjects, &selection.read()?).await?;
+                    println!("{said}");
+                }
+            }
+        }
         Command::Agents {
             action: AgentsAction::Import { file },
         } => {
@@ -353,12 +461,7 @@ async fn main() -> anyhow::Result<()> {
                 agent_count,
                 seed,
             };
-            let report = bench_assign::run(&args)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{report}");
-            }
+            print_report(&bench_assign::run(&args)?, json)?;
         }
         Command::Import { file, columns } => {
             let kb = switchboard::knowledge::open(&settings).await?;
@@ -410,12 +513,39 @@ async fn main() -> anyhow::Result<()> {
                 columns: columns.into(),
                 in_flight,
             };
-            let report = bench::run(settings, &args).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{report}");
-            }
+            print_report(&bench::run(settings, &args).await?, json)?;
+        }
+        Command::BenchEmbed {
+            texts,
+            text_column,
+            batch,
+            limit,
+            json,
+        } => {
+            let args = BenchEmbedArgs {
+                texts,
+                text_column,
+                batch,
+                limit,
+            };
+            print_report(&bench_embed::run(&settings.embedder, &args).await?, json)?;
+        }
+        Command::BenchLoad {
+            history,
+            tickets,
+            rate,
+            seconds,
+            json,
+            columns,
+        } => {
+            let args = BenchLoadArgs {
+                history,
+                tickets,
+                columns: columns.into(),
+                rate,
+                seconds,
+            };
+            print_report(&bench_load::run(settings, &args).await?, json)?;
         }
         Command::BenchDrift {
             history,
@@ -432,12 +562,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 columns: columns.into(),
             };
-            let report = bench_drift::run(settings, &args).await?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
+            print_report(&bench_drift::run(settings, &args).await?, json)?;
         }
         Command::BenchSentiment {
             data,
@@ -445,12 +570,7 @@ async fn main() -> anyhow::Result<()> {
             validate,
             json,
         } => {
-            let report = bench_sentiment::run(&data.into(), &params.into(), validate)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{report}");
-            }
+            print_report(&bench_sentiment::run(&data.into(), &params.into(), validate)?, json)?;
         }
         Command::TrainSentiment { data, params, out } => {
             let (rows, seconds) =

@@ -248,10 +248,9 @@ pub struct EmbedderSettings {
     pub max_sequence_length: usize,
     /// Threads for the local model's matrix products; 0: every core.
     pub threads: usize,
-    /// Texts gathered into one model call from tickets in flight at once.
+    /// Texts gathered into one model call from tickets in flight at once. Nothing waits for a
+    /// batch to fill: a call takes what is queued when the previous one ends.
     pub max_batch: usize,
-    /// How long the first text of a batch waits for others.
-    pub max_wait_ms: u64,
     pub openai: OpenAiEmbedderSettings,
 }
 
@@ -263,7 +262,6 @@ impl Default for EmbedderSettings {
             max_sequence_length: 128,
             threads: 0,
             max_batch: 32,
-            max_wait_ms: 5,
             openai: OpenAiEmbedderSettings::default(),
         }
     }

@@ -284,3 +284,124 @@ fn route_prints_the_decision_in_english_and_in_chinese() {
         assert!(reason.starts_with("             转人工审核："), "{out}");
     }
 }
+
+/// `deadletter list` shows what a role gave up on; `replay` sends it back to that role, which handles
+/// it again (here an event that is still unreadable, so the intake gives up on it a second time).
+#[test]
+fn dead_letters_are_listed_and_replayed_from_the_command_line() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let id = unique();
+    let nats = std::env::var("SWITCHBOARD_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let configured = |cmd: &mut Command| {
+        cmd.env("SWITCHBOARD__DATA_DIR", data.path())
+            .env("SWITCHBOARD__HTTP__ADDR", "127.0.0.1:0")
+            .env("SWITCHBOARD__GRPC__ADDR", "127.0.0.1:0")
+            .env("SWITCHBOARD__BUS__KIND", "nats")
+            .env("SWITCHBOARD__BUS__NATS__URL", &nats)
+            .env("SWITCHBOARD__BUS__NATS__STREAM", id.to_uppercase())
+            .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", &id)
+            .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
+            .env("SWITCHBOARD__SUBJECT_PREFIX", &id)
+            .env("SWITCHBOARD__TELEMETRY__LOG_FORMAT", "json")
+            .env("SWITCHBOARD__AUTH__OPEN_METRICS", "true");
+    };
+    let deadletter = |args: &[&str]| {
+        let mut cmd = switchboard();
+        configured(&mut cmd);
+        let out = cmd.arg("deadletter").args(args).output().expect("deadletter");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mut run = switchboard();
+    configured(&mut run);
+    let mut child = Killed(
+        run.args(["run", "--roles", "intake"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start switchboard"),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
+    let http: SocketAddr = loop {
+        let line = lines.next().expect("switchboard exited early").expect("log line");
+        if line.contains("switchboard started") {
+            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            break log["fields"]["http_addr"].as_str().expect("http_addr").parse().expect("address");
+        }
+    };
+    // Drained, so the pipe never fills and blocks the process.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let js = runtime.block_on(async {
+        async_nats::jetstream::new(async_nats::connect(&nats).await.expect("connect"))
+    });
+    runtime.block_on(async {
+        js.publish(format!("{id}.inbound.web"), "not an event".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    });
+
+    let dead_lettered = |times: u32| {
+        let series = r#"switchboard_messages_total{role="intake",outcome="dead_letter"} "#;
+        http_get(http, "/metrics")
+            .lines()
+            .any(|l| l.strip_prefix(series) == Some(times.to_string().as_str()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dead_lettered(1) {
+        assert!(Instant::now() < deadline, "the intake gave up on the event within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, listed, err) = deadletter(&["list"]);
+    assert!(ok, "{err}");
+    let subject = format!("{id}.inbound.web");
+    assert!(
+        listed.contains(&subject) && listed.contains("  intake  ") && listed.ends_with("1 dead letters\n"),
+        "{listed}"
+    );
+    let key = listed.split_whitespace().next().expect("a key").to_owned();
+    assert!(key.starts_with("intake."), "{listed}");
+    let (ok, other_role, _) = deadletter(&["list", "--role", "router"]);
+    assert!(ok && other_role.trim() == "no dead letters", "{other_role}");
+    let (ok, _, err) = deadletter(&["list", "--since", "yesterday"]);
+    assert!(!ok && err.contains("--since \"yesterday\""), "{err}");
+
+    let (ok, replayed, err) = deadletter(&["replay", "--role", "intake", "--since", "1h"]);
+    assert!(ok && replayed.trim() == "replayed 1 dead letters", "{replayed} {err}");
+    // The intake handled it again and gave up again: the same message, the same key.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dead_lettered(2) {
+        assert!(Instant::now() < deadline, "the replayed event reached the intake within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, again, err) = deadletter(&["list"]);
+    assert!(ok && again.starts_with(&key) && again.ends_with("1 dead letters\n"), "{again} {err}");
+
+    drop(child);
+    runtime.block_on(async {
+        use futures::TryStreamExt;
+        let names: Vec<String> = js.stream_names().try_collect().await.expect("streams");
+        for name in names {
+            if name == id.to_uppercase() || name.starts_with(&format!("KV_{id}_")) {
+                js.delete_stream(&name).await.expect("delete stream");
+            }
+        }
+    });
+}
+
+/// A child process killed when the test ends, also when it fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

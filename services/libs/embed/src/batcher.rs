@@ -2,31 +2,23 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use crate::{EmbedError, Embedder};
 
-/// How long [`Batcher`] waits and how much it gathers.
+/// How much [`Batcher`] gathers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatcherOptions {
     /// Texts per call to the wrapped embedder (0 counts as 1). A single call with more texts is
     /// passed on whole, never split: the wrapped embedder batches it itself.
     pub max_batch: usize,
-    /// How long the first text of a batch waits for company. A lone ticket pays this much extra
-    /// latency; under load batches fill before it runs out.
-    pub max_wait: Duration,
 }
 
 impl Default for BatcherOptions {
     fn default() -> Self {
-        Self {
-            max_batch: 32,
-            max_wait: Duration::from_millis(5),
-        }
+        Self { max_batch: 32 }
     }
 }
 
@@ -34,8 +26,10 @@ impl Default for BatcherOptions {
 /// embeds one ticket at a time per task; a BERT pass over 32 texts costs far less than 32
 /// passes over one, so gathering them is where the throughput comes from.
 ///
-/// Calls to the wrapped embedder are made one after another by a task this value owns: while one
-/// runs, the next batch fills. Dropping the `Batcher` ends that task once its current call
+/// Calls to the wrapped embedder are made one after another by a task this value owns. Nothing
+/// waits for a batch to fill: a call goes out at once with whatever is queued, and while it runs
+/// the next batch gathers. So a lone ticket on an idle system pays no batching delay, and batches
+/// grow with the load by themselves. Dropping the `Batcher` ends that task once its current call
 /// finishes.
 pub struct Batcher {
     inner: Arc<dyn Embedder>,
@@ -103,16 +97,10 @@ async fn run(
                 None => return,
             },
         };
-        let deadline = Instant::now() + options.max_wait;
         let mut size = first.texts.len();
         let mut batch = vec![first];
         while size < max_batch {
-            // `timeout_at` polls the queue before the clock, so requests already waiting are
-            // taken even once the deadline has passed.
-            let next = match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(request)) => request,
-                Ok(None) | Err(_) => break,
-            };
+            let Ok(next) = queue.try_recv() else { break };
             if size + next.texts.len() > max_batch {
                 held = Some(next);
                 break;
@@ -174,6 +162,9 @@ async fn dispatch(inner: &dyn Embedder, batch: Vec<Request>) {
 mod tests {
     use std::error::Error as _;
     use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use futures::future::join_all;
 
@@ -185,6 +176,8 @@ mod tests {
         calls: Mutex<Vec<usize>>,
         fail: bool,
         drop_one: bool,
+        /// How long each call takes.
+        takes: Duration,
     }
 
     #[async_trait]
@@ -199,6 +192,7 @@ mod tests {
 
         async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
             self.calls.lock().unwrap().push(texts.len());
+            tokio::time::sleep(self.takes).await;
             if self.fail {
                 return Err(EmbedError::Degenerate);
             }
@@ -216,10 +210,7 @@ mod tests {
     fn batcher(recorder: &Arc<Recorder>, max_batch: usize) -> Batcher {
         Batcher::new(
             Arc::clone(recorder) as Arc<dyn Embedder>,
-            BatcherOptions {
-                max_batch,
-                max_wait: Duration::from_millis(5),
-            },
+            BatcherOptions { max_batch },
         )
     }
 
@@ -227,8 +218,6 @@ mod tests {
         numbers.iter().map(u32::to_string).collect()
     }
 
-    // Paused time: the runtime jumps the clock forward whenever every task waits, so waiting
-    // for `max_wait` costs no real time and the outcome does not depend on the machine's speed.
     #[tokio::test(start_paused = true)]
     async fn concurrent_single_calls_share_batches_and_get_their_own_vectors() {
         let recorder = Arc::new(Recorder::default());
@@ -240,6 +229,35 @@ mod tests {
         assert_eq!(*recorder.calls.lock().unwrap(), vec![4, 4, 2]);
         assert_eq!(batcher.name(), "recorder");
         assert_eq!(batcher.dimension(), 1);
+    }
+
+    // Paused time: the runtime jumps the clock forward whenever every task waits, so any wait the
+    // batcher added would show as elapsed time without costing real time.
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_call_goes_out_at_once_and_calls_made_meanwhile_share_the_next() {
+        let recorder = Arc::new(Recorder {
+            takes: Duration::from_millis(10),
+            ..Recorder::default()
+        });
+        let batcher = Arc::new(batcher(&recorder, 32));
+        let started = Instant::now();
+        let first = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { batcher.embed(texts(&[1])).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let (b, c) = tokio::join!(batcher.embed(texts(&[2])), batcher.embed(texts(&[3])));
+        assert_eq!(first.await.unwrap().unwrap(), vec![vec![1.0]]);
+        assert_eq!(b.unwrap(), vec![vec![2.0]]);
+        assert_eq!(c.unwrap(), vec![vec![3.0]]);
+        // The first call ran alone from time 0 to 10 ms; the two made at 1 ms waited for it, not
+        // for company, and went out together at 10 ms.
+        assert_eq!(*recorder.calls.lock().unwrap(), vec![1, 2]);
+        assert_eq!(started.elapsed(), Duration::from_millis(20));
+
+        let alone = Instant::now();
+        batcher.embed(texts(&[4])).await.unwrap();
+        assert_eq!(alone.elapsed(), Duration::from_millis(10));
     }
 
     #[tokio::test(start_paused = true)]

@@ -117,6 +117,15 @@ pub fn read_labelled(
     Ok(rows)
 }
 
+/// The `column` of every row of `path` whose text is not blank, in file order, with the checks of
+/// [`read_labelled`] (which it is, labelled by the text itself).
+pub fn read_texts(path: &Path, column: &str) -> Result<Vec<String>, KnowledgeError> {
+    Ok(read_labelled(path, column, column)?
+        .into_iter()
+        .map(|row| row.text)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;

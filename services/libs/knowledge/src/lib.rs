@@ -25,7 +25,7 @@ mod vector_store;
 
 pub use changes::KNOWLEDGE_BUCKET;
 pub use classifier::{Classifier, FitReport, ModelScores, Trainer, Training, TrainingPlan};
-pub use csv_read::{LabelledRow, read_labelled};
+pub use csv_read::{LabelledRow, read_labelled, read_texts};
 pub use error::KnowledgeError;
 pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
 pub use keywords::{DepartmentCount, HistoryTicket, HotKeyword, Keyword, KeywordTable};

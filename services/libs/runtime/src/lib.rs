@@ -3,6 +3,7 @@
 //! dead-letters, supervision, metrics, and telemetry.
 
 pub mod buckets;
+pub mod deadletters;
 pub mod departments;
 pub mod handler;
 pub mod metrics;

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::deadletters;
 use crate::handler::{Handler, HandlerError, Inbound, Outbound};
 use crate::metrics::{Metrics, outcome};
 use crate::publisher::Publisher;
@@ -129,6 +130,36 @@ async fn poll_pending(
     }
 }
 
+/// Where a role's deliveries come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The subjects the role consumes.
+    Live,
+    /// Dead letters an operator sent back (`<prefix>.replay.<role>`), each handled as the message
+    /// it holds.
+    Replay,
+}
+
+/// The message a replayed dead letter holds, delivered as itself: its subject and payload, on the
+/// replay's acknowledgement and attempt count, so it gets the role's full redeliveries again. A
+/// replay that holds no dead letter is acknowledged and logged: there is nothing to handle.
+async fn replayed(delivery: Delivery) -> Option<Delivery> {
+    match DeadLetter::decode(delivery.payload.clone()) {
+        Ok(letter) => Some(Delivery {
+            subject: letter.subject,
+            payload: Bytes::from(letter.payload),
+            ..delivery
+        }),
+        Err(e) => {
+            tracing::error!(subject = %delivery.subject, error = %e, "a replay that is not a dead letter; dropped");
+            if let Err(e) = delivery.acker.ack().await {
+                tracing::warn!(error = %error_chain(&e), "ack failed");
+            }
+            None
+        }
+    }
+}
+
 impl RoleRunner {
     /// Binds the durable consumer and starts consuming, under `supervisor`: the role ending for any
     /// reason but [`RunningRole::stop`] is a failure of the process.
@@ -142,6 +173,17 @@ impl RoleRunner {
                 ack_wait: self.options.ack_wait(),
             })
             .await?;
+        // Its own durable: a replayed letter is for this role alone, not for every role that
+        // consumed the original subject.
+        let replays = self
+            .publisher
+            .bus()
+            .consumer(ConsumerSpec {
+                durable: format!("{}-replay", self.role),
+                filter: self.subjects.replay(self.role),
+                ack_wait: self.options.ack_wait(),
+            })
+            .await?;
         self.metrics.role_started(self.role);
         let stop = CancellationToken::new();
         let role = self.role;
@@ -152,10 +194,12 @@ impl RoleRunner {
             Duration::from_secs(self.options.pending_poll_secs.max(1)),
             stop.clone(),
         );
-        let consuming = Arc::new(self).consume(consumer.clone(), stop.clone());
+        let this = Arc::new(self);
+        let consuming = this.clone().consume(consumer.clone(), Source::Live, stop.clone());
+        let replaying = this.consume(replays, Source::Replay, stop.clone());
         // One task: the backlog is read for exactly as long as the role consumes.
         let task = supervisor.spawn(format!("role {role}"), async move {
-            tokio::join!(consuming, polling);
+            tokio::join!(consuming, replaying, polling);
             Ok(())
         });
         Ok(RunningRole {
@@ -166,10 +210,17 @@ impl RoleRunner {
         })
     }
 
-    async fn consume(self: Arc<Self>, consumer: Arc<dyn Consumer>, stop: CancellationToken) {
+    async fn consume(
+        self: Arc<Self>,
+        consumer: Arc<dyn Consumer>,
+        source: Source,
+        stop: CancellationToken,
+    ) {
         let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
         let mut in_hand = JoinSet::new();
-        tracing::info!(role = self.role, filter = %self.filter, "role started");
+        if source == Source::Live {
+            tracing::info!(role = self.role, filter = %self.filter, "role started");
+        }
         loop {
             let permit = tokio::select! {
                 () = stop.cancelled() => break,
@@ -184,6 +235,13 @@ impl RoleRunner {
             };
             match delivery {
                 Ok(delivery) => {
+                    let delivery = match source {
+                        Source::Live => delivery,
+                        Source::Replay => match replayed(delivery).await {
+                            Some(delivery) => delivery,
+                            None => continue,
+                        },
+                    };
                     let this = self.clone();
                     in_hand.spawn(async move {
                         this.process(delivery).await;
@@ -202,7 +260,9 @@ impl RoleRunner {
             while in_hand.try_join_next().is_some() {}
         }
         while in_hand.join_next().await.is_some() {}
-        tracing::info!(role = self.role, "role stopped");
+        if source == Source::Live {
+            tracing::info!(role = self.role, "role stopped");
+        }
     }
 
     async fn process(&self, delivery: Delivery) {
@@ -302,12 +362,20 @@ impl RoleRunner {
             payload: delivery.payload.to_vec(),
             at_ms: now_ms(),
         };
+        let stored = match self.publisher.bus().kv(deadletters::BUCKET).await {
+            Ok(kv) => deadletters::store(kv.as_ref(), &letter).await,
+            Err(e) => Err(e),
+        };
         let out = Outbound {
             subject: self.subjects.deadletter(self.role),
             msg_id: None,
             payload: Bytes::from(letter.encode_to_vec()),
         };
-        match self.publisher.publish(out).await {
+        let published = match stored {
+            Ok(()) => self.publisher.publish(out).await,
+            Err(e) => Err(e),
+        };
+        match published {
             Ok(()) => {
                 self.ack(delivery).await;
                 outcome::DEAD_LETTER

@@ -71,6 +71,12 @@ impl Subjects {
     pub fn deadletter_all(&self) -> String {
         format!("{}.deadletter.>", self.prefix)
     }
+
+    /// Where an operator sends a dead letter back to `role` (`switchboard deadletter replay`): only
+    /// that role's replay consumer reads it.
+    pub fn replay(&self, role: &str) -> String {
+        format!("{}.replay.{role}", self.prefix)
+    }
 }
 
 /// The ticket pipeline's order, written once: the stages a ticket at `stage` may move on to. Each ticket

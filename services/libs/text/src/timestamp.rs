@@ -150,9 +150,41 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Milliseconds since the epoch as RFC 3339 in UTC to the second, `2026-12-01T08:30:00Z`: what
+/// [`parse_ms`] reads back (Howard Hinnant's `civil_from_days`).
+pub fn format_utc(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatting_in_utc_is_read_back_to_the_second() {
+        for ms in [0, 86_400_000, 951_782_400_000, T, 1_796_113_800_000, 4_107_542_399_000] {
+            assert_eq!(parse_ms(&format_utc(ms)), Some(ms), "{}", format_utc(ms));
+        }
+        assert_eq!(format_utc(1_796_113_800_999), "2026-12-01T08:30:00Z");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(-1000), "1969-12-31T23:59:59Z");
+    }
 
     // 2024-05-01T00:30:00Z
     const T: i64 = 1_714_523_400_000;
