@@ -68,7 +68,8 @@ for name, rows in (("short", texts), ("long", long)):
 PY
 
 reference() {
-    "$venv/bin/python" - "$model" "$1" "$2" "$threads" "$length" <<'PY'
+    HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error \
+        "$venv/bin/python" - "$model" "$1" "$2" "$threads" "$length" 2>"$work/reference.log" <<'PY'
 import csv, sys, time, warnings
 warnings.filterwarnings("ignore")
 model_dir, path, batch, threads, length = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -94,8 +95,8 @@ PY
 switchboard() {
     SWITCHBOARD__EMBEDDER__THREADS="$threads" SWITCHBOARD__EMBEDDER__MODEL_DIR="$model" \
         SWITCHBOARD__EMBEDDER__MAX_SEQUENCE_LENGTH="$length" \
-        "$binary" bench-embed --texts "$1" --batch "$2" --json |
-        "$venv/bin/python" -c 'import json, sys; print(f"{json.load(sys.stdin)[\"texts_per_second\"]:.1f}")'
+        "$binary" bench-embed --texts "$1" --batch "$2" --json 2>/dev/null |
+        "$venv/bin/python" -c 'import json, sys; print("%.1f" % json.load(sys.stdin)["texts_per_second"])'
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $threads threads; $length tokens at most"
@@ -103,11 +104,10 @@ echo "torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'), s
 printf '%-6s %6s %6s %7s %14s %12s %6s\n' texts count chars batch sentence-tf/s switchboard/s ratio
 for set in short long; do
     file="$work/$set.csv"
-    count=$(($(wc -l <"$file") - 1))
-    chars=$("$venv/bin/python" -c 'import csv, sys; t = [r["text"] for r in csv.DictReader(open(sys.argv[1]))]; print(round(sum(map(len, t)) / len(t)))' "$file")
+    read -r count chars < <("$venv/bin/python" -c 'import csv, sys; t = [r["text"] for r in csv.DictReader(open(sys.argv[1]))]; print(len(t), round(sum(map(len, t)) / len(t)))' "$file")
     for batch in 1 32; do
-        st=$(reference "$file" "$batch")
-        sb=$(switchboard "$file" "$batch")
+        st=$(reference "$file" "$batch") || { cat "$work/reference.log" >&2; fail "sentence-transformers failed"; }
+        sb=$(switchboard "$file" "$batch") || fail "switchboard bench-embed failed (run it alone to see why)"
         ratio=$("$venv/bin/python" -c "print(f'{$sb / $st:.2f}')")
         printf '%-6s %6d %6d %7d %14s %12s %6s\n' "$set" "$count" "$chars" "$batch" "$st" "$sb" "$ratio"
     done

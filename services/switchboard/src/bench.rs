@@ -123,7 +123,13 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         import_seconds,
         _data: data,
         ..
-    } = Pipeline::start(&mut settings, &args.history, &args.columns, BusUse::Volatile).await?;
+    } = Pipeline::start(
+        &mut settings,
+        &args.history,
+        &args.columns,
+        BusUse::Volatile,
+    )
+    .await?;
     let training = kb.classifier().last_training();
     let fit = training.as_ref().and_then(|t| t.fit);
     let chosen = training.as_ref().and_then(|t| t.model_weight);

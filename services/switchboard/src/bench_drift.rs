@@ -189,7 +189,13 @@ async fn replay(
 ) -> anyhow::Result<(Arm, Option<f64>, u64)> {
     let mut settings = settings.clone();
     settings.feedback.corrections = corrections;
-    let mut pipeline = Pipeline::start(&mut settings, &args.history, &args.columns, BusUse::Volatile).await?;
+    let mut pipeline = Pipeline::start(
+        &mut settings,
+        &args.history,
+        &args.columns,
+        BusUse::Volatile,
+    )
+    .await?;
     let started = std::time::Instant::now();
     let name = if control { "weighted" } else { "plain" };
     let before = if control {

@@ -40,7 +40,10 @@ pub struct EmbedReport {
     pub peak_memory_mib: Option<f64>,
 }
 
-pub async fn run(settings: &EmbedderSettings, args: &BenchEmbedArgs) -> anyhow::Result<EmbedReport> {
+pub async fn run(
+    settings: &EmbedderSettings,
+    args: &BenchEmbedArgs,
+) -> anyhow::Result<EmbedReport> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
@@ -49,7 +52,11 @@ pub async fn run(settings: &EmbedderSettings, args: &BenchEmbedArgs) -> anyhow::
         texts.truncate(limit);
     }
     if texts.is_empty() {
-        bail!("{} holds no texts in column {}", args.texts.display(), args.text_column);
+        bail!(
+            "{} holds no texts in column {}",
+            args.texts.display(),
+            args.text_column
+        );
     }
     let options = LocalBertOptions {
         max_sequence_length: settings.max_sequence_length,

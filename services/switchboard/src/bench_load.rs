@@ -81,10 +81,16 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
     if texts.is_empty() {
         bail!("{} holds no tickets", args.tickets.display());
     }
-    let mut pipeline =
-        Pipeline::start(&mut settings, &args.history, &args.columns, BusUse::Configured).await?;
-    let token = crate::accounts::create_token(&settings, &pipeline.bus, "bench-load", Role::Connector)
-        .await?;
+    let mut pipeline = Pipeline::start(
+        &mut settings,
+        &args.history,
+        &args.columns,
+        BusUse::Configured,
+    )
+    .await?;
+    let token =
+        crate::accounts::create_token(&settings, &pipeline.bus, "bench-load", Role::Connector)
+            .await?;
     let client = Client {
         http: reqwest::Client::new(),
         url: format!("http://{}/v1/tickets", pipeline.running.http_addr),
@@ -101,10 +107,11 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
         let submitted = Instant::now();
         client.submit(&key, text).await?;
         loop {
-            let (ticket, at) = tokio::time::timeout(Duration::from_secs(60), pipeline.decided.recv())
-                .await
-                .context("no decision for 60 s")?
-                .context("decision stream ended")?;
+            let (ticket, at) =
+                tokio::time::timeout(Duration::from_secs(60), pipeline.decided.recv())
+                    .await
+                    .context("no decision for 60 s")?
+                    .context("decision stream ended")?;
             if ticket.idempotency_key == key {
                 idle.push(at.duration_since(submitted).as_secs_f64() * 1000.0);
                 break;
@@ -182,7 +189,10 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
         undecided: submitted - decided - rejections_seen,
         submitted_per_second: submitted as f64 / submit_seconds.max(f64::MIN_POSITIVE),
         decided_per_second: decided as f64
-            / last_decision.duration_since(started).as_secs_f64().max(f64::MIN_POSITIVE),
+            / last_decision
+                .duration_since(started)
+                .as_secs_f64()
+                .max(f64::MIN_POSITIVE),
         p50_ms: quantile(&latencies, 0.5),
         p90_ms: quantile(&latencies, 0.9),
         p99_ms: quantile(&latencies, 0.99),

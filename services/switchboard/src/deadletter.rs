@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use switchboard_text::timestamp;
 use switchboard_bus::Bus;
 use switchboard_runtime::Subjects;
 use switchboard_runtime::deadletters::{self, Selection, Stored};
+use switchboard_text::timestamp;
 
 /// Reads `--since`: a time before now (`90s`, `30m`, `2h`, `7d`) or a timestamp as history imports
 /// take it (`2026-12-01`, `2026-12-01T08:30:00Z`, `2026-12-01 16:30+08:00`), into milliseconds since
@@ -67,7 +67,11 @@ pub async fn replay_all(
     let mut failed = Vec::new();
     for stored in &letters {
         if let Err(e) = deadletters::replay(bus.as_ref(), subjects, stored).await {
-            failed.push(format!("  {}: {}", stored.key, switchboard_runtime::error_chain(&e)));
+            failed.push(format!(
+                "  {}: {}",
+                stored.key,
+                switchboard_runtime::error_chain(&e)
+            ));
         }
     }
     let replayed = letters.len() - failed.len();
@@ -99,7 +103,10 @@ mod tests {
         );
         for bad in ["yesterday", "2026-13-01", "2026-12-01T25:00", "5w", "h"] {
             let error = format!("{:#}", parse_since(bad, now).unwrap_err());
-            assert!(error.contains(bad) && error.contains("a time ago"), "{error}");
+            assert!(
+                error.contains(bad) && error.contains("a time ago"),
+                "{error}"
+            );
         }
     }
 }

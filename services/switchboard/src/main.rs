@@ -358,7 +358,10 @@ enum TokenAction {
 }
 
 /// Prints a bench's report as JSON or as its text.
-fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool) -> anyhow::Result<()> {
+fn print_report<R: serde::Serialize + std::fmt::Display>(
+    report: &R,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
@@ -570,7 +573,10 @@ async fn main() -> anyhow::Result<()> {
             validate,
             json,
         } => {
-            print_report(&bench_sentiment::run(&data.into(), &params.into(), validate)?, json)?;
+            print_report(
+                &bench_sentiment::run(&data.into(), &params.into(), validate)?,
+                json,
+            )?;
         }
         Command::TrainSentiment { data, params, out } => {
             let (rows, seconds) =

@@ -309,7 +309,11 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let deadletter = |args: &[&str]| {
         let mut cmd = switchboard();
         configured(&mut cmd);
-        let out = cmd.arg("deadletter").args(args).output().expect("deadletter");
+        let out = cmd
+            .arg("deadletter")
+            .args(args)
+            .output()
+            .expect("deadletter");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -327,10 +331,17 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     );
     let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
     let http: SocketAddr = loop {
-        let line = lines.next().expect("switchboard exited early").expect("log line");
+        let line = lines
+            .next()
+            .expect("switchboard exited early")
+            .expect("log line");
         if line.contains("switchboard started") {
             let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-            break log["fields"]["http_addr"].as_str().expect("http_addr").parse().expect("address");
+            break log["fields"]["http_addr"]
+                .as_str()
+                .expect("http_addr")
+                .parse()
+                .expect("address");
         }
     };
     // Drained, so the pipe never fills and blocks the process.
@@ -356,14 +367,19 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dead_lettered(1) {
-        assert!(Instant::now() < deadline, "the intake gave up on the event within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "the intake gave up on the event within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (ok, listed, err) = deadletter(&["list"]);
     assert!(ok, "{err}");
     let subject = format!("{id}.inbound.web");
     assert!(
-        listed.contains(&subject) && listed.contains("  intake  ") && listed.ends_with("1 dead letters\n"),
+        listed.contains(&subject)
+            && listed.contains("  intake  ")
+            && listed.ends_with("1 dead letters\n"),
         "{listed}"
     );
     let key = listed.split_whitespace().next().expect("a key").to_owned();
@@ -374,15 +390,24 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     assert!(!ok && err.contains("--since \"yesterday\""), "{err}");
 
     let (ok, replayed, err) = deadletter(&["replay", "--role", "intake", "--since", "1h"]);
-    assert!(ok && replayed.trim() == "replayed 1 dead letters", "{replayed} {err}");
+    assert!(
+        ok && replayed.trim() == "replayed 1 dead letters",
+        "{replayed} {err}"
+    );
     // The intake handled it again and gave up again: the same message, the same key.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dead_lettered(2) {
-        assert!(Instant::now() < deadline, "the replayed event reached the intake within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "the replayed event reached the intake within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (ok, again, err) = deadletter(&["list"]);
-    assert!(ok && again.starts_with(&key) && again.ends_with("1 dead letters\n"), "{again} {err}");
+    assert!(
+        ok && again.starts_with(&key) && again.ends_with("1 dead letters\n"),
+        "{again} {err}"
+    );
 
     drop(child);
     runtime.block_on(async {

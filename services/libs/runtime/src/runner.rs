@@ -195,7 +195,9 @@ impl RoleRunner {
             stop.clone(),
         );
         let this = Arc::new(self);
-        let consuming = this.clone().consume(consumer.clone(), Source::Live, stop.clone());
+        let consuming = this
+            .clone()
+            .consume(consumer.clone(), Source::Live, stop.clone());
         let replaying = this.consume(replays, Source::Replay, stop.clone());
         // One task: the backlog is read for exactly as long as the role consumes.
         let task = supervisor.spawn(format!("role {role}"), async move {

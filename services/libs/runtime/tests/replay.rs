@@ -48,7 +48,12 @@ impl Recorder {
     }
 }
 
-fn runner(bus: &Arc<dyn Bus>, subjects: &Subjects, role: &'static str, handler: Arc<Recorder>) -> RoleRunner {
+fn runner(
+    bus: &Arc<dyn Bus>,
+    subjects: &Subjects,
+    role: &'static str,
+    handler: Arc<Recorder>,
+) -> RoleRunner {
     RoleRunner {
         role,
         filter: subjects.stage(Stage::Matched),
@@ -69,7 +74,10 @@ async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
     }
 }
 
-async fn dead_letters_are_listed_and_replayed_to_their_role_alone(bus: Arc<dyn Bus>, subjects: Subjects) {
+async fn dead_letters_are_listed_and_replayed_to_their_role_alone(
+    bus: Arc<dyn Bus>,
+    subjects: Subjects,
+) {
     let router = Arc::new(Recorder::default());
     router.broken.store(true, Ordering::SeqCst);
     let metrics = Arc::new(Recorder::default());
@@ -94,7 +102,11 @@ async fn dead_letters_are_listed_and_replayed_to_their_role_alone(bus: Arc<dyn B
 
     let all = Selection::default();
     eventually("the router's dead letter is stored", async || {
-        deadletters::list(bus.as_ref(), &all).await.expect("list").len() == 1
+        deadletters::list(bus.as_ref(), &all)
+            .await
+            .expect("list")
+            .len()
+            == 1
     })
     .await;
     let letters = deadletters::list(bus.as_ref(), &all).await.expect("list");
@@ -102,40 +114,78 @@ async fn dead_letters_are_listed_and_replayed_to_their_role_alone(bus: Arc<dyn B
     assert_eq!(letter.role, "router");
     assert_eq!(letter.subject, subjects.stage(Stage::Matched));
     assert_eq!(letter.payload, b"ticket 1");
-    assert!(letter.error.contains("the department catalog is empty"), "{}", letter.error);
+    assert!(
+        letter.error.contains("the department catalog is empty"),
+        "{}",
+        letter.error
+    );
     assert!(letters[0].key.starts_with("router."), "{}", letters[0].key);
     assert!(letter.at_ms >= before);
     // The metrics role handled the message the router gave up on.
-    eventually("metrics handled the message once", async || metrics.handled().len() == 1).await;
+    eventually("metrics handled the message once", async || {
+        metrics.handled().len() == 1
+    })
+    .await;
 
     let pick = |role: &str, since_ms: Option<i64>| Selection {
         role: Some(role.into()),
         since_ms,
     };
-    let count = async |selection: Selection| deadletters::list(bus.as_ref(), &selection).await.expect("list").len();
+    let count = async |selection: Selection| {
+        deadletters::list(bus.as_ref(), &selection)
+            .await
+            .expect("list")
+            .len()
+    };
     assert_eq!(count(pick("router", Some(before))).await, 1);
-    assert_eq!(count(pick("parser", None)).await, 0, "another role's letters");
-    assert_eq!(count(pick("router", Some(letter.at_ms + 1))).await, 0, "letters since later");
+    assert_eq!(
+        count(pick("parser", None)).await,
+        0,
+        "another role's letters"
+    );
+    assert_eq!(
+        count(pick("router", Some(letter.at_ms + 1))).await,
+        0,
+        "letters since later"
+    );
 
     // Fixed, then replayed: the router handles the original subject and payload; the letter leaves
     // the list; metrics does not see the message again.
     router.broken.store(false, Ordering::SeqCst);
     let stored: Stored = letters[0].clone();
-    deadletters::replay(bus.as_ref(), &subjects, &stored).await.expect("replay");
-    eventually("the router handled the replayed message", async || !router.handled().is_empty()).await;
+    deadletters::replay(bus.as_ref(), &subjects, &stored)
+        .await
+        .expect("replay");
+    eventually("the router handled the replayed message", async || {
+        !router.handled().is_empty()
+    })
+    .await;
     assert_eq!(
         router.handled(),
         vec![(subjects.stage(Stage::Matched), b"ticket 1".to_vec())]
     );
-    assert_eq!(count(Selection::default()).await, 0, "a replayed letter leaves the list");
+    assert_eq!(
+        count(Selection::default()).await,
+        0,
+        "a replayed letter leaves the list"
+    );
 
     // Replaying the same letter again is refused by its revision: it is gone.
-    let again = deadletters::replay(bus.as_ref(), &subjects, &stored).await.unwrap_err();
-    assert!(matches!(again, BusError::WrongRevision { current: None, .. }), "{again:?}");
+    let again = deadletters::replay(bus.as_ref(), &subjects, &stored)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, BusError::WrongRevision { current: None, .. }),
+        "{again:?}"
+    );
 
     // A quiet moment in which a wrong second delivery to either role would show.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(router.handled().len(), 1, "the router handled the replay once");
+    assert_eq!(
+        router.handled().len(),
+        1,
+        "the router handled the replay once"
+    );
     assert_eq!(metrics.handled().len(), 1, "metrics never saw the replay");
     routing.stop().await;
     counting.stop().await;
@@ -166,7 +216,9 @@ async fn on_nats() {
         duplicate_window: Duration::from_secs(120),
     })
     .await
-    .unwrap_or_else(|e| panic!("no NATS JetStream server at {url} ({e}): start one with scripts/ensure-nats.sh"));
+    .unwrap_or_else(|e| {
+        panic!("no NATS JetStream server at {url} ({e}): start one with scripts/ensure-nats.sh")
+    });
     let outcome = AssertUnwindSafe(dead_letters_are_listed_and_replayed_to_their_role_alone(
         Arc::new(bus),
         Subjects::new(&run),
@@ -175,7 +227,10 @@ async fn on_nats() {
     .await;
     let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
     let names: Vec<String> = js.stream_names().try_collect().await.expect("streams");
-    for name in names.iter().filter(|n| **n == run || n.starts_with(&format!("KV_{run}_"))) {
+    for name in names
+        .iter()
+        .filter(|n| **n == run || n.starts_with(&format!("KV_{run}_")))
+    {
         js.delete_stream(name).await.expect("delete stream");
     }
     if let Err(panic) = outcome {

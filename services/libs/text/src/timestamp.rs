@@ -178,7 +178,14 @@ mod tests {
 
     #[test]
     fn formatting_in_utc_is_read_back_to_the_second() {
-        for ms in [0, 86_400_000, 951_782_400_000, T, 1_796_113_800_000, 4_107_542_399_000] {
+        for ms in [
+            0,
+            86_400_000,
+            951_782_400_000,
+            T,
+            1_796_113_800_000,
+            4_107_542_399_000,
+        ] {
             assert_eq!(parse_ms(&format_utc(ms)), Some(ms), "{}", format_utc(ms));
         }
         assert_eq!(format_utc(1_796_113_800_999), "2026-12-01T08:30:00Z");
