@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use switchboard_bus::Bus;
 use switchboard_runtime::Subjects;
-use switchboard_runtime::deadletters::{self, Selection, Stored};
+use switchboard_runtime::deadletters::{self, Replayed, Selection, Stored};
 use switchboard_text::timestamp;
 
 /// Reads `--since`: a time before now (`90s`, `30m`, `2h`, `7d`) or a timestamp as history imports
@@ -64,22 +64,29 @@ pub async fn replay_all(
     selection: &Selection,
 ) -> anyhow::Result<String> {
     let letters = deadletters::list(bus.as_ref(), selection).await?;
-    let mut failed = Vec::new();
+    let (mut failed, mut failed_again) = (Vec::new(), 0);
     for stored in &letters {
-        if let Err(e) = deadletters::replay(bus.as_ref(), subjects, stored).await {
-            failed.push(format!(
+        match deadletters::replay(bus.as_ref(), subjects, stored).await {
+            Ok(Replayed::Removed) => {}
+            Ok(Replayed::FailedAgain) => failed_again += 1,
+            Err(e) => failed.push(format!(
                 "  {}: {}",
                 stored.key,
                 switchboard_runtime::error_chain(&e)
-            ));
+            )),
         }
     }
     let replayed = letters.len() - failed.len();
+    let again = if failed_again > 0 {
+        format!(" ({failed_again} already failed again and are listed again)")
+    } else {
+        String::new()
+    };
     if failed.is_empty() {
-        Ok(format!("replayed {replayed} dead letters"))
+        Ok(format!("replayed {replayed} dead letters{again}"))
     } else {
         bail!(
-            "replayed {replayed} of {} dead letters; these were not:\n{}",
+            "replayed {replayed} of {} dead letters{again}; these were not:\n{}",
             letters.len(),
             failed.join("\n")
         )

@@ -79,11 +79,25 @@ pub async fn list(bus: &dyn Bus, selection: &Selection) -> Result<Vec<Stored>, B
     Ok(letters)
 }
 
-/// Sends `stored` back to its role's replay consumer, then removes it from the bucket. The message id
-/// names the key and revision, so replaying the same letter twice (a retry after a failed removal)
-/// is stored once; a letter given up on again meanwhile has a new revision and is kept, and the
-/// removal says so with [`BusError::WrongRevision`].
-pub async fn replay(bus: &dyn Bus, subjects: &Subjects, stored: &Stored) -> Result<(), BusError> {
+/// What became of a replayed letter's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// Sent back and removed from the bucket.
+    Removed,
+    /// Sent back, and by the time it was to be removed the role had already given up on it again
+    /// (or on another copy of it): the entry holds that newer letter and stays.
+    FailedAgain,
+}
+
+/// Sends `stored` back to its role's replay consumer, then removes its entry unless a newer letter
+/// has replaced it. The message id names the key and revision, so sending the same letter twice
+/// (a retry after a failed removal) is stored once. A letter another replay already removed is
+/// [`BusError::WrongRevision`] with no current revision.
+pub async fn replay(
+    bus: &dyn Bus,
+    subjects: &Subjects,
+    stored: &Stored,
+) -> Result<Replayed, BusError> {
     bus.publish(OutMessage {
         subject: subjects.replay(&stored.letter.role),
         msg_id: Some(format!("replay.{}.{}", stored.key, stored.revision)),
@@ -91,9 +105,16 @@ pub async fn replay(bus: &dyn Bus, subjects: &Subjects, stored: &Stored) -> Resu
         payload: Bytes::from(stored.letter.encode_to_vec()),
     })
     .await?;
-    bus.kv(BUCKET)
+    let removed = bus
+        .kv(BUCKET)
         .await?
         .delete_expect_revision(&stored.key, stored.revision)
-        .await
-        .map(|_| ())
+        .await;
+    match removed {
+        Ok(_) => Ok(Replayed::Removed),
+        Err(BusError::WrongRevision {
+            current: Some(_), ..
+        }) => Ok(Replayed::FailedAgain),
+        Err(e) => Err(e),
+    }
 }

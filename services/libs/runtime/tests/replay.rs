@@ -14,7 +14,7 @@ use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::nats::{NatsBus, NatsConfig};
 use switchboard_bus::{Bus, BusError, OutMessage};
 use switchboard_proto::Stage;
-use switchboard_runtime::deadletters::{self, Selection, Stored};
+use switchboard_runtime::deadletters::{self, Replayed, Selection, Stored};
 use switchboard_runtime::{
     Handler, HandlerError, Inbound, Metrics, Outbound, Publisher, RoleRunner, RunnerOptions,
     Subjects, Supervisor,
@@ -153,9 +153,10 @@ async fn dead_letters_are_listed_and_replayed_to_their_role_alone(
     // the list; metrics does not see the message again.
     router.broken.store(false, Ordering::SeqCst);
     let stored: Stored = letters[0].clone();
-    deadletters::replay(bus.as_ref(), &subjects, &stored)
+    let replayed = deadletters::replay(bus.as_ref(), &subjects, &stored)
         .await
         .expect("replay");
+    assert_eq!(replayed, Replayed::Removed, "the router, fixed, handled it");
     eventually("the router handled the replayed message", async || {
         !router.handled().is_empty()
     })
