@@ -1,9 +1,12 @@
 //! The `switchboard` binary as a user runs it: configured from the environment, serving until SIGTERM,
 //! refusing bad configuration and bad input with messages that name the problem.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn switchboard() -> Command {
@@ -23,6 +26,26 @@ fn unique() -> String {
     )
 }
 
+fn nats_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// `cmd` configured only through `SWITCHBOARD__*`: on the NATS at `SWITCHBOARD_TEST_NATS_URL` under
+/// its own stream, KV prefix and subject prefix `id`, with JSON logs and open metrics.
+fn on_nats<'c>(cmd: &'c mut Command, data: &Path, id: &str) -> &'c mut Command {
+    cmd.env("SWITCHBOARD__DATA_DIR", data)
+        .env("SWITCHBOARD__HTTP__ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD__GRPC__ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD__BUS__KIND", "nats")
+        .env("SWITCHBOARD__BUS__NATS__URL", nats_url())
+        .env("SWITCHBOARD__BUS__NATS__STREAM", id.to_uppercase())
+        .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", id)
+        .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
+        .env("SWITCHBOARD__SUBJECT_PREFIX", id)
+        .env("SWITCHBOARD__TELEMETRY__LOG_FORMAT", "json")
+        .env("SWITCHBOARD__AUTH__OPEN_METRICS", "true")
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
@@ -40,41 +63,10 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
 fn run_is_configured_from_the_environment_and_stops_on_sigterm() {
     let data = tempfile::tempdir().expect("temp dir");
     let id = unique();
-    let nats = std::env::var("SWITCHBOARD_TEST_NATS_URL")
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let mut child = switchboard()
-        .args(["run", "--roles", "intake,router,metrics"])
-        .env("SWITCHBOARD__DATA_DIR", data.path())
-        .env("SWITCHBOARD__HTTP__ADDR", "127.0.0.1:0")
-        .env("SWITCHBOARD__GRPC__ADDR", "127.0.0.1:0")
-        .env("SWITCHBOARD__BUS__KIND", "nats")
-        .env("SWITCHBOARD__BUS__NATS__URL", &nats)
-        .env("SWITCHBOARD__BUS__NATS__STREAM", id.to_uppercase())
-        .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", &id)
-        .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
-        .env("SWITCHBOARD__SUBJECT_PREFIX", &id)
-        .env("SWITCHBOARD__TELEMETRY__LOG_FORMAT", "json")
-        .env("SWITCHBOARD__AUTH__OPEN_METRICS", "true")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start switchboard");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let http: SocketAddr = loop {
-        assert!(Instant::now() < deadline, "no start-up line within 30 s");
-        let line = lines
-            .next()
-            .expect("switchboard exited early")
-            .expect("log line");
-        if line.contains("switchboard started") {
-            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-            break log["fields"]["http_addr"]
-                .as_str()
-                .expect("http_addr field")
-                .parse()
-                .expect("address");
-        }
-    };
+    let mut run = switchboard();
+    on_nats(&mut run, data.path(), &id).args(["run", "--roles", "intake,router,metrics"]);
+    let (mut process, fields, log) = support::start(&mut run, "run", |_| {});
+    let http = support::addr(&fields, "http_addr");
     assert!(http_get(http, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(http, "/readyz").starts_with("HTTP/1.1 200"));
     // Without an Accept naming OpenMetrics, the Prometheus text format.
@@ -87,7 +79,7 @@ fn run_is_configured_from_the_environment_and_stops_on_sigterm() {
     // Everything else needs a credential, the API's description included.
     assert!(http_get(http, "/openapi.json").starts_with("HTTP/1.1 401"));
 
-    let pid = child.id().to_string();
+    let pid = process.0.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -95,8 +87,8 @@ fn run_is_configured_from_the_environment_and_stops_on_sigterm() {
             .expect("kill")
             .success()
     );
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let status = child.wait().expect("wait");
+    let rest: Vec<String> = log.map_while(Result::ok).collect();
+    let status = process.0.wait().expect("wait");
     assert!(status.success(), "exit status {status}: {rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("switchboard stopped")),
@@ -156,9 +148,7 @@ fn import_names_a_missing_column_and_lists_the_header() {
 /// `models/NAME` at the repository root, where `scripts/fetch-model.sh` puts it; `None` (saying so)
 /// when it has not been fetched.
 fn fetched_model(name: &str) -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models")
-        .join(name);
+    let dir = support::repo().join("models").join(name);
     if dir.join("config.json").is_file() {
         Some(dir)
     } else {
@@ -291,24 +281,10 @@ fn route_prints_the_decision_in_english_and_in_chinese() {
 fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let data = tempfile::tempdir().expect("temp dir");
     let id = unique();
-    let nats = std::env::var("SWITCHBOARD_TEST_NATS_URL")
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let configured = |cmd: &mut Command| {
-        cmd.env("SWITCHBOARD__DATA_DIR", data.path())
-            .env("SWITCHBOARD__HTTP__ADDR", "127.0.0.1:0")
-            .env("SWITCHBOARD__GRPC__ADDR", "127.0.0.1:0")
-            .env("SWITCHBOARD__BUS__KIND", "nats")
-            .env("SWITCHBOARD__BUS__NATS__URL", &nats)
-            .env("SWITCHBOARD__BUS__NATS__STREAM", id.to_uppercase())
-            .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", &id)
-            .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
-            .env("SWITCHBOARD__SUBJECT_PREFIX", &id)
-            .env("SWITCHBOARD__TELEMETRY__LOG_FORMAT", "json")
-            .env("SWITCHBOARD__AUTH__OPEN_METRICS", "true");
-    };
+    let nats = nats_url();
     let deadletter = |args: &[&str]| {
         let mut cmd = switchboard();
-        configured(&mut cmd);
+        on_nats(&mut cmd, data.path(), &id);
         let out = cmd
             .arg("deadletter")
             .args(args)
@@ -321,31 +297,10 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         )
     };
     let mut run = switchboard();
-    configured(&mut run);
-    let mut child = Killed(
-        run.args(["run", "--roles", "intake"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start switchboard"),
-    );
-    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
-    let http: SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("switchboard exited early")
-            .expect("log line");
-        if line.contains("switchboard started") {
-            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-            break log["fields"]["http_addr"]
-                .as_str()
-                .expect("http_addr")
-                .parse()
-                .expect("address");
-        }
-    };
-    // Drained, so the pipe never fills and blocks the process.
-    std::thread::spawn(move || lines.for_each(drop));
+    on_nats(&mut run, data.path(), &id).args(["run", "--roles", "intake"]);
+    let (process, fields, log) = support::start(&mut run, "run", |_| {});
+    support::drain(log);
+    let http = support::addr(&fields, "http_addr");
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let js = runtime.block_on(async {
@@ -409,7 +364,7 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         "{again} {err}"
     );
 
-    drop(child);
+    drop(process);
     runtime.block_on(async {
         use futures::TryStreamExt;
         let names: Vec<String> = js.stream_names().try_collect().await.expect("streams");
@@ -419,14 +374,4 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
             }
         }
     });
-}
-
-/// A child process killed when the test ends, also when it fails.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

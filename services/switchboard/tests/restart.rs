@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{ChildStderr, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -31,35 +30,12 @@ fn switchboard(data: &Path) -> Command {
 /// `switchboard run` on `data` once started: the process, its HTTP address, and whether it said it made
 /// the first admin.
 fn run(data: &Path) -> (Process, SocketAddr, bool) {
-    let mut child = switchboard(data)
-        .arg("run")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start switchboard");
-    let stderr: ChildStderr = child.stderr.take().expect("stderr");
-    let process = Process(child);
-    let mut lines = BufReader::new(stderr).lines();
     let mut first_admin = false;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let http = loop {
-        assert!(Instant::now() < deadline, "no start-up line within 60 s");
-        let line = lines
-            .next()
-            .expect("switchboard exited early")
-            .expect("log line");
+    let (process, fields, log) = support::start(switchboard(data).arg("run"), "run", |line| {
         first_admin |= line.starts_with("first start: created user admin");
-        if line.contains("switchboard started") {
-            let log: Value = serde_json::from_str(&line).expect("JSON log line");
-            break log["fields"]["http_addr"]
-                .as_str()
-                .expect("http_addr field")
-                .parse()
-                .expect("address");
-        }
-    };
-    // Keep reading its log, so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (process, http, first_admin)
+    });
+    support::drain(log);
+    (process, support::addr(&fields, "http_addr"), first_admin)
 }
 
 struct Client {

@@ -1,7 +1,6 @@
 //! Roles in processes of their own, as the chart deploys them: one NATS stream and KV prefix, one
 //! collection on the Qdrant server in `../shared/tools`, started here on free ports.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,7 +15,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::support::{Process, repo};
+use crate::support::{self, Process, repo};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -122,33 +121,10 @@ impl Cluster<'_> {
     pub fn run(&self, roles: &str, data: &Path, env: &[(&str, &str)]) -> (Process, SocketAddr) {
         let mut cmd = self.command(data);
         cmd.args(["run", "--roles", roles])
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start switchboard");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let process = Process(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let grpc = loop {
-            assert!(
-                Instant::now() < deadline,
-                "{roles}: no start-up line within 60 s"
-            );
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("{roles}: switchboard exited early"))
-                .expect("log line");
-            if line.contains("switchboard started") {
-                let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-                break log["fields"]["grpc_addr"]
-                    .as_str()
-                    .expect("grpc_addr field")
-                    .parse()
-                    .expect("address");
-            }
-        };
-        // Keep reading its log, so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        (process, grpc)
+            .envs(env.iter().copied());
+        let (process, fields, log) = support::start(&mut cmd, roles, |_| {});
+        support::drain(log);
+        (process, support::addr(&fields, "grpc_addr"))
     }
 
     /// An admin API token, made as an operator makes one: `switchboard token create` against the
