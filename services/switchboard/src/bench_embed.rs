@@ -95,13 +95,14 @@ pub async fn run(
     let seconds = started.elapsed().as_secs_f64();
     calls_ms.sort_by(f64::total_cmp);
     let percentile = |p| (!calls_ms.is_empty()).then(|| quantile(&calls_ms, p));
+    let machine = Machine::read();
     Ok(EmbedReport {
-        machine: Machine::read(),
-        model: model.name().to_owned(),
         threads: match settings.threads {
-            0 => Machine::read().cores,
+            0 => machine.cores,
             n => n,
         },
+        machine,
+        model: model.name().to_owned(),
         max_sequence_length: settings.max_sequence_length,
         batch: args.batch,
         texts: total,

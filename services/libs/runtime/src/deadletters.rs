@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use switchboard_bus::{Bus, BusError, Kv, OutMessage};
+use switchboard_bus::{Bus, BusError, OutMessage};
 use switchboard_proto::DeadLetter;
 
 use crate::subjects::Subjects;
@@ -29,8 +29,10 @@ pub fn key(letter: &DeadLetter) -> String {
 }
 
 /// Stores `letter` (replacing an earlier copy of the same message).
-pub async fn store(kv: &dyn Kv, letter: &DeadLetter) -> Result<(), BusError> {
-    kv.put(&key(letter), Bytes::from(letter.encode_to_vec()))
+pub async fn store(bus: &dyn Bus, letter: &DeadLetter) -> Result<(), BusError> {
+    bus.kv(BUCKET)
+        .await?
+        .put(&key(letter), Bytes::from(letter.encode_to_vec()))
         .await
         .map(|_| ())
 }

@@ -364,20 +364,7 @@ impl RoleRunner {
             payload: delivery.payload.to_vec(),
             at_ms: now_ms(),
         };
-        let stored = match self.publisher.bus().kv(deadletters::BUCKET).await {
-            Ok(kv) => deadletters::store(kv.as_ref(), &letter).await,
-            Err(e) => Err(e),
-        };
-        let out = Outbound {
-            subject: self.subjects.deadletter(self.role),
-            msg_id: None,
-            payload: Bytes::from(letter.encode_to_vec()),
-        };
-        let published = match stored {
-            Ok(()) => self.publisher.publish(out).await,
-            Err(e) => Err(e),
-        };
-        match published {
+        match self.keep(&letter).await {
             Ok(()) => {
                 self.ack(delivery).await;
                 outcome::DEAD_LETTER
@@ -388,6 +375,18 @@ impl RoleRunner {
                 self.retry(delivery).await
             }
         }
+    }
+
+    /// Stores `letter` for `switchboard deadletter`, then publishes it for the metrics.
+    async fn keep(&self, letter: &DeadLetter) -> Result<(), BusError> {
+        deadletters::store(self.publisher.bus().as_ref(), letter).await?;
+        self.publisher
+            .publish(Outbound {
+                subject: self.subjects.deadletter(self.role),
+                msg_id: None,
+                payload: Bytes::from(letter.encode_to_vec()),
+            })
+            .await
     }
 
     async fn ack(&self, delivery: &Delivery) {

@@ -180,14 +180,26 @@ async fn dead_letters_are_listed_and_replayed_to_their_role_alone(
         "{again:?}"
     );
 
-    // A quiet moment in which a wrong second delivery to either role would show.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A later message on the same subject: once both roles have handled it, a wrong second delivery
+    // of the first, stored before it, would have reached them too.
+    bus.publish(OutMessage {
+        subject: subjects.stage(Stage::Matched),
+        msg_id: None,
+        headers: Default::default(),
+        payload: bytes::Bytes::from_static(b"ticket 2"),
+    })
+    .await
+    .expect("publish");
+    let handled_both = async || router.handled().len() >= 2 && metrics.handled().len() >= 2;
+    eventually("both roles handled the later message", handled_both).await;
+    let payloads = |r: &Recorder| r.handled().into_iter().map(|(_, p)| p).collect::<Vec<_>>();
+    let in_order = vec![b"ticket 1".to_vec(), b"ticket 2".to_vec()];
     assert_eq!(
-        router.handled().len(),
-        1,
+        payloads(&router),
+        in_order,
         "the router handled the replay once"
     );
-    assert_eq!(metrics.handled().len(), 1, "metrics never saw the replay");
+    assert_eq!(payloads(&metrics), in_order, "metrics never saw the replay");
     routing.stop().await;
     counting.stop().await;
 }
