@@ -345,8 +345,10 @@ fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     assert!(!ok && err.contains("--since \"yesterday\""), "{err}");
 
     let (ok, replayed, err) = deadletter(&["replay", "--role", "intake", "--since", "1h"]);
+    // Whether the intake gave up on it again before the entry was removed is a race; either way it
+    // counts as replayed.
     assert!(
-        ok && replayed.trim() == "replayed 1 dead letters",
+        ok && replayed.starts_with("replayed 1 dead letters"),
         "{replayed} {err}"
     );
     // The intake handled it again and gave up again: the same message, the same key.
