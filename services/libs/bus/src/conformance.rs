@@ -297,10 +297,15 @@ async fn wildcard_filters(bus: &dyn Bus, prefix: &str) {
     }
 }
 
-/// Pending counts messages waiting and in flight, and drops with each ack.
+/// Pending counts messages waiting and in flight, and drops with each ack; the bus reads the same
+/// count by the durable's name, and `None` for a durable that does not exist.
 async fn pending_counts(bus: &dyn Bus, prefix: &str) {
+    let durable = format!("{prefix}_pd");
+    let backlog = || async { bus.backlog(&durable).await.expect("backlog") };
+    assert_eq!(backlog().await, None, "no consumer yet");
     let consumer = consumer(bus, prefix, "pd", &format!("{prefix}.pd.>"), LONG_ACK_WAIT).await;
     assert_eq!(pending(consumer.as_ref()).await, 0);
+    assert_eq!(backlog().await, Some(0));
     for i in 0..3 {
         publish(bus, message(&format!("{prefix}.pd.{i}"), "p")).await;
     }
@@ -312,8 +317,10 @@ async fn pending_counts(bus: &dyn Bus, prefix: &str) {
         3,
         "in-flight messages are pending"
     );
+    assert_eq!(backlog().await, Some(3));
     ack(&first).await;
     assert_eq!(pending(consumer.as_ref()).await, 2);
+    assert_eq!(backlog().await, Some(2));
     ack(&second).await;
     assert_eq!(pending(consumer.as_ref()).await, 1);
     let third = next(consumer.as_ref()).await;

@@ -134,6 +134,9 @@ pub trait Bus: Send + Sync + Debug {
     async fn publish(&self, msg: OutMessage) -> Result<(), BusError>;
     /// Creates the durable consumer if missing, or binds to it.
     async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError>;
+    /// Messages the named durable consumer has not yet acknowledged (waiting or in flight), read
+    /// without creating it: `None` while no such consumer exists.
+    async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError>;
     /// Opens (creating if missing) a key-value bucket.
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError>;
     /// Whether messages outlive this process. A volatile embedded bus is not, so shutdown must

@@ -3,11 +3,11 @@
 //! consumers with ack-wait and nak delays, KV buckets with revisions and watches) so that code
 //! tested here behaves the same on NATS.
 //!
-//! Opened on a directory ([`MemoryBus::open`]) it writes every change through to a
-//! [`Store`] before the call returns, and reads the store back when opened again: the embedded
-//! default keeps its tickets, positions and buckets across a restart or a crash. Built with
-//! [`MemoryBus::new`] it keeps nothing, for tests. Either way the state the bus works from is the
-//! one in memory; the store is only written, and read on open.
+//! Opened on a directory ([`MemoryBus::open`]) it records every change in a [`Store`] and returns
+//! from a call only once the store holds what the call changed or saw, and reads the store back when
+//! opened again: the embedded default keeps its tickets, positions and buckets across a restart or
+//! a crash. Built with [`MemoryBus::new`] it keeps nothing, for tests. Either way the state the bus
+//! works from is the one in memory; the store is only written, and read on open.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -25,7 +25,7 @@ use futures::stream::{self, BoxStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::store::{Loaded, Op, Store};
+use crate::store::{Loaded, Op, Stopped, Store};
 use crate::{
     Acker, BoxError, Bus, BusError, Consumer, ConsumerSpec, Created, Delivery, Entry, Headers, Kv,
     KvChange, OutMessage, validate_key,
@@ -61,7 +61,7 @@ impl MemoryBus {
                     durables: HashMap::new(),
                 }),
                 buckets: Mutex::new(HashMap::new()),
-                store: None,
+                journal: Journal(None),
             }),
         }
     }
@@ -81,43 +81,69 @@ impl MemoryBus {
             source,
         };
         let (store, loaded) = Store::open(dir).map_err(|err| failed(err.into()))?;
-        let store = Arc::new(store);
+        tracing::debug!(path = %store.path().display(), "opened the bus store");
+        let journal = Journal(Some(Arc::new(store)));
         let state =
-            State::restore(&loaded, max_messages, &store).map_err(|err| failed(err.into()))?;
+            State::restore(&loaded, max_messages, &journal).map_err(|err| failed(err.into()))?;
         let buckets = loaded
             .buckets
             .into_iter()
             .map(|bucket| {
                 let kv = MemoryKv {
                     bucket: bucket.name.clone(),
-                    store: Some(Arc::clone(&store)),
+                    journal: journal.clone(),
                     state: Mutex::new(KvState {
                         revision: bucket.revision,
                         entries: bucket.entries.into_iter().collect(),
                         watchers: Vec::new(),
+                        written: 0,
                     }),
                 };
                 (bucket.name, Arc::new(kv))
             })
             .collect();
-        tracing::debug!(path = %store.path().display(), "opened the bus store");
         Ok(Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 buckets: Mutex::new(buckets),
-                store: Some(store),
+                journal,
             }),
         })
     }
 }
 
-/// Writes the changes to the store, when there is one. Called under the lock that guards what
-/// they change, before the change is made in memory, so the store never runs behind what callers
-/// have seen and a failed write changes nothing.
-fn persist(store: Option<&Store>, ops: &[Op<'_>]) -> Result<(), BoxError> {
-    match store {
-        Some(store) => store.commit(ops).map_err(Into::into),
-        None => Ok(()),
+/// The bus's store, when it has one. Every change is recorded under the lock that guards what it
+/// changes, before the change is made in memory, so a refused write changes nothing; and every
+/// call waits, after releasing the lock, until the store holds what the call changed or saw, so
+/// the store never runs behind what callers have been told.
+#[derive(Clone)]
+struct Journal(Option<Arc<Store>>);
+
+impl Journal {
+    /// Records the changes `ops` builds (built only when there is a store); returns the ticket to
+    /// wait for.
+    fn record(&self, ops: impl FnOnce() -> Vec<Op>) -> Result<u64, Stopped> {
+        match &self.0 {
+            Some(store) => store.record(ops()),
+            None => Ok(0),
+        }
+    }
+
+    /// Whether the store already holds the recording with this ticket.
+    fn holds(&self, ticket: u64) -> bool {
+        self.0.as_ref().is_none_or(|store| store.holds(ticket))
+    }
+
+    /// The ticket of everything recorded so far.
+    fn latest(&self) -> u64 {
+        self.0.as_ref().map_or(0, |store| store.latest())
+    }
+
+    async fn settled(&self, ticket: u64) -> Result<(), BoxError> {
+        match &self.0 {
+            Some(store) => Ok(store.settled(ticket).await?),
+            None => Ok(()),
+        }
     }
 }
 
@@ -138,34 +164,48 @@ impl Bus for MemoryBus {
     async fn publish(&self, msg: OutMessage) -> Result<(), BusError> {
         check_headers(&msg)?;
         let subject = msg.subject.clone();
-        let mut state = lock(&self.shared.state);
-        let stored = state
-            .append(msg, self.shared.store.as_deref())
-            .map_err(|source| BusError::Publish { subject, source })?;
-        if stored {
-            state.wake_consumers_of_newest();
-        }
-        Ok(())
+        let failed = |source| BusError::Publish {
+            subject: subject.clone(),
+            source,
+        };
+        let ticket = {
+            let mut state = lock(&self.shared.state);
+            let journal = &self.shared.journal;
+            match state.append(msg, journal).map_err(|e| failed(e.into()))? {
+                Appended::Stored(ticket) => {
+                    state.wake_consumers_of_newest();
+                    ticket
+                }
+                // The first copy may still be on its way to the store: a duplicate is acknowledged
+                // no sooner than it.
+                Appended::Duplicate => journal.latest(),
+            }
+        };
+        self.shared.journal.settled(ticket).await.map_err(failed)
     }
 
     async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
-        let mut state = lock(&self.shared.state);
-        let notify = match state.durables.get(&spec.durable) {
-            Some(durable) => Arc::clone(&durable.notify),
-            None => {
-                let durable = Durable::new(&spec, state.log.first_seq());
-                let op = durable.op(&spec.durable);
-                persist(self.shared.store.as_deref(), &[op]).map_err(|source| {
-                    BusError::Consumer {
-                        durable: spec.durable.clone(),
-                        source,
-                    }
-                })?;
-                let notify = Arc::clone(&durable.notify);
-                state.durables.insert(spec.durable.clone(), durable);
-                notify
+        let failed = |source| BusError::Consumer {
+            durable: spec.durable.clone(),
+            source,
+        };
+        let journal = &self.shared.journal;
+        let (notify, ticket) = {
+            let mut state = lock(&self.shared.state);
+            match state.durables.get(&spec.durable) {
+                Some(durable) => (Arc::clone(&durable.notify), journal.latest()),
+                None => {
+                    let durable = Durable::new(&spec, state.log.first_seq());
+                    let ticket = journal
+                        .record(|| vec![durable.op(&spec.durable)])
+                        .map_err(|e| failed(e.into()))?;
+                    let notify = Arc::clone(&durable.notify);
+                    state.durables.insert(spec.durable.clone(), durable);
+                    (notify, ticket)
+                }
             }
         };
+        journal.settled(ticket).await.map_err(failed)?;
         Ok(Arc::new(MemoryConsumer {
             shared: Arc::clone(&self.shared),
             durable: spec.durable,
@@ -173,19 +213,25 @@ impl Bus for MemoryBus {
         }))
     }
 
+    async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
+        let mut state = lock(&self.shared.state);
+        let State { log, durables } = &mut *state;
+        Ok(durables.get_mut(durable).map(|durable| durable.pending(log)))
+    }
+
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
         check_bucket_name(bucket)?;
         let mut buckets = lock(&self.shared.buckets);
-        let store = self.shared.store.clone();
+        let journal = &self.shared.journal;
         let kv = buckets
             .entry(bucket.to_owned())
-            .or_insert_with(|| Arc::new(MemoryKv::new(bucket, store)));
+            .or_insert_with(|| Arc::new(MemoryKv::new(bucket, journal.clone())));
         Ok(Arc::clone(kv) as Arc<dyn Kv>)
     }
 
     /// Durable when it has a store: what it acknowledged survives the process.
     fn durable(&self) -> bool {
-        self.shared.store.is_some()
+        self.shared.journal.0.is_some()
     }
 
     /// In the process: it answers while the process does.
@@ -253,8 +299,8 @@ struct Shared {
     /// one consumer handle is atomic against its competitors and against publishers.
     state: Mutex<State>,
     buckets: Mutex<HashMap<String, Arc<MemoryKv>>>,
-    /// Where every change is written first, for a bus opened on a directory.
-    store: Option<Arc<Store>>,
+    /// Where every change is recorded, for a bus opened on a directory.
+    journal: Journal,
 }
 
 struct State {
@@ -264,11 +310,7 @@ struct State {
 
 impl State {
     /// The state the store held, with retention applied (the capacity may have shrunk since).
-    fn restore(
-        loaded: &Loaded,
-        capacity: usize,
-        store: &Store,
-    ) -> Result<Self, crate::store::StoreError> {
+    fn restore(loaded: &Loaded, capacity: usize, journal: &Journal) -> Result<Self, Stopped> {
         let now = Instant::now();
         let mut log = Log::new(capacity);
         log.next_seq = loaded.next_seq;
@@ -279,6 +321,7 @@ impl State {
                 subject: msg.subject.clone(),
                 headers: msg.headers.clone(),
                 payload: msg.payload.clone(),
+                ticket: 0,
             });
         }
         let excess = log.messages.len().saturating_sub(capacity);
@@ -296,7 +339,7 @@ impl State {
                     log.seen_ids.insert(id.clone(), now);
                     log.id_order.push_back((now, id.clone()));
                 }
-                _ => expired.push(id.as_str()),
+                _ => expired.push(id.clone()),
             }
         }
         let first_seq = log.first_seq();
@@ -312,7 +355,7 @@ impl State {
             };
             for &(seq, deliveries) in &loaded.unacked {
                 if seq < first_seq {
-                    stale.push((loaded.name.as_str(), seq));
+                    stale.push((loaded.name.clone(), seq));
                 } else {
                     // Whoever held the delivery went with the last process: due again now.
                     durable.unacked.insert(
@@ -326,38 +369,41 @@ impl State {
             }
             durables.insert(loaded.name.clone(), durable);
         }
-        let mut ops: Vec<Op<'_>> = dropped.iter().map(|&seq| Op::DeleteMessage(seq)).collect();
+        let mut ops: Vec<Op> = dropped.iter().map(|&seq| Op::DeleteMessage(seq)).collect();
         ops.extend(expired.into_iter().map(Op::DeleteMsgId));
         ops.extend(
             stale
                 .into_iter()
                 .map(|(durable, seq)| Op::DeleteUnacked { durable, seq }),
         );
+        // Not waited for: these only tidy what the store already ignores, and the next open
+        // would tidy them again.
         if !ops.is_empty() {
-            store.commit(&ops)?;
+            journal.record(|| ops)?;
         }
         Ok(Self { log, durables })
     }
 
-    /// Stores the message unless its id is a duplicate; returns whether it was stored. With a
-    /// store, the message is on disk when this returns `Ok(true)`.
-    fn append(&mut self, msg: OutMessage, store: Option<&Store>) -> Result<bool, BoxError> {
+    /// Stores the message unless its id is a duplicate. With a store, the message is on disk once
+    /// the returned ticket has settled.
+    fn append(&mut self, msg: OutMessage, journal: &Journal) -> Result<Appended, Stopped> {
         let now = Instant::now();
         let expired = self.log.expire_ids(now);
         if let Some(id) = &msg.msg_id
             && self.log.seen_ids.contains_key(id)
         {
-            return Ok(false);
+            return Ok(Appended::Duplicate);
         }
         let mut headers = msg.headers;
         if let Some(id) = &msg.msg_id {
             headers.insert(MSG_ID_HEADER.to_owned(), id.clone());
         }
-        let stored = Stored {
+        let mut stored = Stored {
             seq: self.log.next_seq,
             subject: msg.subject,
             headers,
             payload: msg.payload,
+            ticket: 0,
         };
         // Retention makes room first: these are the oldest, the new message included when the
         // capacity is zero.
@@ -370,28 +416,32 @@ impl State {
             .chain([stored.seq])
             .take(excess)
             .collect();
-        if store.is_some() {
+        stored.ticket = journal.record(|| {
             let mut ops = vec![
                 Op::PutMessage {
                     seq: stored.seq,
-                    subject: &stored.subject,
-                    headers: &stored.headers,
-                    payload: &stored.payload,
+                    subject: stored.subject.clone(),
+                    headers: stored.headers.clone(),
+                    payload: stored.payload.clone(),
                 },
                 Op::NextSeq(stored.seq + 1),
             ];
-            ops.extend(msg.msg_id.as_deref().map(Op::PutMsgId));
-            ops.extend(expired.iter().map(|id| Op::DeleteMsgId(id)));
+            ops.extend(msg.msg_id.clone().map(Op::PutMsgId));
+            ops.extend(expired.into_iter().map(Op::DeleteMsgId));
             for &seq in &dropped {
                 ops.push(Op::DeleteMessage(seq));
                 for (name, durable) in &self.durables {
                     if durable.unacked.contains_key(&seq) {
-                        ops.push(Op::DeleteUnacked { durable: name, seq });
+                        ops.push(Op::DeleteUnacked {
+                            durable: name.clone(),
+                            seq,
+                        });
                     }
                 }
             }
-            persist(store, &ops)?;
-        }
+            ops
+        })?;
+        let ticket = stored.ticket;
         if let Some(id) = msg.msg_id {
             self.log.seen_ids.insert(id.clone(), now);
             self.log.id_order.push_back((now, id));
@@ -404,7 +454,7 @@ impl State {
                 durable.prune(&self.log);
             }
         }
-        Ok(true)
+        Ok(Appended::Stored(ticket))
     }
 
     fn wake_consumers_of_newest(&self) {
@@ -434,11 +484,21 @@ fn durable_gone(name: &str) -> BusError {
     }
 }
 
+/// What [`State::append`] did.
+enum Appended {
+    /// Stored, on disk once this ticket settles.
+    Stored(u64),
+    /// A message with its id is already in the de-duplication window.
+    Duplicate,
+}
+
 struct Stored {
     seq: u64,
     subject: String,
     headers: Headers,
     payload: Bytes,
+    /// Its recording's ticket: it is not delivered before that has settled.
+    ticket: u64,
 }
 
 /// The stream: messages in sequence order, bounded by count, plus the de-duplication window.
@@ -573,10 +633,10 @@ impl Durable {
         Err(self.unacked.values().map(|u| u.due).min())
     }
 
-    /// What the store must hold before the claim is made.
-    fn claim_ops<'a>(&'a self, name: &'a str, claim: &Claim) -> Vec<Op<'a>> {
+    /// What the store records for the claim.
+    fn claim_ops(&self, name: &str, claim: &Claim) -> Vec<Op> {
         let mut ops = vec![Op::PutUnacked {
-            durable: name,
+            durable: name.to_owned(),
             seq: claim.seq,
             deliveries: claim.attempt,
         }];
@@ -599,14 +659,14 @@ impl Durable {
     }
 
     /// The durable's record in the store.
-    fn op<'a>(&'a self, name: &'a str) -> Op<'a> {
+    fn op(&self, name: &str) -> Op {
         self.record(name, self.cursor)
     }
 
-    fn record<'a>(&'a self, name: &'a str, cursor: u64) -> Op<'a> {
+    fn record(&self, name: &str, cursor: u64) -> Op {
         Op::PutDurable {
-            name,
-            filter: &self.filter,
+            name: name.to_owned(),
+            filter: self.filter.clone(),
             ack_wait: self.ack_wait,
             cursor,
         }
@@ -633,10 +693,22 @@ impl fmt::Debug for MemoryConsumer {
     }
 }
 
+/// Why [`MemoryConsumer::try_take`] delivered nothing.
+enum NotYet {
+    /// A redelivery falls due then.
+    Until(Instant),
+    /// Nothing to deliver until a publish or a nak wakes the consumer.
+    Idle,
+    /// The next message is still on its way to the store, with this ticket.
+    Settling(u64),
+}
+
 impl MemoryConsumer {
-    /// Claims the next delivery, or says until when to wait. Claiming happens entirely under the
-    /// lock with no await, which is what makes `next` cancel-safe.
-    fn try_take(&self) -> Result<Result<Delivery, Option<Instant>>, BusError> {
+    /// Claims the next delivery, or says what to wait for. Claiming happens entirely under the
+    /// lock with no await, which is what makes `next` cancel-safe. A message is delivered only
+    /// once the store holds it; the claim itself is recorded but not waited for, so after a crash
+    /// the attempt count may be one short (the message is due again either way).
+    fn try_take(&self) -> Result<Result<Delivery, NotYet>, BusError> {
         let mut state = lock(&self.shared.state);
         let State { log, durables } = &mut *state;
         let durable = durables
@@ -645,17 +717,20 @@ impl MemoryConsumer {
         let now = Instant::now();
         let claim = match durable.plan_next(log, now) {
             Ok(claim) => claim,
-            Err(deadline) => return Ok(Err(deadline)),
+            Err(Some(deadline)) => return Ok(Err(NotYet::Until(deadline))),
+            Err(None) => return Ok(Err(NotYet::Idle)),
         };
         // After prune, every unacked sequence and the cursor's message are in the log.
         let msg = log
             .get(claim.seq)
             .ok_or_else(|| durable_gone(&self.durable))?;
-        let ops = durable.claim_ops(&self.durable, &claim);
-        persist(self.shared.store.as_deref(), &ops).map_err(|source| BusError::Consumer {
-            durable: self.durable.clone(),
-            source,
-        })?;
+        let journal = &self.shared.journal;
+        if !journal.holds(msg.ticket) {
+            return Ok(Err(NotYet::Settling(msg.ticket)));
+        }
+        journal
+            .record(|| durable.claim_ops(&self.durable, &claim))
+            .map_err(|e| self.failed(e.into()))?;
         durable.make(&claim, now);
         Ok(Ok(Delivery {
             subject: msg.subject.clone(),
@@ -669,6 +744,13 @@ impl MemoryConsumer {
             }),
         }))
     }
+
+    fn failed(&self, source: BoxError) -> BusError {
+        BusError::Consumer {
+            durable: self.durable.clone(),
+            source,
+        }
+    }
 }
 
 #[async_trait]
@@ -680,13 +762,19 @@ impl Consumer for MemoryConsumer {
             notified.as_mut().enable();
             match self.try_take()? {
                 Ok(delivery) => return Ok(delivery),
-                Err(Some(deadline)) => {
+                Err(NotYet::Until(deadline)) => {
                     tokio::select! {
                         () = notified => {}
                         () = tokio::time::sleep_until(deadline) => {}
                     }
                 }
-                Err(None) => notified.await,
+                Err(NotYet::Idle) => notified.await,
+                Err(NotYet::Settling(ticket)) => self
+                    .shared
+                    .journal
+                    .settled(ticket)
+                    .await
+                    .map_err(|e| self.failed(e))?,
             }
         }
     }
@@ -735,17 +823,26 @@ impl MemoryAcker {
 #[async_trait]
 impl Acker for MemoryAcker {
     async fn ack(&self) -> Result<(), BusError> {
-        let mut state = lock(&self.shared.state);
-        let durable = state.durable_mut(&self.durable)?;
-        if durable.unacked.contains_key(&self.seq) {
-            let op = Op::DeleteUnacked {
-                durable: &self.durable,
-                seq: self.seq,
-            };
-            persist(self.shared.store.as_deref(), &[op]).map_err(BusError::Ack)?;
-            durable.unacked.remove(&self.seq);
-        }
-        Ok(())
+        let journal = &self.shared.journal;
+        let ticket = {
+            let mut state = lock(&self.shared.state);
+            let durable = state.durable_mut(&self.durable)?;
+            if durable.unacked.contains_key(&self.seq) {
+                let op = || {
+                    vec![Op::DeleteUnacked {
+                        durable: self.durable.clone(),
+                        seq: self.seq,
+                    }]
+                };
+                let ticket = journal.record(op).map_err(|e| BusError::Ack(e.into()))?;
+                durable.unacked.remove(&self.seq);
+                ticket
+            } else {
+                // Settled already, perhaps by an ack still on its way to the store.
+                journal.latest()
+            }
+        };
+        journal.settled(ticket).await.map_err(BusError::Ack)
     }
 
     async fn nak(&self, delay: Duration) -> Result<(), BusError> {
@@ -759,7 +856,7 @@ impl Acker for MemoryAcker {
 
 struct MemoryKv {
     bucket: String,
-    store: Option<Arc<Store>>,
+    journal: Journal,
     state: Mutex<KvState>,
 }
 
@@ -767,33 +864,46 @@ struct MemoryKv {
 struct KvState {
     revision: u64,
     entries: BTreeMap<String, Entry>,
-    watchers: Vec<mpsc::UnboundedSender<KvChange>>,
+    /// Each change with its recording's ticket, which the watcher waits for before showing it.
+    watchers: Vec<mpsc::UnboundedSender<(KvChange, u64)>>,
+    /// The ticket of the bucket's latest write: whatever a caller reads here is on disk once it
+    /// has settled.
+    written: u64,
 }
 
 impl KvState {
-    /// Stores a put (`Some`) or delete (`None`), applies it and tells every watcher. Deletes take
+    /// Records a put (`Some`) or delete (`None`), applies it and tells every watcher. Deletes take
     /// a revision too, as NATS KV tombstones do.
     fn write(
         &mut self,
         bucket: &str,
-        store: Option<&Store>,
+        journal: &Journal,
         key: &str,
         value: Option<Bytes>,
     ) -> Result<u64, BusError> {
         let revision = self.revision + 1;
-        let change = match &value {
-            Some(value) => Op::PutKv {
-                bucket,
-                key,
+        let ops = || {
+            let change = match &value {
+                Some(value) => Op::PutKv {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    revision,
+                    value: value.clone(),
+                },
+                None => Op::DeleteKv {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                },
+            };
+            let revision = Op::KvRevision {
+                bucket: bucket.to_owned(),
                 revision,
-                value,
-            },
-            None => Op::DeleteKv { bucket, key },
+            };
+            vec![change, revision]
         };
-        let ops = [change, Op::KvRevision { bucket, revision }];
-        persist(store, &ops).map_err(|source| BusError::Kv {
+        self.written = journal.record(ops).map_err(|e| BusError::Kv {
             bucket: bucket.to_owned(),
-            source,
+            source: e.into(),
         })?;
         self.revision = revision;
         match &value {
@@ -813,23 +923,48 @@ impl KvState {
             value,
             revision,
         };
+        let written = self.written;
         self.watchers
-            .retain(|watcher| watcher.unbounded_send(change.clone()).is_ok());
+            .retain(|watcher| watcher.unbounded_send((change.clone(), written)).is_ok());
         Ok(revision)
     }
 }
 
 impl MemoryKv {
-    fn new(bucket: &str, store: Option<Arc<Store>>) -> Self {
+    fn new(bucket: &str, journal: Journal) -> Self {
         Self {
             bucket: bucket.to_owned(),
-            store,
+            journal,
             state: Mutex::new(KvState::default()),
         }
     }
 
+    /// Runs `op` under the bucket's lock, then answers once the store holds what it wrote or saw.
+    async fn locked<T>(
+        &self,
+        op: impl FnOnce(&mut KvState) -> Result<T, BusError>,
+    ) -> Result<T, BusError> {
+        let (result, written) = {
+            let mut state = lock(&self.state);
+            let result = op(&mut state);
+            (result, state.written)
+        };
+        self.settled(written).await?;
+        result
+    }
+
+    async fn settled(&self, ticket: u64) -> Result<(), BusError> {
+        self.journal
+            .settled(ticket)
+            .await
+            .map_err(|source| BusError::Kv {
+                bucket: self.bucket.clone(),
+                source,
+            })
+    }
+
     fn write(&self, state: &mut KvState, key: &str, value: Option<Bytes>) -> Result<u64, BusError> {
-        state.write(&self.bucket, self.store.as_deref(), key, value)
+        state.write(&self.bucket, &self.journal, key, value)
     }
 
     /// The check of a conditional write: the key must hold a value stored at `expected`.
@@ -860,22 +995,26 @@ impl fmt::Debug for MemoryKv {
 impl Kv for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<Entry>, BusError> {
         validate_key(key)?;
-        Ok(lock(&self.state).entries.get(key).cloned())
+        self.locked(|state| Ok(state.entries.get(key).cloned()))
+            .await
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
         validate_key(key)?;
-        self.write(&mut lock(&self.state), key, Some(value))
+        self.locked(|state| self.write(state, key, Some(value)))
+            .await
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<Created, BusError> {
         validate_key(key)?;
-        let mut state = lock(&self.state);
-        if let Some(existing) = state.entries.get(key) {
-            return Ok(Created::Exists(existing.clone()));
-        }
-        let revision = self.write(&mut state, key, Some(value))?;
-        Ok(Created::Created { revision })
+        self.locked(|state| {
+            if let Some(existing) = state.entries.get(key) {
+                return Ok(Created::Exists(existing.clone()));
+            }
+            let revision = self.write(state, key, Some(value))?;
+            Ok(Created::Created { revision })
+        })
+        .await
     }
 
     async fn update(
@@ -885,50 +1024,76 @@ impl Kv for MemoryKv {
         expected_revision: u64,
     ) -> Result<u64, BusError> {
         validate_key(key)?;
-        // Compared and written (through the store, like every put) under one lock.
-        let mut state = lock(&self.state);
-        self.expect_revision(&state, key, expected_revision)?;
-        self.write(&mut state, key, Some(value))
+        // Compared and written under one lock.
+        self.locked(|state| {
+            self.expect_revision(state, key, expected_revision)?;
+            self.write(state, key, Some(value))
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), BusError> {
         validate_key(key)?;
-        self.write(&mut lock(&self.state), key, None)?;
-        Ok(())
+        self.locked(|state| self.write(state, key, None).map(drop))
+            .await
     }
 
     async fn delete_expect_revision(&self, key: &str, revision: u64) -> Result<u64, BusError> {
         validate_key(key)?;
         // Compared and deleted under one lock: no write can land in between.
-        let mut state = lock(&self.state);
-        self.expect_revision(&state, key, revision)?;
-        self.write(&mut state, key, None)
+        self.locked(|state| {
+            self.expect_revision(state, key, revision)?;
+            self.write(state, key, None)
+        })
+        .await
     }
 
     async fn entries(&self) -> Result<Vec<(String, Entry)>, BusError> {
-        let state = lock(&self.state);
-        Ok(state
-            .entries
-            .iter()
-            .map(|(key, entry)| (key.clone(), entry.clone()))
-            .collect())
+        self.locked(|state| {
+            Ok(state
+                .entries
+                .iter()
+                .map(|(key, entry)| (key.clone(), entry.clone()))
+                .collect())
+        })
+        .await
     }
 
     async fn watch(&self) -> Result<BoxStream<'static, Result<KvChange, BusError>>, BusError> {
         // Snapshot and subscription under one lock: no change can fall between them.
         let mut state = lock(&self.state);
-        let snapshot: Vec<KvChange> = state
+        let written = state.written;
+        let snapshot: Vec<(KvChange, u64)> = state
             .entries
             .iter()
-            .map(|(key, entry)| KvChange {
-                key: key.clone(),
-                value: Some(entry.value.clone()),
-                revision: entry.revision,
+            .map(|(key, entry)| {
+                let change = KvChange {
+                    key: key.clone(),
+                    value: Some(entry.value.clone()),
+                    revision: entry.revision,
+                };
+                (change, written)
             })
             .collect();
         let (sender, receiver) = mpsc::unbounded();
         state.watchers.push(sender);
-        Ok(stream::iter(snapshot).chain(receiver).map(Ok).boxed())
+        drop(state);
+        let journal = self.journal.clone();
+        let bucket = self.bucket.clone();
+        let changes = stream::iter(snapshot)
+            .chain(receiver)
+            .then(move |(change, ticket)| {
+                let journal = journal.clone();
+                let bucket = bucket.clone();
+                async move {
+                    journal
+                        .settled(ticket)
+                        .await
+                        .map(|()| change)
+                        .map_err(|source| BusError::Kv { bucket, source })
+                }
+            });
+        Ok(changes.boxed())
     }
 }
 

@@ -218,6 +218,23 @@ impl Bus for NatsBus {
         }))
     }
 
+    async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
+        let failed = |source: BoxError| BusError::Consumer {
+            durable: durable.to_owned(),
+            source,
+        };
+        let stream = self
+            .js
+            .get_stream_no_info(&self.stream)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        match stream.consumer_info(durable).await {
+            Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(failed(e.into())),
+        }
+    }
+
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
         let name = format!("{}_{}", self.kv_prefix, bucket);
         let store = self.open_bucket(&name).await?;

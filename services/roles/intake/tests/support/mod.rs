@@ -296,6 +296,10 @@ impl Bus for FaultyBus {
         self.inner.consumer(spec).await
     }
 
+    async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
+        self.inner.backlog(durable).await
+    }
+
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {
         self.inner.kv(bucket).await
     }
