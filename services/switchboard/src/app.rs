@@ -122,7 +122,12 @@ async fn describe(
     let kb = || kb.cloned().ok_or("no knowledge base was opened");
     Ok(match role {
         Role::Intake => {
-            let (parts, started) = switchboard_intake::role(ctx, &settings.intake).await?;
+            // Every ticket passes these before its decision; assignment and what follows do not
+            // hold a ticket's decision back.
+            let pipeline = [Role::Parser, Role::Sentiment, Role::Retriever, Role::Router];
+            let pipeline = pipeline.map(Role::name);
+            let (parts, started) =
+                switchboard_intake::role(ctx, &settings.intake, &pipeline).await?;
             *intake = Some(started);
             parts
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_bus::BusError;
-use switchboard_errors::{ErrorKind, ServiceError};
+use switchboard_errors::{ErrorKind, ServiceError, retry_secs};
 
 use crate::role::{Capability, Role, UnknownRole, either};
 
@@ -107,11 +107,6 @@ pub enum AuthError {
     },
 }
 
-/// Whole seconds, rounded up, so a client waiting that long is never early.
-fn retry_secs(after: Duration) -> u64 {
-    after.as_secs() + u64::from(after.subsec_nanos() > 0)
-}
-
 impl ServiceError for AuthError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -140,6 +135,15 @@ impl ServiceError for AuthError {
             _ => None,
         }
     }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyFailures { retry_after } | Self::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl AuthError {
@@ -147,16 +151,6 @@ impl AuthError {
         Self::Invalid {
             field,
             reason: reason.into(),
-        }
-    }
-
-    /// How long a client should wait before trying again, for a 429's `Retry-After`.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::TooManyFailures { retry_after } | Self::RateLimited { retry_after, .. } => {
-                Some(*retry_after)
-            }
-            _ => None,
         }
     }
 }
@@ -167,17 +161,14 @@ impl From<AuthError> for tonic::Status {
     }
 }
 
-/// The JSON error shape, plus the headers HTTP clients act on: `WWW-Authenticate` on a 401 (RFC 9110
-/// requires it) and `Retry-After` on a 429.
+/// The JSON error shape (with `Retry-After` on a 429), plus `WWW-Authenticate` on a 401: RFC 9110
+/// requires it.
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let mut response = switchboard_errors::http_response(&self);
         let headers = response.headers_mut();
         if self.kind() == ErrorKind::Unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(after) = self.retry_after() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(after)));
         }
         response
     }

@@ -113,6 +113,7 @@ impl FailureLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_errors::ServiceError;
 
     const ADDR: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 

@@ -89,6 +89,7 @@ impl RequestLimiter {
 mod tests {
     use super::*;
     use crate::role::Role;
+    use switchboard_errors::ServiceError;
 
     fn caller(name: &str, via: Via) -> Principal {
         Principal {

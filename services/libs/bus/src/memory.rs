@@ -216,7 +216,9 @@ impl Bus for MemoryBus {
     async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
         let mut state = lock(&self.shared.state);
         let State { log, durables } = &mut *state;
-        Ok(durables.get_mut(durable).map(|durable| durable.pending(log)))
+        Ok(durables
+            .get_mut(durable)
+            .map(|durable| durable.pending(log)))
     }
 
     async fn kv(&self, bucket: &str) -> Result<Arc<dyn Kv>, BusError> {

@@ -9,9 +9,10 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tonic::metadata::{MetadataMap, MetadataValue};
@@ -19,6 +20,9 @@ use tonic::{Code, Status};
 
 /// gRPC metadata key naming the request field a rejection is about, for clients that act on it.
 pub const FIELD_METADATA_KEY: &str = "x-switchboard-field";
+/// gRPC metadata key saying, in whole seconds, when a refused request is worth sending again: HTTP's
+/// `Retry-After`, which gRPC has no standard place for.
+pub const RETRY_AFTER_METADATA_KEY: &str = "retry-after";
 
 /// What kind of failure an error is, as far as a client is concerned: whether to fix the request, look
 /// elsewhere, authenticate, or retry later. Deliberately few; add one only with its row in the table.
@@ -108,6 +112,12 @@ pub trait ServiceError: Error + Send + Sync + 'static {
         None
     }
 
+    /// How long a client should wait before sending the request again, when the refusal says:
+    /// `Retry-After` on HTTP, [`RETRY_AFTER_METADATA_KEY`] on gRPC.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+
     fn grpc_code(&self) -> Code {
         self.kind().grpc_code()
     }
@@ -129,16 +139,27 @@ pub fn error_chain(e: &(dyn Error + 'static)) -> String {
     out
 }
 
+/// Whole seconds, rounded up, so a client waiting that long is never early.
+pub fn retry_secs(after: Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
+}
+
 /// The gRPC answer: the kind's code; the whole cause chain as the message, since a client sees only
 /// that (told only "publishing failed", it cannot tell a full stream from an outage); the field, if
-/// any, in [`FIELD_METADATA_KEY`]; and the error itself as the status's source, for server-side
-/// logging and tracing layers.
+/// any, in [`FIELD_METADATA_KEY`]; when to retry, if said, in [`RETRY_AFTER_METADATA_KEY`]; and the
+/// error itself as the status's source, for server-side logging and tracing layers.
 pub fn grpc_status<E: ServiceError>(e: E) -> Status {
     let mut metadata = MetadataMap::new();
     // Field names are ASCII identifiers; one that is not a valid metadata value is left out rather
     // than sent mangled.
     if let Some(field) = e.field().and_then(|f| MetadataValue::try_from(f).ok()) {
         metadata.insert(FIELD_METADATA_KEY, field);
+    }
+    if let Some(after) = e.retry_after() {
+        metadata.insert(
+            RETRY_AFTER_METADATA_KEY,
+            MetadataValue::from(retry_secs(after)),
+        );
     }
     let mut status = Status::with_metadata(e.grpc_code(), error_chain(&e), metadata);
     status.set_source(Arc::new(e));
@@ -153,13 +174,18 @@ struct Failure<'a> {
 }
 
 /// The HTTP answer: the kind's status and `{"error": <the cause chain>, "field": <the field>}`, the
-/// field left out when there is none.
+/// field left out when there is none, with `Retry-After` when the error says when to retry.
 pub fn http_response<E: ServiceError>(e: &E) -> Response {
     let body = Failure {
         error: error_chain(e),
         field: e.field(),
     };
-    (e.http_status(), Json(body)).into_response()
+    let mut response = (e.http_status(), Json(body)).into_response();
+    if let Some(after) = e.retry_after() {
+        let secs = HeaderValue::from(retry_secs(after));
+        response.headers_mut().insert(header::RETRY_AFTER, secs);
+    }
+    response
 }
 
 #[cfg(test)]

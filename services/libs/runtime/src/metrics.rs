@@ -114,7 +114,9 @@ pub mod submission {
     pub const REJECTED: &str = "rejected";
     /// Intake could not take it (the bus or the idempotency store failed); the sender may retry.
     pub const FAILED: &str = "failed";
-    pub const OUTCOMES: [&str; 4] = [ACCEPTED, DUPLICATE, REJECTED, FAILED];
+    /// Refused because the pipeline is behind; the sender may retry after `Retry-After`.
+    pub const OVERLOADED: &str = "overloaded";
+    pub const OUTCOMES: [&str; 5] = [ACCEPTED, DUPLICATE, REJECTED, FAILED, OVERLOADED];
 }
 
 /// Assignment results and their reason codes: `switchboard_assignments_total{result,reason}`, and the

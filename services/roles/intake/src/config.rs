@@ -12,6 +12,14 @@ pub struct IntakeConfig {
     /// Channels a ticket may arrive on. Each is also the last token of `<prefix>.inbound.<channel>`, so the
     /// names must be subject-safe.
     pub channels: Vec<String>,
+    /// HTTP and gRPC submissions are refused (503 with `Retry-After`) while a role every ticket passes
+    /// before its decision has more tickets than this waiting or in hand; 0 never refuses. Bounds the
+    /// queues, the memory they take and the time an accepted ticket waits, under overload.
+    pub max_backlog: u64,
+    /// How often the backlogs are read from the bus, in milliseconds.
+    pub backlog_poll_ms: u64,
+    /// The `Retry-After` of a refusal, in seconds.
+    pub retry_after_secs: u64,
 }
 
 impl Default for IntakeConfig {
@@ -21,6 +29,10 @@ impl Default for IntakeConfig {
             channels: ["web", "email", "chat", "wecom", "dingtalk", "phone", "api"]
                 .map(str::to_owned)
                 .into(),
+            // About ten seconds of work at the embedded default's throughput.
+            max_backlog: 1000,
+            backlog_poll_ms: 250,
+            retry_after_secs: 1,
         }
     }
 }
@@ -38,6 +50,18 @@ impl IntakeConfig {
         if self.max_text_bytes == 0 {
             return Err(ConfigError {
                 key: "max_text_bytes",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.backlog_poll_ms < 10 {
+            return Err(ConfigError {
+                key: "backlog_poll_ms",
+                problem: "must be at least 10: each reading asks the bus about every role".into(),
+            });
+        }
+        if self.retry_after_secs == 0 {
+            return Err(ConfigError {
+                key: "retry_after_secs",
                 problem: "must be at least 1".into(),
             });
         }

@@ -1,6 +1,8 @@
 //! Intake's one error type, its kind for the gRPC and HTTP doors (`switchboard_errors` maps kinds to
 //! both alike), and its mapping for the runner.
 
+use std::time::Duration;
+
 use switchboard_bus::BusError;
 pub use switchboard_errors::FIELD_METADATA_KEY;
 use switchboard_errors::{ErrorKind, ServiceError};
@@ -20,6 +22,18 @@ pub enum IntakeError {
     Idempotency(#[source] BusError),
     #[error("publishing the ticket failed")]
     Publish(#[source] BusError),
+    /// The pipeline is behind: a role has more tickets waiting than the configured bound
+    /// ([`crate::backlog`]).
+    #[error(
+        "the pipeline is behind: {waiting} tickets wait for {role}, over intake.max_backlog = {bound}; retry in {} s",
+        switchboard_errors::retry_secs(*.retry_after)
+    )]
+    Overloaded {
+        role: String,
+        waiting: u64,
+        bound: u64,
+        retry_after: Duration,
+    },
     /// What the idempotency bucket holds for a key is not a claim intake wrote, so it cannot tell which
     /// ticket the key made.
     #[error("the idempotency record {key:?} cannot be read")]
@@ -59,7 +73,11 @@ impl IntakeError {
             Self::Invalid { .. } | Self::TooLarge { .. } | Self::UnsupportedMediaType { .. } => {
                 true
             }
-            Self::Idempotency(_) | Self::Publish(_) | Self::Claim { .. } | Self::Work(_) => false,
+            Self::Idempotency(_)
+            | Self::Publish(_)
+            | Self::Overloaded { .. }
+            | Self::Claim { .. }
+            | Self::Work(_) => false,
         }
     }
 
@@ -70,6 +88,7 @@ impl IntakeError {
             Self::TooLarge { .. } => Some("body"),
             Self::Idempotency(_)
             | Self::Publish(_)
+            | Self::Overloaded { .. }
             | Self::Claim { .. }
             | Self::UnsupportedMediaType { .. }
             | Self::Work(_) => None,
@@ -83,13 +102,22 @@ impl ServiceError for IntakeError {
             Self::Invalid { .. } => ErrorKind::InvalidArgument,
             Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             Self::UnsupportedMediaType { .. } => ErrorKind::UnsupportedMediaType,
-            Self::Idempotency(_) | Self::Publish(_) | Self::Work(_) => ErrorKind::Unavailable,
+            Self::Idempotency(_) | Self::Publish(_) | Self::Overloaded { .. } | Self::Work(_) => {
+                ErrorKind::Unavailable
+            }
             Self::Claim { .. } => ErrorKind::DataLoss,
         }
     }
 
     fn field(&self) -> Option<&str> {
         IntakeError::field(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Overloaded { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 }
 
@@ -109,9 +137,10 @@ impl From<IntakeError> for HandlerError {
             | IntakeError::UnsupportedMediaType { .. }
             | IntakeError::Claim { .. } => HandlerError::permanent(e),
             IntakeError::Work(ref w) if !w.is_transient() => HandlerError::permanent(e),
-            IntakeError::Idempotency(_) | IntakeError::Publish(_) | IntakeError::Work(_) => {
-                HandlerError::transient(e)
-            }
+            IntakeError::Idempotency(_)
+            | IntakeError::Publish(_)
+            | IntakeError::Overloaded { .. }
+            | IntakeError::Work(_) => HandlerError::transient(e),
         }
     }
 }

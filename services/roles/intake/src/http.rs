@@ -74,7 +74,7 @@ pub struct IntakeApi;
         (status = 400, description = "a rejected field, named"),
         (status = 413, description = "over intake.max_body_bytes"),
         (status = 415, description = "the body is not declared JSON"),
-        (status = 503, description = "the bus failed; send it again")))]
+        (status = 503, description = "the bus failed, or the pipeline is behind (intake.max_backlog); send it again after Retry-After when given")))]
 async fn submit(
     State(intake): State<Arc<Intake>>,
     headers: HeaderMap,

@@ -35,7 +35,7 @@ impl Handler for InboundHandler {
             .next()
             .filter(|token| !token.is_empty());
         let submitted = match json::parse(&msg.payload, true, channel) {
-            Ok(submission) => self.intake.submit(submission).await,
+            Ok(submission) => self.intake.submit_queued(submission).await,
             Err(e) => Err(self.intake.reject(e)),
         };
         self.intake.count(submission::NATS, &submitted);

@@ -12,6 +12,7 @@ use switchboard_runtime::metrics::submission;
 use switchboard_runtime::{Metrics, Outbound, Publisher, Subjects, error_chain, now_ms};
 use uuid::Uuid;
 
+use crate::backlog::Backlog;
 use crate::claim::Record;
 use crate::config::IntakeConfig;
 use crate::error::IntakeError;
@@ -28,6 +29,8 @@ pub struct Intake {
     config: IntakeConfig,
     /// Where an accepted ticket is recorded as received; `None` records nothing.
     work: Option<WorkStates>,
+    /// The gate [`Intake::submit`] passes; `None` admits everything.
+    backlog: Option<Arc<Backlog>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +68,14 @@ impl Intake {
             metrics,
             config,
             work: None,
+            backlog: None,
         }
+    }
+
+    /// Refuses [`Intake::submit`]s while the pipeline's backlog is over its bound.
+    pub fn with_backlog(mut self, backlog: Arc<Backlog>) -> Self {
+        self.backlog = Some(backlog);
+        self
     }
 
     /// Records each accepted ticket's work state as received, so the desk sees it before it is decided.
@@ -96,8 +106,26 @@ impl Intake {
     /// A failed publish leaves the key claimed, holding the ticket: the failure may be ambiguous (stored,
     /// but the acknowledgement lost), and the retry publishing the same ticket under the same message id
     /// is right either way, where releasing the key would make a second ticket.
+    ///
+    /// Refused with [`IntakeError::Overloaded`] while the pipeline is behind (after validation, so a
+    /// bad submission still learns what is wrong with it).
     pub async fn submit(&self, req: Submission) -> Result<Submitted, IntakeError> {
         let valid = self.validate(req)?;
+        if let Some(backlog) = &self.backlog {
+            backlog.admit()?;
+        }
+        self.accept(valid).await
+    }
+
+    /// [`Intake::submit`] without the backlog gate, for the NATS door: an inbound event already waits
+    /// in a durable stream, which bounds that door's queue, and refusing it would only spend its
+    /// delivery budget until it became a dead letter.
+    pub async fn submit_queued(&self, req: Submission) -> Result<Submitted, IntakeError> {
+        let valid = self.validate(req)?;
+        self.accept(valid).await
+    }
+
+    async fn accept(&self, valid: Valid) -> Result<Submitted, IntakeError> {
         let key = valid
             .idempotency_key
             .as_deref()
@@ -160,6 +188,7 @@ impl Intake {
                 duplicate: true, ..
             }) => submission::DUPLICATE,
             Err(e) if e.is_rejection() => submission::REJECTED,
+            Err(IntakeError::Overloaded { .. }) => submission::OVERLOADED,
             Err(_) => submission::FAILED,
         };
         self.metrics.submission(door, outcome);

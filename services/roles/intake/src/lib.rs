@@ -3,6 +3,7 @@
 //! validation with errors that name the field, whitespace normalisation, language detection, PII masking,
 //! idempotency, and a ticket envelope published on `<prefix>.received`.
 
+mod backlog;
 mod claim;
 mod cloudevents;
 mod config;
@@ -19,6 +20,7 @@ mod role;
 mod trace;
 mod validate;
 
+pub use backlog::Backlog;
 pub use config::{ConfigError, IntakeConfig};
 pub use error::{FIELD_METADATA_KEY, IntakeError};
 pub use grpc::IntakeService;
