@@ -11,6 +11,9 @@ scripts/ensure-nats.sh
 scripts/fetch-model.sh
 scripts/fetch-model.sh --model m3e-small
 export SWITCHBOARD_TEST_NATS_URL="${SWITCHBOARD_TEST_NATS_URL:-nats://127.0.0.1:${NATS_PORT:-4222}}"
+# A fresh clone builds once: incremental compilation would only add its caches (2.4 GB here) to a
+# target directory of about 20 GB, and a CI run's linker once died of a full disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 cargo fmt --all -- --check
 scripts/check-crate-graph.sh

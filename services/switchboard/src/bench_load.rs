@@ -2,7 +2,9 @@
 //! fresh pipeline, as a connector sends them: each goes out on its tick whether or not the ones before
 //! it were decided, so a slow pipeline shows as latency and backlog, not as a lower offered rate. It
 //! reports the time from submit to decision, the rate achieved, and first the latency of tickets sent
-//! one at a time to the idle pipeline.
+//! one at a time to the idle pipeline. Offered more than the pipeline decides, the intake refuses
+//! tickets with 503 and `Retry-After` once its backlog bound is passed (`intake.max_backlog`): those are
+//! counted as refused, apart from other failures, and every ticket it accepted must still be decided.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,9 +48,13 @@ pub struct LoadReport {
     pub offered_per_second: f64,
     pub seconds: f64,
     pub submitted: usize,
-    /// Submissions the intake did not accept (not 202), with the first answer.
+    /// Submissions the intake refused because its backlog was over the bound (503 with
+    /// `Retry-After`): not lost, the client was told to send them again.
+    pub refused: usize,
+    /// Submissions the intake did not accept for any other reason, with the first answer.
     pub rejected: usize,
     pub first_rejection: Option<String>,
+    pub accepted: usize,
     pub decided: usize,
     /// Accepted but not decided within 30 s of the last submission.
     pub undecided: usize,
@@ -81,6 +87,9 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
     if texts.is_empty() {
         bail!("{} holds no tickets", args.tickets.display());
     }
+    // One client here sends what many connectors would: the per-credential limit would measure
+    // itself, not the pipeline.
+    settings.auth.requests_per_second = 0;
     let mut pipeline = Pipeline::start(
         &mut settings,
         &args.history,
@@ -105,7 +114,9 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
     for (i, text) in texts.iter().cycle().take(IDLE_TICKETS).enumerate() {
         let key = client.key("idle", i);
         let submitted = Instant::now();
-        client.submit(&key, text).await?;
+        if let Answer::Refused = client.submit(&key, text).await? {
+            bail!("the idle pipeline refused a ticket as overloaded");
+        }
         loop {
             let (ticket, at) =
                 tokio::time::timeout(Duration::from_secs(60), pipeline.decided.recv())
@@ -124,10 +135,10 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     // Late ticks are sent at once, so the offered rate holds on average.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let (rejections, mut rejected) = mpsc::unbounded_channel::<String>();
+    let (answers, mut answered) = mpsc::unbounded_channel::<Refusal>();
     let mut pending: HashMap<String, Instant> = HashMap::with_capacity(total);
     let mut latencies = Vec::with_capacity(total);
-    let (mut submitted, mut rejections_seen, mut first_rejection) = (0, 0, None);
+    let (mut submitted, mut refused, mut rejected, mut first_rejection) = (0, 0, 0, None);
     let started = Instant::now();
     let mut submit_seconds = 0.0;
     let mut last_decision = started;
@@ -139,11 +150,14 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
                 let key = client.key("load", submitted);
                 let text = texts[submitted % texts.len()].clone();
                 pending.insert(key.clone(), Instant::now());
-                let (client, rejections) = (client.clone(), rejections.clone());
+                let (client, answers) = (client.clone(), answers.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = client.submit(&key, &text).await {
-                        let _ = rejections.send(format!("{key}: {e:#}"));
-                    }
+                    let refusal = match client.submit(&key, &text).await {
+                        Ok(Answer::Accepted) => return,
+                        Ok(Answer::Refused) => Refusal::Overloaded,
+                        Err(e) => Refusal::Other(format!("{key}: {e:#}")),
+                    };
+                    let _ = answers.send(refusal);
                 });
                 submitted += 1;
                 if submitted == total {
@@ -151,10 +165,13 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
                     drain.as_mut().reset(tokio::time::Instant::now() + DRAIN);
                 }
             }
-            Some(rejection) = rejected.recv() => {
-                rejections_seen += 1;
-                first_rejection.get_or_insert(rejection);
-            }
+            Some(refusal) = answered.recv() => match refusal {
+                Refusal::Overloaded => refused += 1,
+                Refusal::Other(answer) => {
+                    rejected += 1;
+                    first_rejection.get_or_insert(answer);
+                }
+            },
             decided = pipeline.decided.recv() => {
                 let (ticket, at) = decided.context("decision stream ended")?;
                 if let Some(sent) = pending.remove(&ticket.idempotency_key) {
@@ -167,7 +184,7 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
             }
             () = &mut drain => break,
         }
-        if submitted == total && latencies.len() + rejections_seen == total {
+        if submitted == total && latencies.len() + refused + rejected == total {
             break;
         }
     }
@@ -183,10 +200,12 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
         offered_per_second: args.rate,
         seconds: args.seconds,
         submitted,
-        rejected: rejections_seen,
+        refused,
+        rejected,
         first_rejection,
+        accepted: submitted - refused - rejected,
         decided,
-        undecided: submitted - decided - rejections_seen,
+        undecided: submitted - decided - refused - rejected,
         submitted_per_second: submitted as f64 / submit_seconds.max(f64::MIN_POSITIVE),
         decided_per_second: decided as f64
             / last_decision
@@ -210,12 +229,25 @@ struct Client {
     run: u128,
 }
 
+/// What the intake said to a submission that was sent and answered.
+enum Answer {
+    Accepted,
+    /// 503 with `Retry-After`: the backlog is over its bound.
+    Refused,
+}
+
+/// Why a load ticket was not accepted.
+enum Refusal {
+    Overloaded,
+    Other(String),
+}
+
 impl Client {
     fn key(&self, phase: &str, i: usize) -> String {
         format!("bench-load-{}-{phase}-{i}", self.run)
     }
 
-    async fn submit(&self, key: &str, text: &str) -> anyhow::Result<()> {
+    async fn submit(&self, key: &str, text: &str) -> anyhow::Result<Answer> {
         let response = self
             .http
             .post(&self.url)
@@ -225,11 +257,17 @@ impl Client {
             .await
             .context("sending a ticket to the intake")?;
         let status = response.status();
-        if status != reqwest::StatusCode::ACCEPTED {
-            let body = response.text().await.unwrap_or_default();
-            bail!("the intake answered {status}: {body}");
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Ok(Answer::Accepted);
         }
-        Ok(())
+        let retry_after = response
+            .headers()
+            .contains_key(reqwest::header::RETRY_AFTER);
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && retry_after {
+            return Ok(Answer::Refused);
+        }
+        let body = response.text().await.unwrap_or_default();
+        bail!("the intake answered {status}: {body}");
     }
 }
 
@@ -249,19 +287,20 @@ impl std::fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "offered      {:.1} tickets/s for {:.0} s: {} submitted at {:.1}/s, {} rejected",
-            self.offered_per_second,
-            self.seconds,
-            self.submitted,
-            self.submitted_per_second,
-            self.rejected
+            "offered      {:.1} tickets/s for {:.0} s: {} submitted at {:.1}/s",
+            self.offered_per_second, self.seconds, self.submitted, self.submitted_per_second,
+        )?;
+        writeln!(
+            f,
+            "answered     {} accepted, {} refused as overloaded (503, Retry-After), {} failed",
+            self.accepted, self.refused, self.rejected
         )?;
         if let Some(first) = &self.first_rejection {
-            writeln!(f, "             first rejection: {first}")?;
+            writeln!(f, "             first failure: {first}")?;
         }
         writeln!(
             f,
-            "decided      {} at {:.1}/s, {} undecided",
+            "decided      {} of the accepted at {:.1}/s, {} undecided",
             self.decided, self.decided_per_second, self.undecided
         )?;
         writeln!(
