@@ -126,6 +126,7 @@ async fn every_role_in_its_own_process_decides_a_ticket_in_one_trace() {
     let endpoint = format!("http://{}", receiver.start().await);
     let cluster = Cluster {
         id: format!("dist{}", std::process::id()),
+        nats: cluster::nats_url(),
         qdrant,
         data: dir.path(),
     };

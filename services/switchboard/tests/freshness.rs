@@ -33,6 +33,7 @@ async fn a_correction_in_the_feedback_process_reaches_the_retrievers_classifier(
     };
     let cluster = Cluster {
         id: format!("fresh{}", std::process::id()),
+        nats: cluster::nats_url(),
         qdrant,
         data: dir.path(),
     };

@@ -69,10 +69,11 @@ fn http_ok(addr: impl std::net::ToSocketAddrs, path: &str) -> bool {
         && out.starts_with("HTTP/1.1 200")
 }
 
-/// One deployment: its name (the stream, KV prefix, subject prefix and collection), its Qdrant
-/// server, and a data directory.
+/// One deployment: its name (the stream, KV prefix, subject prefix and collection), its NATS and
+/// Qdrant servers, and a data directory.
 pub struct Cluster<'a> {
     pub id: String,
+    pub nats: String,
     pub qdrant: String,
     pub data: &'a Path,
 }
@@ -87,7 +88,7 @@ impl Cluster<'_> {
             .env("SWITCHBOARD__HTTP__ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD__GRPC__ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD__BUS__KIND", "nats")
-            .env("SWITCHBOARD__BUS__NATS__URL", nats_url())
+            .env("SWITCHBOARD__BUS__NATS__URL", &self.nats)
             .env("SWITCHBOARD__BUS__NATS__STREAM", id.to_uppercase())
             .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", id)
             .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
@@ -142,7 +143,9 @@ impl Cluster<'_> {
 
     /// Deletes the deployment's stream and buckets; the collection goes with the server's directory.
     pub async fn clean_up(&self) {
-        let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+        let js = async_nats::jetstream::new(
+            async_nats::connect(self.nats.as_str()).await.expect("nats"),
+        );
         let names: Vec<String> = js.stream_names().try_collect().await.expect("streams");
         for name in names {
             if name == self.id.to_uppercase() || name.starts_with(&format!("KV_{}_", self.id)) {

@@ -1,0 +1,592 @@
+//! The chaos run: a deployment of its own (its own nats-server on a port of its own, the Qdrant server
+//! in `../shared/tools`, every role in a process of its own) takes N tickets with idempotency keys at a
+//! steady rate while a role is killed with SIGKILL every few seconds (every role at least twice),
+//! nats-server is killed and restarted once, and intake's connection to NATS is cut now and then right
+//! after a ticket's publish, before its acknowledgement. Clients retry with the same key until they are
+//! told the ticket was accepted, as connectors do.
+//!
+//! Then it waits for quiet (every durable consumer has nothing pending or unacknowledged) and
+//! classifies every ticket a client was told was accepted, from the stream itself: decided once,
+//! decided more than once, never decided, dead-lettered; and every idempotency key: one ticket or
+//! more. Its last line is the JSON summary; it fails unless nothing was lost, nothing was decided
+//! twice, no key made two tickets, and every fault happened.
+//!
+//! `cargo test` runs it at 1,000 tickets; `scripts/chaos.sh [--tickets N] [--rate R] [--json]` runs
+//! it with other figures. Skips, saying so, where there is no Qdrant server.
+
+// Shared with the tests that run roles as processes; this run uses only part of them.
+#[allow(dead_code)]
+#[path = "../support/cluster.rs"]
+mod cluster;
+mod fleet;
+mod observe;
+mod proxy;
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cluster::{Cluster, free_port};
+use fleet::{Fleet, Schedule, Tally};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use crate::support::repo;
+
+const ROLES: [&str; 9] = [
+    "intake",
+    "parser",
+    "sentiment",
+    "retriever",
+    "router",
+    "assign",
+    "feedback",
+    "metrics",
+    "console",
+];
+/// A client gives up on a ticket it could not get accepted in this long.
+const GIVE_UP: Duration = Duration::from_secs(300);
+/// How long quiet may take after the last ticket was accepted.
+const QUIET_WITHIN: Duration = Duration::from_secs(300);
+
+struct Args {
+    tickets: usize,
+    rate: f64,
+    kill_every: Duration,
+    cut_every: usize,
+    seed: u64,
+    json: bool,
+}
+
+/// `None` when the run is not wanted: `--list`, or a test-name filter that does not name it (as
+/// `cargo test FILTER` passes one to every test binary).
+fn parse_args() -> anyhow::Result<Option<Args>> {
+    let mut args = Args {
+        tickets: 1000,
+        rate: 10.0,
+        kill_every: Duration::from_secs(4),
+        cut_every: 40,
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+        json: false,
+    };
+    let mut given = std::env::args().skip(1);
+    let mut wanted = true;
+    while let Some(arg) = given.next() {
+        let mut value = |name: &str| {
+            given
+                .next()
+                .with_context(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--tickets" => args.tickets = value("--tickets")?.parse().context("--tickets")?,
+            "--rate" => args.rate = value("--rate")?.parse().context("--rate")?,
+            "--kill-every" => {
+                let secs: f64 = value("--kill-every")?.parse().context("--kill-every")?;
+                args.kill_every = Duration::from_secs_f64(secs);
+            }
+            "--cut-every" => {
+                args.cut_every = value("--cut-every")?.parse().context("--cut-every")?
+            }
+            "--seed" => args.seed = value("--seed")?.parse().context("--seed")?,
+            "--json" => args.json = true,
+            "--list" => {
+                println!("chaos: test");
+                return Ok(None);
+            }
+            // The test harness's own flags, which cargo passes on.
+            flag if flag.starts_with("--") => {}
+            filter => wanted &= "chaos".contains(filter),
+        }
+    }
+    if args.tickets == 0 || !args.rate.is_finite() || args.rate <= 0.0 || args.cut_every == 0 {
+        bail!("--tickets, --rate and --cut-every must be numbers above 0");
+    }
+    Ok(wanted.then_some(args))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chaos: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    match runtime.block_on(run(&args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("chaos: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Summary {
+    tickets: usize,
+    accepted: usize,
+    not_accepted: usize,
+    decided_once: usize,
+    decided_more_than_once: usize,
+    never_decided: usize,
+    dead_lettered: usize,
+    /// Accepted with a ticket id the stream never received.
+    answered_with_unknown_id: usize,
+    keys_with_two_tickets: usize,
+    /// Intake connections cut after a publish, before its acknowledgement.
+    cut_after_publish: usize,
+    kills: BTreeMap<String, Tally>,
+    offered_per_second: f64,
+    seconds: f64,
+    seed: u64,
+}
+
+impl Summary {
+    fn passed(&self) -> bool {
+        let faults = self.cut_after_publish > 0
+            && self.kills.get("nats-server").is_some_and(|t| t.killed >= 1)
+            && ROLES
+                .iter()
+                .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
+        faults
+            && self.accepted == self.tickets
+            && self.decided_once == self.accepted
+            && self.keys_with_two_tickets == 0
+            && self.answered_with_unknown_id == 0
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<bool> {
+    let dir = tempfile::tempdir()?;
+    let Some((_qdrant, qdrant)) = cluster::qdrant(dir.path()) else {
+        println!(
+            "chaos: skipped: no Qdrant server at ../shared/tools/qdrant (roles in processes of \
+             their own cannot share an embedded store)"
+        );
+        return Ok(true);
+    };
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut fleet = Fleet::new();
+
+    let nats_port = free_port();
+    let nats = format!("nats://127.0.0.1:{nats_port}");
+    let store = dir.path().join("nats");
+    let server = nats_server()?;
+    fleet.keep("nats-server", &logs, move || {
+        let mut cmd = Command::new(&server);
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &nats_port.to_string()])
+            .arg("-sd")
+            .arg(&store);
+        cmd
+    });
+    wait_for_port(nats_port, Duration::from_secs(20))?;
+
+    let id = format!("chaos{}", std::process::id());
+    let (proxied, cuts) = proxy::start(
+        ([127, 0, 0, 1], nats_port).into(),
+        format!("{id}.received"),
+        args.cut_every,
+    )
+    .await;
+    let deployment = Cluster {
+        id: id.clone(),
+        nats: nats.clone(),
+        qdrant: qdrant.clone(),
+        data: dir.path(),
+    };
+    deployment.import_demo_history();
+    let token = deployment.admin_token();
+
+    let intake_port = free_port();
+    for role in ROLES {
+        let (id, nats, qdrant) = (id.clone(), nats.clone(), qdrant.clone());
+        let (data, proxied) = (dir.path().join(role), proxied.clone());
+        std::fs::create_dir_all(&data)?;
+        fleet.keep(role, &logs, move || {
+            let cluster = Cluster {
+                id: id.clone(),
+                nats: nats.clone(),
+                qdrant: qdrant.clone(),
+                data: &data,
+            };
+            let mut cmd = cluster.command(&data);
+            cmd.args(["run", "--roles", role]);
+            if role == "intake" {
+                cmd.env("SWITCHBOARD__BUS__NATS__URL", &proxied)
+                    .env(
+                        "SWITCHBOARD__HTTP__ADDR",
+                        format!("127.0.0.1:{intake_port}"),
+                    )
+                    // One client here sends what many connectors would.
+                    .env("SWITCHBOARD__AUTH__REQUESTS_PER_SECOND", "0");
+            }
+            cmd
+        });
+    }
+
+    let observed = observe::start(nats.clone(), id.to_uppercase(), id.clone());
+    let client = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        url: format!("http://127.0.0.1:{intake_port}/v1/tickets"),
+        token,
+    };
+    let texts = demo_texts()?;
+    // The pipeline is up once one ticket went through it.
+    let warm_up = client
+        .submit("chaos-warm-up".into(), texts[0].clone())
+        .await?;
+    wait_until(
+        Duration::from_secs(180),
+        "the warm-up ticket's decision",
+        || {
+            observed
+                .lock()
+                .expect("observed")
+                .decisions
+                .contains_key(&warm_up)
+        },
+    )
+    .await?;
+
+    let planned = Duration::from_secs_f64(args.tickets as f64 / args.rate);
+    let phase = Arc::new(Phase::default());
+    let monkey = {
+        let phase = phase.clone();
+        let (every, seed) = (args.kill_every, args.seed);
+        std::thread::spawn(move || chaos(fleet, every, planned / 2, seed, &phase))
+    };
+
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = Vec::with_capacity(args.tickets);
+    for i in 0..args.tickets {
+        ticker.tick().await;
+        let key = format!("chaos-{}-{i}", args.seed);
+        let (client, text) = (client.clone(), texts[i % texts.len()].clone());
+        sent.push((
+            key.clone(),
+            tokio::spawn(async move { client.submit(key, text).await }),
+        ));
+    }
+    let mut accepted = Vec::with_capacity(args.tickets);
+    for (key, answer) in sent {
+        match answer.await? {
+            Ok(ticket_id) => accepted.push((key, ticket_id)),
+            Err(e) => eprintln!("chaos: {key} never accepted: {e:#}"),
+        }
+    }
+    phase.sent.store(true, Ordering::SeqCst);
+    wait_until(QUIET_WITHIN, "end of the kills", || {
+        phase.killed.load(Ordering::SeqCst)
+    })
+    .await?;
+    let quiet = quiet(&nats, &id.to_uppercase(), &observed).await;
+    let seconds = started.elapsed().as_secs_f64();
+    phase.stop.store(true, Ordering::SeqCst);
+    let kills = monkey.join().expect("the chaos thread");
+
+    let summary = classify(
+        args,
+        &accepted,
+        &observed.lock().expect("observed"),
+        kills,
+        &cuts,
+        seconds,
+    );
+    let passed = quiet.is_ok() && summary.passed();
+    if !args.json {
+        report(&summary);
+        if let Err(e) = &quiet {
+            println!("not quiet: {e:#}");
+        }
+        if !passed {
+            println!(
+                "processes' logs kept in {}",
+                dir.keep().join("logs").display()
+            );
+        }
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(passed)
+}
+
+/// Where the run is, between the main task and the chaos thread.
+#[derive(Default)]
+struct Phase {
+    /// Every ticket was sent and answered.
+    sent: AtomicBool,
+    /// The kills are over: every role was killed twice and nats-server once.
+    killed: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// The chaos thread: keeps every process running until told to stop; kills a role every `every`
+/// while tickets are sent and until every role was killed twice, and nats-server once at `nats_at`.
+/// Returns what happened to each process.
+fn chaos(
+    mut fleet: Fleet,
+    every: Duration,
+    nats_at: Duration,
+    seed: u64,
+    phase: &Phase,
+) -> BTreeMap<String, Tally> {
+    let mut schedule = Schedule::new(ROLES.map(String::from).to_vec(), seed);
+    let started = Instant::now();
+    let mut next_kill = started + every;
+    let mut nats_killed = false;
+    while !phase.stop.load(Ordering::SeqCst) {
+        fleet.supervise();
+        let now = Instant::now();
+        if !nats_killed && now >= started + nats_at {
+            fleet.kill("nats-server", Duration::from_secs(2));
+            nats_killed = true;
+        } else if now >= next_kill && !phase.killed.load(Ordering::SeqCst) {
+            if phase.sent.load(Ordering::SeqCst) && schedule.completed(2) && nats_killed {
+                phase.killed.store(true, Ordering::SeqCst);
+            } else {
+                fleet.kill(&schedule.next(), Duration::from_millis(500));
+                next_kill = now + every;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    fleet.stop();
+    std::mem::take(&mut fleet.tally)
+}
+
+/// Waits until the observer has read the whole stream and every durable consumer has nothing
+/// pending or unacknowledged, twice in a row a second apart.
+async fn quiet(nats: &str, stream: &str, observed: &observe::Shared) -> anyhow::Result<()> {
+    let deadline = Instant::now() + QUIET_WITHIN;
+    let mut calm = 0;
+    let mut last = String::new();
+    while calm < 2 {
+        if Instant::now() > deadline {
+            bail!("not quiet within {QUIET_WITHIN:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match busy(nats, stream, observed).await {
+            Ok(None) => calm += 1,
+            Ok(Some(why)) => {
+                calm = 0;
+                last = why;
+            }
+            Err(e) => {
+                calm = 0;
+                last = format!("{e:#}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn busy(
+    nats: &str,
+    stream: &str,
+    observed: &observe::Shared,
+) -> anyhow::Result<Option<String>> {
+    let last = observe::last_sequence(nats, stream).await?;
+    let read = observed.lock().expect("observed").next_sequence;
+    if read <= last {
+        return Ok(Some(format!("the observer read to {read} of {last}")));
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(nats).await?);
+    let stream = js.get_stream(stream).await?;
+    let consumers: Vec<_> = stream.consumers().try_collect().await?;
+    Ok(consumers
+        .iter()
+        .filter(|c| c.config.durable_name.is_some())
+        .find(|c| c.num_pending > 0 || c.num_ack_pending > 0)
+        .map(|c| {
+            format!(
+                "{}: {} pending, {} unacknowledged",
+                c.name, c.num_pending, c.num_ack_pending
+            )
+        }))
+}
+
+fn classify(
+    args: &Args,
+    accepted: &[(String, String)],
+    observed: &observe::Observed,
+    kills: BTreeMap<String, Tally>,
+    cuts: &proxy::Counts,
+    seconds: f64,
+) -> Summary {
+    let mut s = Summary {
+        tickets: args.tickets,
+        accepted: accepted.len(),
+        not_accepted: args.tickets - accepted.len(),
+        decided_once: 0,
+        decided_more_than_once: 0,
+        never_decided: 0,
+        dead_lettered: 0,
+        answered_with_unknown_id: 0,
+        keys_with_two_tickets: 0,
+        cut_after_publish: cuts.cut.load(Ordering::SeqCst),
+        kills,
+        offered_per_second: args.rate,
+        seconds,
+        seed: args.seed,
+    };
+    for (key, ticket_id) in accepted {
+        let made = observed.tickets_by_key.get(key);
+        if made.is_some_and(|ids| ids.len() > 1) {
+            s.keys_with_two_tickets += 1;
+        }
+        if !made.is_some_and(|ids| ids.contains(ticket_id)) {
+            s.answered_with_unknown_id += 1;
+        }
+        match observed.decisions.get(ticket_id).copied().unwrap_or(0) {
+            0 if observed.dead_lettered.contains(ticket_id) => s.dead_lettered += 1,
+            0 => s.never_decided += 1,
+            1 => s.decided_once += 1,
+            _ => s.decided_more_than_once += 1,
+        }
+    }
+    s
+}
+
+fn report(s: &Summary) {
+    println!(
+        "chaos: {} tickets offered at {:.1}/s, {} accepted, {} never accepted ({:.0} s, seed {})",
+        s.tickets, s.offered_per_second, s.accepted, s.not_accepted, s.seconds, s.seed
+    );
+    println!(
+        "decided      {} once, {} more than once, {} never, {} dead-lettered",
+        s.decided_once, s.decided_more_than_once, s.never_decided, s.dead_lettered
+    );
+    println!(
+        "keys         {} with two tickets, {} answered with an id the stream never got",
+        s.keys_with_two_tickets, s.answered_with_unknown_id
+    );
+    let kills: Vec<String> = s
+        .kills
+        .iter()
+        .map(|(name, t)| format!("{name} {}", t.killed))
+        .collect();
+    println!("kill -9      {}", kills.join(", "));
+    println!(
+        "cut          {} intake connections after a publish, before its acknowledgement",
+        s.cut_after_publish
+    );
+}
+
+/// An HTTP client of the intake, as a connector: it sends a ticket with its key again, after
+/// `Retry-After` or a moment, until it is told the ticket was accepted.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Client {
+    /// The accepted ticket's id.
+    async fn submit(&self, key: String, text: String) -> anyhow::Result<String> {
+        let give_up = Instant::now() + GIVE_UP;
+        let body = serde_json::json!({ "text": text, "channel": "web", "idempotency_key": key });
+        let mut last = String::new();
+        while Instant::now() < give_up {
+            let answer = self
+                .http
+                .post(&self.url)
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await;
+            let mut wait = Duration::from_millis(250);
+            match answer {
+                Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => {
+                    let accepted: serde_json::Value = response.json().await?;
+                    return accepted["ticket_id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .with_context(|| format!("no ticket_id in {accepted}"));
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    if !(status.is_server_error()
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+                    {
+                        bail!("{status}: {}", response.text().await.unwrap_or_default());
+                    }
+                    if let Some(secs) = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                    {
+                        wait = Duration::from_secs(secs);
+                    }
+                    last = format!("{status}: {}", response.text().await.unwrap_or_default());
+                }
+                Err(e) => last = format!("{e:#}"),
+            }
+            tokio::time::sleep(wait).await;
+        }
+        bail!("not accepted within {GIVE_UP:?}; last answer {last}")
+    }
+}
+
+/// The demo history's ticket texts: the project's own data, sent round and round.
+fn demo_texts() -> anyhow::Result<Vec<String>> {
+    let path = repo().join("deploy/demo/history.csv");
+    let mut texts = Vec::new();
+    for row in csv::Reader::from_path(&path)?.records() {
+        texts.push(row?.get(1).context("a text column")?.to_owned());
+    }
+    Ok(texts)
+}
+
+fn nats_server() -> anyhow::Result<std::path::PathBuf> {
+    [
+        "/usr/sbin/nats-server",
+        "/usr/local/bin/nats-server",
+        "/usr/bin/nats-server",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+    .context("no nats-server: scripts/ensure-nats.sh installs it")
+}
+
+fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on port {port} after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+async fn wait_until(
+    within: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("no {what} within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Reads the deployment's stream from the side, straight from nats-server, as it fills: which
+//! tickets each idempotency key made, how many decisions each ticket got, and which tickets a role
+//! gave up on. The stream keeps every event (limits retention), so this is the record of what the
+//! pipeline did, whatever the roles told anyone.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use prost::Message;
+use switchboard_proto::{DeadLetter, Ticket};
+
+#[derive(Default)]
+pub struct Observed {
+    /// Idempotency key → the ids of the tickets intake published for it.
+    pub tickets_by_key: HashMap<String, BTreeSet<String>>,
+    /// Ticket id → how many decisions (`routed` or `review` events) the stream holds for it.
+    pub decisions: HashMap<String, u32>,
+    pub dead_lettered: HashSet<String>,
+    /// The stream sequence read next.
+    pub next_sequence: u64,
+}
+
+pub type Shared = Arc<Mutex<Observed>>;
+
+/// Starts reading `stream`'s events under `prefix` from its first, on a connection of its own that
+/// survives the server's restarts: after any error it reads on from where it was.
+pub fn start(url: String, stream: String, prefix: String) -> Shared {
+    let observed = Shared::default();
+    let shared = observed.clone();
+    tokio::spawn(async move {
+        loop {
+            // Errors are expected here (the run kills nats-server); a lasting one shows as a
+            // reader that never catches up with the stream's last sequence.
+            let Err(_) = read(&url, &stream, &prefix, &shared).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    observed
+}
+
+async fn read(
+    url: &str,
+    stream: &str,
+    prefix: &str,
+    observed: &Shared,
+) -> anyhow::Result<std::convert::Infallible> {
+    let js = jetstream::new(async_nats::connect(url).await?);
+    let stream = js.get_stream(stream).await?;
+    let from = observed.lock().expect("observed").next_sequence.max(1);
+    let reader = stream
+        .create_consumer(consumer::pull::Config {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ack_policy: consumer::AckPolicy::None,
+            filter_subject: format!("{prefix}.>"),
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await?;
+    loop {
+        let mut batch = reader
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!(e))?;
+            let sequence = message
+                .info()
+                .map_err(|e| anyhow::anyhow!(e))?
+                .stream_sequence;
+            let mut observed = observed.lock().expect("observed");
+            if sequence < observed.next_sequence {
+                continue;
+            }
+            observed.next_sequence = sequence + 1;
+            observed.take(prefix, &message.subject, &message.payload);
+        }
+    }
+}
+
+impl Observed {
+    fn take(&mut self, prefix: &str, subject: &str, payload: &[u8]) {
+        let Some(event) = subject
+            .strip_prefix(prefix)
+            .and_then(|s| s.strip_prefix('.'))
+        else {
+            return;
+        };
+        match event {
+            "received" => {
+                if let Ok(ticket) = Ticket::decode(payload) {
+                    self.tickets_by_key
+                        .entry(ticket.idempotency_key)
+                        .or_default()
+                        .insert(ticket.id);
+                }
+            }
+            "routed" | "review" => {
+                if let Ok(ticket) = Ticket::decode(payload) {
+                    *self.decisions.entry(ticket.id).or_default() += 1;
+                }
+            }
+            _ if event.starts_with("deadletter.") => {
+                let letter = DeadLetter::decode(payload).ok();
+                if let Some(ticket) = letter.and_then(|l| Ticket::decode(l.payload.as_slice()).ok())
+                {
+                    self.dead_lettered.insert(ticket.id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The sequence of the stream's last message, read on a connection of its own.
+pub async fn last_sequence(url: &str, stream: &str) -> anyhow::Result<u64> {
+    let js = jetstream::new(async_nats::connect(url).await?);
+    let mut stream = js.get_stream(stream).await?;
+    Ok(stream.info().await?.state.last_sequence)
+}
