@@ -200,11 +200,18 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         p99_ms: quantile(&latencies, 0.99),
         peak_memory_mib: peak_memory_mib(),
     };
-    // The store writes its segments out when its last handle goes: that must happen before the
-    // scratch directory is deleted, or it panics writing into a directory that is gone.
-    drop(kb);
-    drop(data);
+    close_store(kb, data).await;
     Ok(report)
+}
+
+/// The store writes its segments out when its last handle goes: that must happen before the scratch
+/// directory is deleted, or it panics writing into a directory that is gone. Tasks the shutdown
+/// stopped may still hold a handle for a moment while they wind down.
+pub(crate) async fn close_store(kb: KnowledgeBase, data: tempfile::TempDir) {
+    if !kb.close(Duration::from_secs(10)).await {
+        tracing::warn!("the knowledge base was still in use 10 s after the shutdown");
+    }
+    drop(data);
 }
 
 /// Which bus a [`Pipeline`] runs on.
@@ -311,6 +318,12 @@ impl Pipeline {
             import_seconds,
             _data: data,
         })
+    }
+
+    /// Stops every role, then the store, then deletes the scratch directory.
+    pub(crate) async fn stop(self) {
+        self.running.shutdown().await;
+        close_store(self.kb, self._data).await;
     }
 
     /// Submits one ticket under the idempotency key `key` and waits for its decision: for replays in

@@ -270,7 +270,9 @@ async fn replay(
         );
     }
     let history_rows = pipeline.summary.imported;
-    pipeline.running.shutdown().await;
+    // It holds a handle on the knowledge base, which must be the last one left to close.
+    drop(feedback);
+    pipeline.stop().await;
     let arm = Arm {
         corrections: CorrectionsWeighing {
             weight: corrections.weight(CorrectionReason::ResponsibilityChanged),

@@ -188,13 +188,14 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
             break;
         }
     }
-    pipeline.running.shutdown().await;
+    let embedder = pipeline.kb.embedder().map(|e| e.name().to_owned());
+    pipeline.stop().await;
     latencies.sort_by(f64::total_cmp);
     let decided = latencies.len();
     Ok(LoadReport {
         machine: Machine::read(),
         bus: format!("{:?}", settings.bus.kind).to_lowercase(),
-        embedder: pipeline.kb.embedder().map(|e| e.name().to_owned()),
+        embedder,
         idle_p50_ms: quantile(&idle, 0.5),
         idle_max_ms: quantile(&idle, 1.0),
         offered_per_second: args.rate,

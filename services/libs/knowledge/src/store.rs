@@ -401,6 +401,18 @@ impl KnowledgeBase {
     pub async fn flush(&self) {
         self.inner.store.flush().await;
     }
+
+    /// Waits, up to `within`, until this is the last handle (tasks that were stopped may still hold
+    /// one while they wind down), then drops it, so that the store closes now: the embedded store
+    /// writes its files as it closes, and a caller about to delete its directory must know that is
+    /// over. Returns whether it was the last handle.
+    pub async fn close(self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while Arc::strong_count(&self.inner) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Arc::strong_count(&self.inner) == 1
+    }
 }
 
 /// The vectors a store needs for `embedder`.
