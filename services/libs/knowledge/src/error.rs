@@ -94,6 +94,30 @@ pub enum KnowledgeError {
 }
 
 impl KnowledgeError {
+    /// Whether the Qdrant server did not answer (down, unreachable, overloaded): an outage that may
+    /// end at any moment, where every other error is about the request itself.
+    pub fn is_outage(&self) -> bool {
+        let remote = match self {
+            KnowledgeError::Connect { .. } => return true,
+            KnowledgeError::Remote { source, .. } => source.as_ref(),
+            _ => return false,
+        };
+        match remote {
+            // The codes on which the client itself takes its channel for broken and reconnects: it
+            // reports a server it cannot connect to as `Internal` ("Failed to connect to …").
+            qdrant_client::QdrantError::ResponseError { status } => matches!(
+                status.code(),
+                tonic::Code::Internal
+                    | tonic::Code::Unavailable
+                    | tonic::Code::Unknown
+                    | tonic::Code::Cancelled
+                    | tonic::Code::DeadlineExceeded
+            ),
+            qdrant_client::QdrantError::ResourceExhaustedError { .. } => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn store(action: &'static str) -> impl FnOnce(OperationError) -> Self {
         move |source| Self::Store {
             action,

@@ -41,9 +41,14 @@ pub enum HandlerError {
     /// Retrying cannot help (undecodable payload, invalid content): dead-letter at once.
     #[error("the message cannot be processed")]
     Permanent(#[source] BoxError),
-    /// Might succeed later (a dependency is down): redeliver, up to the bound.
+    /// Might succeed later: redeliver, up to the bound.
     #[error("processing failed, will retry")]
     Transient(#[source] BoxError),
+    /// A dependency does not answer (a server is down or unreachable): not this message's fault, so
+    /// it must not use up the message's deliveries. The runner keeps the delivery and tries it again
+    /// in place, with a growing pause, for as long as the outage lasts.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
 }
 
 impl HandlerError {
@@ -53,6 +58,10 @@ impl HandlerError {
 
     pub fn transient(e: impl Into<BoxError>) -> Self {
         Self::Transient(e.into())
+    }
+
+    pub fn unavailable(e: impl Into<BoxError>) -> Self {
+        Self::Unavailable(e.into())
     }
 }
 

@@ -244,9 +244,9 @@ impl RoleRunner {
                             None => continue,
                         },
                     };
-                    let this = self.clone();
+                    let (this, stop) = (self.clone(), stop.clone());
                     in_hand.spawn(async move {
-                        this.process(delivery).await;
+                        this.process(delivery, &stop).await;
                         drop(permit);
                     });
                 }
@@ -267,7 +267,7 @@ impl RoleRunner {
         }
     }
 
-    async fn process(&self, delivery: Delivery) {
+    async fn process(&self, delivery: Delivery, stop: &CancellationToken) {
         let started = Instant::now();
         let span = tracing::info_span!(
             "handle",
@@ -277,12 +277,12 @@ impl RoleRunner {
             attempt = delivery.attempt,
         );
         telemetry::set_parent_from_headers(&span, &delivery.headers);
-        let result = self.process_in_span(&delivery).instrument(span).await;
+        let result = self.process_in_span(&delivery, stop).instrument(span).await;
         self.metrics
             .handled(self.role, result, started.elapsed().as_secs_f64());
     }
 
-    async fn process_in_span(&self, delivery: &Delivery) -> &'static str {
+    async fn process_in_span(&self, delivery: &Delivery, stop: &CancellationToken) -> &'static str {
         let inbound = Inbound {
             subject: delivery.subject.clone(),
             payload: delivery.payload.clone(),
@@ -293,17 +293,52 @@ impl RoleRunner {
             let why = format!("gave up after {} deliveries", self.options.max_deliver);
             return self.dead_letter(delivery, &why).await;
         }
-        match self.handle_keeping_alive(delivery, &inbound).await {
+        match self.handle_through_outages(delivery, &inbound, stop).await {
             Ok(outputs) => self.publish_and_ack(delivery, outputs).await,
             Err(e @ HandlerError::Permanent(_)) => {
                 self.dead_letter(delivery, &error_chain(&e)).await
             }
+            // The role is stopping during an outage: another replica, or this one restarted, takes
+            // the message again.
+            Err(HandlerError::Unavailable(_)) => self.retry(delivery).await,
             Err(e) if delivery.attempt >= self.options.max_deliver => {
                 self.dead_letter(delivery, &error_chain(&e)).await
             }
             Err(e) => {
                 tracing::warn!(role = self.role, error = %error_chain(&e), "handler failed; will retry");
                 self.retry(delivery).await
+            }
+        }
+    }
+
+    /// Runs the handler; while it says a dependency is unavailable, runs it again in place after a
+    /// growing pause (at most half the ack wait, the delivery kept alive meanwhile), so that an outage
+    /// however long costs the message no delivery. Ends with the handler's first other answer, or
+    /// with the outage when the role stops.
+    async fn handle_through_outages(
+        &self,
+        delivery: &Delivery,
+        inbound: &Inbound,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Outbound>, HandlerError> {
+        let mut tries: u64 = 0;
+        loop {
+            let result = self.handle_keeping_alive(delivery, inbound).await;
+            let Err(e @ HandlerError::Unavailable(_)) = &result else {
+                return result;
+            };
+            tries += 1;
+            // Every message in hand waits out the same outage: a line at 1, 2, 4, 8… tries is enough.
+            if tries.is_power_of_two() {
+                tracing::warn!(role = self.role, error = %error_chain(e), tries, "a dependency is unavailable; trying again in place");
+            }
+            let pause = self.options.backoff(tries).min(self.options.ack_wait() / 2);
+            tokio::select! {
+                () = stop.cancelled() => return result,
+                () = tokio::time::sleep(pause) => {}
+            }
+            if let Err(e) = delivery.acker.in_progress().await {
+                tracing::warn!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
             }
         }
     }

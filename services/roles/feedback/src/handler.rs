@@ -271,6 +271,10 @@ impl Handler for FeedbackHandler {
     async fn handle(&self, msg: &Inbound) -> Result<Vec<Outbound>, HandlerError> {
         match self.learn(msg).await {
             Ok(()) => Ok(Vec::new()),
+            // Waited out in place, without using up the message's deliveries.
+            Err(e) if matches!(&e, FeedbackError::KnowledgeBase(k) if k.is_outage()) => {
+                Err(HandlerError::unavailable(e))
+            }
             Err(
                 e @ (FeedbackError::Bus(_)
                 | FeedbackError::KnowledgeBase(_)

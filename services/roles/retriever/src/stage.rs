@@ -9,11 +9,21 @@ use async_trait::async_trait;
 use switchboard_proto::{Matches, ProblemTypeSource, Stage, Ticket};
 use switchboard_runtime::{HandlerError, TicketStage};
 
-use switchboard_knowledge::KnowledgeBase;
 use switchboard_knowledge::bm25::VECTOR_NAME;
+use switchboard_knowledge::{KnowledgeBase, KnowledgeError};
 
 use crate::incidents::IncidentWatch;
 use crate::problem_type;
+
+/// A store or embedder failure is theirs, not the ticket's: it is retried. A Qdrant server that does
+/// not answer is waited out without using up the ticket's deliveries.
+fn store_error(e: KnowledgeError) -> HandlerError {
+    if e.is_outage() {
+        HandlerError::unavailable(e)
+    } else {
+        HandlerError::transient(e)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RetrieverStage {
@@ -30,23 +40,18 @@ impl TicketStage for RetrieverStage {
     /// A ticket with nothing similar still moves on, with empty matches: the router then sends it to
     /// human review rather than guessing.
     async fn process(&self, ticket: &mut Ticket) -> Result<Stage, HandlerError> {
-        // A store or embedder failure is theirs, not the ticket's: redelivery may well succeed.
-        let query = self
-            .kb
-            .query(&ticket.text)
-            .await
-            .map_err(HandlerError::transient)?;
+        let query = self.kb.query(&ticket.text).await.map_err(store_error)?;
         let similar = self
             .kb
             .similar_to(&query, self.limit)
             .await
-            .map_err(HandlerError::transient)?;
+            .map_err(store_error)?;
         let model = self
             .kb
             .classifier()
             .scores(&self.kb, &query)
             .await
-            .map_err(HandlerError::transient)?;
+            .map_err(store_error)?;
         if let Some(parsed) = ticket.parsed.as_mut() {
             if problem_type::assign_from_neighbours(parsed, &similar) {
                 tracing::debug!(

@@ -1,18 +1,20 @@
 //! The processes of the run, as a cluster's supervisor would keep them: nats-server and every role in
 //! a process of its own, each restarted when it dies. The chaos is [`Fleet::kill`]: kill -9 of one of
-//! them, then the restart.
+//! them, and its restart once it has been down for a while.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A process the fleet keeps running: how to start it, and the running one.
 struct Kept {
     command: Box<dyn Fn() -> Command + Send>,
     log: PathBuf,
     child: Option<Child>,
+    /// Killed by the run, and kept down until then.
+    down_until: Option<Instant>,
 }
 
 impl Kept {
@@ -28,6 +30,7 @@ impl Kept {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.log.display()));
         self.child = Some(child);
+        self.down_until = None;
     }
 
     fn kill(&mut self) {
@@ -83,27 +86,35 @@ impl Fleet {
             command: Box::new(command),
             log: logs.join(format!("{name}.log")),
             child: None,
+            down_until: None,
         };
         kept.spawn();
         self.kept.insert(name.to_owned(), kept);
         self.tally.insert(name.to_owned(), Tally::default());
     }
 
-    /// kill -9 of `name`, and its restart after `down`.
+    /// kill -9 of `name`; [`Fleet::supervise`] restarts it once it has been down for `down`.
     pub fn kill(&mut self, name: &str, down: Duration) {
         let kept = self.kept.get_mut(name).expect("a kept process");
         kept.kill();
-        std::thread::sleep(down);
-        kept.spawn();
+        kept.down_until = Some(Instant::now() + down);
         self.tally.get_mut(name).expect("tallied").killed += 1;
     }
 
-    /// Restarts every process that has exited by itself.
+    /// Restarts every process that has exited by itself, and every killed one whose time down is
+    /// over.
     pub fn supervise(&mut self) {
+        let now = Instant::now();
         for (name, kept) in &mut self.kept {
-            if kept.exited() {
-                self.tally.get_mut(name).expect("tallied").exited += 1;
-                kept.spawn();
+            match kept.down_until {
+                Some(until) if now < until => {}
+                Some(_) => kept.spawn(),
+                None => {
+                    if kept.exited() {
+                        self.tally.get_mut(name).expect("tallied").exited += 1;
+                        kept.spawn();
+                    }
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The chaos run: a deployment of its own (its own nats-server on a port of its own, the Qdrant server
 //! in `../shared/tools`, every role in a process of its own) takes N tickets with idempotency keys at a
 //! steady rate while a role is killed with SIGKILL every few seconds (every role at least twice),
-//! nats-server is killed and restarted once, and intake's connection to NATS is cut now and then right
+//! nats-server is killed and restarted once, the Qdrant server is down for a while (`--qdrant-down`,
+//! longer than a message's whole retry budget), and intake's connection to NATS is cut now and then right
 //! after a ticket's publish, before its acknowledgement. Clients retry with the same key until they are
 //! told the ticket was accepted, as connectors do.
 //!
@@ -11,8 +12,9 @@
 //! more. Its last line is the JSON summary; it fails unless nothing was lost, nothing was decided
 //! twice, no key made two tickets, and every fault happened.
 //!
-//! `cargo test` runs it at 1,000 tickets; `scripts/chaos.sh [--tickets N] [--rate R] [--json]` runs
-//! it with other figures. Skips, saying so, where there is no Qdrant server.
+//! `cargo test` runs it at 1,000 tickets; `scripts/chaos.sh [--tickets N] [--rate R] [--json]` (and
+//! the other flags `parse_args` reads) runs it with other figures. Skips, saying so, where there is
+//! no Qdrant server.
 
 // Shared with the tests that run roles as processes; this run uses only part of them.
 #[allow(dead_code)]
@@ -60,6 +62,8 @@ struct Args {
     rate: f64,
     kill_every: Duration,
     cut_every: usize,
+    /// How long the Qdrant server stays down once killed; zero leaves it up.
+    qdrant_down: Duration,
     seed: u64,
     json: bool,
 }
@@ -72,6 +76,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         rate: 10.0,
         kill_every: Duration::from_secs(4),
         cut_every: 40,
+        qdrant_down: Duration::from_secs(60),
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
@@ -90,7 +95,11 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--rate" => args.rate = value("--rate")?.parse().context("--rate")?,
             "--kill-every" => {
                 let secs: f64 = value("--kill-every")?.parse().context("--kill-every")?;
-                args.kill_every = Duration::from_secs_f64(secs);
+                args.kill_every = Duration::try_from_secs_f64(secs).context("--kill-every")?;
+            }
+            "--qdrant-down" => {
+                let secs: f64 = value("--qdrant-down")?.parse().context("--qdrant-down")?;
+                args.qdrant_down = Duration::try_from_secs_f64(secs).context("--qdrant-down")?;
             }
             "--cut-every" => {
                 args.cut_every = value("--cut-every")?.parse().context("--cut-every")?
@@ -146,6 +155,7 @@ struct Summary {
     keys_with_two_tickets: usize,
     /// Intake connections cut after a publish, before its acknowledgement.
     cut_after_publish: usize,
+    qdrant_down_seconds: f64,
     kills: BTreeMap<String, Tally>,
     offered_per_second: f64,
     seconds: f64,
@@ -154,8 +164,10 @@ struct Summary {
 
 impl Summary {
     fn passed(&self) -> bool {
+        let killed_once = |name: &str| self.kills.get(name).is_some_and(|t| t.killed >= 1);
         let faults = self.cut_after_publish > 0
-            && self.kills.get("nats-server").is_some_and(|t| t.killed >= 1)
+            && killed_once("nats-server")
+            && (self.qdrant_down_seconds == 0.0 || killed_once("qdrant"))
             && ROLES
                 .iter()
                 .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
@@ -169,7 +181,7 @@ impl Summary {
 
 async fn run(args: &Args) -> anyhow::Result<bool> {
     let dir = tempfile::tempdir()?;
-    let Some((_qdrant, qdrant)) = cluster::qdrant(dir.path()) else {
+    let Some(qdrant_server) = cluster::qdrant_server() else {
         println!(
             "chaos: skipped: no Qdrant server at ../shared/tools/qdrant (roles in processes of \
              their own cannot share an embedded store)"
@@ -179,6 +191,14 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut fleet = Fleet::new();
+
+    let (qdrant_http, qdrant_grpc) = (free_port(), free_port());
+    let qdrant_data = dir.path().join("qdrant");
+    fleet.keep("qdrant", &logs, move || {
+        cluster::qdrant_command(&qdrant_server, &qdrant_data, qdrant_http, qdrant_grpc)
+    });
+    cluster::wait_for_qdrant(qdrant_http);
+    let qdrant = format!("http://127.0.0.1:{qdrant_grpc}");
 
     let nats_port = free_port();
     let nats = format!("nats://127.0.0.1:{nats_port}");
@@ -266,8 +286,14 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let phase = Arc::new(Phase::default());
     let monkey = {
         let phase = phase.clone();
-        let (every, seed) = (args.kill_every, args.seed);
-        std::thread::spawn(move || chaos(fleet, every, planned / 2, seed, &phase))
+        let faults = Faults {
+            kill_every: args.kill_every,
+            nats_at: planned / 2,
+            qdrant_at: planned / 4,
+            qdrant_down: args.qdrant_down,
+        };
+        let seed = args.seed;
+        std::thread::spawn(move || chaos(fleet, &faults, seed, &phase))
     };
 
     let started = Instant::now();
@@ -335,32 +361,42 @@ struct Phase {
     stop: AtomicBool,
 }
 
-/// The chaos thread: keeps every process running until told to stop; kills a role every `every`
-/// while tickets are sent and until every role was killed twice, and nats-server once at `nats_at`.
-/// Returns what happened to each process.
-fn chaos(
-    mut fleet: Fleet,
-    every: Duration,
+/// When the chaos thread kills what, from the start of the sending.
+struct Faults {
+    /// A random role, every this often.
+    kill_every: Duration,
+    /// nats-server, once (it is restarted 2 s later).
     nats_at: Duration,
-    seed: u64,
-    phase: &Phase,
-) -> BTreeMap<String, Tally> {
+    /// The Qdrant server, once, kept down for `qdrant_down` (none when that is zero).
+    qdrant_at: Duration,
+    qdrant_down: Duration,
+}
+
+/// The chaos thread: keeps every process running until told to stop; kills a role every
+/// `kill_every` while tickets are sent and until every role was killed twice, nats-server and the
+/// Qdrant server once each. Returns what happened to each process.
+fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMap<String, Tally> {
     let mut schedule = Schedule::new(ROLES.map(String::from).to_vec(), seed);
     let started = Instant::now();
-    let mut next_kill = started + every;
+    let mut next_kill = started + faults.kill_every;
     let mut nats_killed = false;
+    let mut qdrant_killed = faults.qdrant_down.is_zero();
     while !phase.stop.load(Ordering::SeqCst) {
         fleet.supervise();
         let now = Instant::now();
-        if !nats_killed && now >= started + nats_at {
+        if !nats_killed && now >= started + faults.nats_at {
             fleet.kill("nats-server", Duration::from_secs(2));
             nats_killed = true;
+        } else if !qdrant_killed && now >= started + faults.qdrant_at {
+            fleet.kill("qdrant", faults.qdrant_down);
+            qdrant_killed = true;
         } else if now >= next_kill && !phase.killed.load(Ordering::SeqCst) {
-            if phase.sent.load(Ordering::SeqCst) && schedule.completed(2) && nats_killed {
+            let all_killed = schedule.completed(2) && nats_killed && qdrant_killed;
+            if phase.sent.load(Ordering::SeqCst) && all_killed {
                 phase.killed.store(true, Ordering::SeqCst);
             } else {
                 fleet.kill(&schedule.next(), Duration::from_millis(500));
-                next_kill = now + every;
+                next_kill = now + faults.kill_every;
             }
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -439,6 +475,7 @@ fn classify(
         answered_with_unknown_id: 0,
         keys_with_two_tickets: 0,
         cut_after_publish: cuts.cut.load(Ordering::SeqCst),
+        qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
         kills,
         offered_per_second: args.rate,
         seconds,
@@ -484,6 +521,10 @@ fn report(s: &Summary) {
     println!(
         "cut          {} intake connections after a publish, before its acknowledgement",
         s.cut_after_publish
+    );
+    println!(
+        "down         nats-server 2 s, the Qdrant server {:.0} s",
+        s.qdrant_down_seconds
     );
 }
 

@@ -2,7 +2,7 @@
 //! collection on the Qdrant server in `../shared/tools`, started here on free ports.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,32 +28,47 @@ pub fn nats_url() -> String {
     std::env::var("SWITCHBOARD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// Starts the Qdrant server on free ports and returns it with its gRPC URL, once it is ready; `None`
-/// where there is no server.
-pub fn qdrant(dir: &Path) -> Option<(Process, String)> {
+/// The Qdrant server in `../shared/tools`, where there is one.
+pub fn qdrant_server() -> Option<PathBuf> {
     let server = repo().join("../shared/tools/qdrant");
-    if !server.exists() {
-        return None;
-    }
-    let (http, grpc) = (free_port(), free_port());
-    let child = Command::new(server)
-        .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+    server.exists().then_some(server)
+}
+
+/// The command that starts `server` on these ports, keeping its data under `dir`: run again, it
+/// finds what the last run stored.
+pub fn qdrant_command(server: &Path, dir: &Path, http: u16, grpc: u16) -> Command {
+    let mut cmd = Command::new(server);
+    cmd.env("QDRANT__SERVICE__HOST", "127.0.0.1")
         .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
         .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
         .env("QDRANT__STORAGE__STORAGE_PATH", dir.join("storage"))
         .env("QDRANT__STORAGE__SNAPSHOTS_PATH", dir.join("snapshots"))
-        .env("QDRANT__TELEMETRY_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start qdrant");
-    let process = Process(child);
+        .env("QDRANT__TELEMETRY_DISABLED", "true");
+    cmd
+}
+
+/// Waits until the Qdrant server on `http` says it is ready.
+pub fn wait_for_qdrant(http: u16) {
     // The first start unpacks the binary.
     let deadline = Instant::now() + Duration::from_secs(120);
     while !http_ok(("127.0.0.1", http), "/readyz") {
         assert!(Instant::now() < deadline, "qdrant not ready within 120 s");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Starts the Qdrant server on free ports and returns it with its gRPC URL, once it is ready; `None`
+/// where there is no server.
+pub fn qdrant(dir: &Path) -> Option<(Process, String)> {
+    let server = qdrant_server()?;
+    let (http, grpc) = (free_port(), free_port());
+    let child = qdrant_command(&server, dir, http, grpc)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start qdrant");
+    let process = Process(child);
+    wait_for_qdrant(http);
     Some((process, format!("http://127.0.0.1:{grpc}")))
 }
 
