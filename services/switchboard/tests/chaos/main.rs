@@ -1,8 +1,8 @@
 //! The chaos run: a deployment of its own (its own nats-server on a port of its own, the Qdrant server
 //! in `../shared/tools`, every role in a process of its own) takes N tickets with idempotency keys at a
 //! steady rate while a role is killed with SIGKILL every few seconds (every role at least twice),
-//! nats-server is killed and restarted once, the Qdrant server is down for a while (`--qdrant-down`,
-//! longer than a message's whole retry budget), and intake's connection to NATS is cut now and then right
+//! nats-server and the Qdrant server are each killed once and kept down for a while (`--nats-down`,
+//! `--qdrant-down`: a minute, far longer than a message's retry budget), and intake's connection to NATS is cut now and then right
 //! after a ticket's publish, before its acknowledgement. Clients retry with the same key until they are
 //! told the ticket was accepted, as connectors do.
 //!
@@ -62,6 +62,8 @@ struct Args {
     rate: f64,
     kill_every: Duration,
     cut_every: usize,
+    /// How long nats-server stays down once killed.
+    nats_down: Duration,
     /// How long the Qdrant server stays down once killed; zero leaves it up.
     qdrant_down: Duration,
     seed: u64,
@@ -76,6 +78,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         rate: 10.0,
         kill_every: Duration::from_secs(4),
         cut_every: 40,
+        nats_down: Duration::from_secs(60),
         qdrant_down: Duration::from_secs(60),
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -96,6 +99,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--kill-every" => {
                 let secs: f64 = value("--kill-every")?.parse().context("--kill-every")?;
                 args.kill_every = Duration::try_from_secs_f64(secs).context("--kill-every")?;
+            }
+            "--nats-down" => {
+                let secs: f64 = value("--nats-down")?.parse().context("--nats-down")?;
+                args.nats_down = Duration::try_from_secs_f64(secs).context("--nats-down")?;
             }
             "--qdrant-down" => {
                 let secs: f64 = value("--qdrant-down")?.parse().context("--qdrant-down")?;
@@ -155,6 +162,7 @@ struct Summary {
     keys_with_two_tickets: usize,
     /// Intake connections cut after a publish, before its acknowledgement.
     cut_after_publish: usize,
+    nats_down_seconds: f64,
     qdrant_down_seconds: f64,
     kills: BTreeMap<String, Tally>,
     offered_per_second: f64,
@@ -289,6 +297,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         let faults = Faults {
             kill_every: args.kill_every,
             nats_at: planned / 2,
+            nats_down: args.nats_down,
             qdrant_at: planned / 4,
             qdrant_down: args.qdrant_down,
         };
@@ -365,8 +374,9 @@ struct Phase {
 struct Faults {
     /// A random role, every this often.
     kill_every: Duration,
-    /// nats-server, once (it is restarted 2 s later).
+    /// nats-server, once, kept down for `nats_down`.
     nats_at: Duration,
+    nats_down: Duration,
     /// The Qdrant server, once, kept down for `qdrant_down` (none when that is zero).
     qdrant_at: Duration,
     qdrant_down: Duration,
@@ -385,7 +395,7 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
         fleet.supervise();
         let now = Instant::now();
         if !nats_killed && now >= started + faults.nats_at {
-            fleet.kill("nats-server", Duration::from_secs(2));
+            fleet.kill("nats-server", faults.nats_down);
             nats_killed = true;
         } else if !qdrant_killed && now >= started + faults.qdrant_at {
             fleet.kill("qdrant", faults.qdrant_down);
@@ -475,6 +485,7 @@ fn classify(
         answered_with_unknown_id: 0,
         keys_with_two_tickets: 0,
         cut_after_publish: cuts.cut.load(Ordering::SeqCst),
+        nats_down_seconds: args.nats_down.as_secs_f64(),
         qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
         kills,
         offered_per_second: args.rate,
@@ -523,8 +534,8 @@ fn report(s: &Summary) {
         s.cut_after_publish
     );
     println!(
-        "down         nats-server 2 s, the Qdrant server {:.0} s",
-        s.qdrant_down_seconds
+        "down         nats-server {:.0} s, the Qdrant server {:.0} s",
+        s.nats_down_seconds, s.qdrant_down_seconds
     );
 }
 
