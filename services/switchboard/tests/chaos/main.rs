@@ -17,6 +17,7 @@
 //! no Qdrant server.
 
 // Shared with the tests that run roles as processes; this run uses only part of them.
+mod client;
 #[allow(dead_code)]
 #[path = "../support/cluster.rs"]
 mod cluster;
@@ -26,6 +27,7 @@ mod proxy;
 #[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
+mod tally;
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -34,6 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use client::Client;
 use cluster::{Cluster, free_port};
 use fleet::{Fleet, Schedule, Tally};
 use futures::TryStreamExt;
@@ -52,8 +55,6 @@ const ROLES: [&str; 9] = [
     "metrics",
     "console",
 ];
-/// A client gives up on a ticket it could not get accepted in this long.
-const GIVE_UP: Duration = Duration::from_secs(300);
 /// How long quiet may take after the last ticket was accepted.
 const QUIET_WITHIN: Duration = Duration::from_secs(300);
 
@@ -153,13 +154,8 @@ struct Summary {
     tickets: usize,
     accepted: usize,
     not_accepted: usize,
-    decided_once: usize,
-    decided_more_than_once: usize,
-    never_decided: usize,
-    dead_lettered: usize,
-    /// Accepted with a ticket id the stream never received.
-    answered_with_unknown_id: usize,
-    keys_with_two_tickets: usize,
+    #[serde(flatten)]
+    classes: tally::Classes,
     /// Intake connections cut after a publish, before its acknowledgement.
     cut_after_publish: usize,
     nats_down_seconds: f64,
@@ -181,9 +177,9 @@ impl Summary {
                 .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
         faults
             && self.accepted == self.tickets
-            && self.decided_once == self.accepted
-            && self.keys_with_two_tickets == 0
-            && self.answered_with_unknown_id == 0
+            && self.classes.decided_once == self.accepted
+            && self.classes.keys_with_two_tickets == 0
+            && self.classes.answered_with_unknown_id == 0
     }
 }
 
@@ -474,16 +470,11 @@ fn classify(
     cuts: &proxy::Counts,
     seconds: f64,
 ) -> Summary {
-    let mut s = Summary {
+    Summary {
         tickets: args.tickets,
         accepted: accepted.len(),
         not_accepted: args.tickets - accepted.len(),
-        decided_once: 0,
-        decided_more_than_once: 0,
-        never_decided: 0,
-        dead_lettered: 0,
-        answered_with_unknown_id: 0,
-        keys_with_two_tickets: 0,
+        classes: observed.classify(accepted),
         cut_after_publish: cuts.cut.load(Ordering::SeqCst),
         nats_down_seconds: args.nats_down.as_secs_f64(),
         qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
@@ -491,23 +482,7 @@ fn classify(
         offered_per_second: args.rate,
         seconds,
         seed: args.seed,
-    };
-    for (key, ticket_id) in accepted {
-        let made = observed.tickets_by_key.get(key);
-        if made.is_some_and(|ids| ids.len() > 1) {
-            s.keys_with_two_tickets += 1;
-        }
-        if !made.is_some_and(|ids| ids.contains(ticket_id)) {
-            s.answered_with_unknown_id += 1;
-        }
-        match observed.decisions.get(ticket_id).copied().unwrap_or(0) {
-            0 if observed.dead_lettered.contains(ticket_id) => s.dead_lettered += 1,
-            0 => s.never_decided += 1,
-            1 => s.decided_once += 1,
-            _ => s.decided_more_than_once += 1,
-        }
     }
-    s
 }
 
 fn report(s: &Summary) {
@@ -515,13 +490,14 @@ fn report(s: &Summary) {
         "chaos: {} tickets offered at {:.1}/s, {} accepted, {} never accepted ({:.0} s, seed {})",
         s.tickets, s.offered_per_second, s.accepted, s.not_accepted, s.seconds, s.seed
     );
+    let c = &s.classes;
     println!(
         "decided      {} once, {} more than once, {} never, {} dead-lettered",
-        s.decided_once, s.decided_more_than_once, s.never_decided, s.dead_lettered
+        c.decided_once, c.decided_more_than_once, c.never_decided, c.dead_lettered
     );
     println!(
         "keys         {} with two tickets, {} answered with an id the stream never got",
-        s.keys_with_two_tickets, s.answered_with_unknown_id
+        c.keys_with_two_tickets, c.answered_with_unknown_id
     );
     let kills: Vec<String> = s
         .kills
@@ -537,62 +513,6 @@ fn report(s: &Summary) {
         "down         nats-server {:.0} s, the Qdrant server {:.0} s",
         s.nats_down_seconds, s.qdrant_down_seconds
     );
-}
-
-/// An HTTP client of the intake, as a connector: it sends a ticket with its key again, after
-/// `Retry-After` or a moment, until it is told the ticket was accepted.
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Client {
-    /// The accepted ticket's id.
-    async fn submit(&self, key: String, text: String) -> anyhow::Result<String> {
-        let give_up = Instant::now() + GIVE_UP;
-        let body = serde_json::json!({ "text": text, "channel": "web", "idempotency_key": key });
-        let mut last = String::new();
-        while Instant::now() < give_up {
-            let answer = self
-                .http
-                .post(&self.url)
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await;
-            let mut wait = Duration::from_millis(250);
-            match answer {
-                Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => {
-                    let accepted: serde_json::Value = response.json().await?;
-                    return accepted["ticket_id"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .with_context(|| format!("no ticket_id in {accepted}"));
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    if !(status.is_server_error()
-                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
-                    {
-                        bail!("{status}: {}", response.text().await.unwrap_or_default());
-                    }
-                    if let Some(secs) = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok()?.parse().ok())
-                    {
-                        wait = Duration::from_secs(secs);
-                    }
-                    last = format!("{status}: {}", response.text().await.unwrap_or_default());
-                }
-                Err(e) => last = format!("{e:#}"),
-            }
-            tokio::time::sleep(wait).await;
-        }
-        bail!("not accepted within {GIVE_UP:?}; last answer {last}")
-    }
 }
 
 /// The demo history's ticket texts: the project's own data, sent round and round.

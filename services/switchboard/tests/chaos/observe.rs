@@ -3,25 +3,13 @@
 //! gave up on. The stream keeps every event (limits retention), so this is the record of what the
 //! pipeline did, whatever the roles told anyone.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use prost::Message;
-use switchboard_proto::{DeadLetter, Ticket};
 
-#[derive(Default)]
-pub struct Observed {
-    /// Idempotency key → the ids of the tickets intake published for it.
-    pub tickets_by_key: HashMap<String, BTreeSet<String>>,
-    /// Ticket id → how many decisions (`routed` or `review` events) the stream holds for it.
-    pub decisions: HashMap<String, u32>,
-    pub dead_lettered: HashSet<String>,
-    /// The stream sequence read next.
-    pub next_sequence: u64,
-}
+pub use crate::tally::Observed;
 
 pub type Shared = Arc<Mutex<Observed>>;
 
@@ -80,40 +68,6 @@ async fn read(
             }
             observed.next_sequence = sequence + 1;
             observed.take(prefix, &message.subject, &message.payload);
-        }
-    }
-}
-
-impl Observed {
-    fn take(&mut self, prefix: &str, subject: &str, payload: &[u8]) {
-        let Some(event) = subject
-            .strip_prefix(prefix)
-            .and_then(|s| s.strip_prefix('.'))
-        else {
-            return;
-        };
-        match event {
-            "received" => {
-                if let Ok(ticket) = Ticket::decode(payload) {
-                    self.tickets_by_key
-                        .entry(ticket.idempotency_key)
-                        .or_default()
-                        .insert(ticket.id);
-                }
-            }
-            "routed" | "review" => {
-                if let Ok(ticket) = Ticket::decode(payload) {
-                    *self.decisions.entry(ticket.id).or_default() += 1;
-                }
-            }
-            _ if event.starts_with("deadletter.") => {
-                let letter = DeadLetter::decode(payload).ok();
-                if let Some(ticket) = letter.and_then(|l| Ticket::decode(l.payload.as_slice()).ok())
-                {
-                    self.dead_lettered.insert(ticket.id);
-                }
-            }
-            _ => {}
         }
     }
 }
