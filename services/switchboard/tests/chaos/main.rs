@@ -23,6 +23,7 @@ mod client;
 mod cluster;
 mod fleet;
 mod observe;
+mod probe;
 mod proxy;
 #[allow(dead_code)]
 #[path = "../support/mod.rs"]
@@ -31,8 +32,8 @@ mod tally;
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -161,6 +162,8 @@ struct Summary {
     nats_down_seconds: f64,
     qdrant_down_seconds: f64,
     kills: BTreeMap<String, Tally>,
+    /// How a process's `/readyz` answered while what it depends on was down.
+    readiness: BTreeMap<String, probe::Readiness>,
     offered_per_second: f64,
     seconds: f64,
     seed: u64,
@@ -175,7 +178,12 @@ impl Summary {
             && ROLES
                 .iter()
                 .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
+        let honest = self
+            .readiness
+            .values()
+            .all(|r| r.ready_while_down == 0 && r.not_ready_while_down > 0 && r.ready_at_end);
         faults
+            && honest
             && self.accepted == self.tickets
             && self.classes.decided_once == self.accepted
             && self.classes.keys_with_two_tickets == 0
@@ -233,7 +241,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     deployment.import_demo_history();
     let token = deployment.admin_token();
 
-    let intake_port = free_port();
+    let (intake_port, retriever_port) = (free_port(), free_port());
     for role in ROLES {
         let (id, nats, qdrant) = (id.clone(), nats.clone(), qdrant.clone());
         let (data, proxied) = (dir.path().join(role), proxied.clone());
@@ -247,6 +255,12 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             };
             let mut cmd = cluster.command(&data);
             cmd.args(["run", "--roles", role]);
+            if role == "retriever" {
+                cmd.env(
+                    "SWITCHBOARD__HTTP__ADDR",
+                    format!("127.0.0.1:{retriever_port}"),
+                );
+            }
             if role == "intake" {
                 cmd.env("SWITCHBOARD__BUS__NATS__URL", &proxied)
                     .env(
@@ -260,6 +274,15 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         });
     }
 
+    // Each process that needs a dependency the run takes down, with that dependency.
+    let probes = [
+        ("intake", intake_port, "nats-server"),
+        ("retriever", retriever_port, "qdrant"),
+    ]
+    .map(|(role, port, needs)| {
+        let answers = probe::start(format!("http://127.0.0.1:{port}/readyz"));
+        (role, needs, answers)
+    });
     let observed = observe::start(nats.clone(), id.to_uppercase(), id.clone());
     let client = Client {
         http: reqwest::Client::builder()
@@ -330,12 +353,23 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let seconds = started.elapsed().as_secs_f64();
     phase.stop.store(true, Ordering::SeqCst);
     let kills = monkey.join().expect("the chaos thread");
+    let down = phase.down.lock().expect("down").clone();
+    let readiness = probes
+        .iter()
+        .filter_map(|(role, needs, answers)| {
+            let (from, to) = *down.get(*needs)?;
+            // A probe sent just before the kill may be answered just after it.
+            let seen = probe::during(answers, from + Duration::from_secs(1), to);
+            Some((format!("{role} while {needs} was down"), seen))
+        })
+        .collect();
 
     let summary = classify(
         args,
         &accepted,
         &observed.lock().expect("observed"),
         kills,
+        readiness,
         &cuts,
         seconds,
     );
@@ -364,6 +398,8 @@ struct Phase {
     /// The kills are over: every role was killed twice and nats-server once.
     killed: AtomicBool,
     stop: AtomicBool,
+    /// When nats-server and the Qdrant server were down: from their kill to their restart.
+    down: Mutex<BTreeMap<String, (Instant, Instant)>>,
 }
 
 /// When the chaos thread kills what, from the start of the sending.
@@ -391,10 +427,10 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
         fleet.supervise();
         let now = Instant::now();
         if !nats_killed && now >= started + faults.nats_at {
-            fleet.kill("nats-server", faults.nats_down);
+            take_down(&mut fleet, "nats-server", faults.nats_down, phase);
             nats_killed = true;
         } else if !qdrant_killed && now >= started + faults.qdrant_at {
-            fleet.kill("qdrant", faults.qdrant_down);
+            take_down(&mut fleet, "qdrant", faults.qdrant_down, phase);
             qdrant_killed = true;
         } else if now >= next_kill && !phase.killed.load(Ordering::SeqCst) {
             let all_killed = schedule.completed(2) && nats_killed && qdrant_killed;
@@ -409,6 +445,17 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
     }
     fleet.stop();
     std::mem::take(&mut fleet.tally)
+}
+
+fn take_down(fleet: &mut Fleet, name: &str, down: Duration, phase: &Phase) {
+    let now = Instant::now();
+    fleet.kill(name, down);
+    let window = (now, now + down);
+    phase
+        .down
+        .lock()
+        .expect("down")
+        .insert(name.to_owned(), window);
 }
 
 /// Waits until the observer has read the whole stream and every durable consumer has nothing
@@ -467,6 +514,7 @@ fn classify(
     accepted: &[(String, String)],
     observed: &observe::Observed,
     kills: BTreeMap<String, Tally>,
+    readiness: BTreeMap<String, probe::Readiness>,
     cuts: &proxy::Counts,
     seconds: f64,
 ) -> Summary {
@@ -479,6 +527,7 @@ fn classify(
         nats_down_seconds: args.nats_down.as_secs_f64(),
         qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
         kills,
+        readiness,
         offered_per_second: args.rate,
         seconds,
         seed: args.seed,
@@ -513,6 +562,12 @@ fn report(s: &Summary) {
         "down         nats-server {:.0} s, the Qdrant server {:.0} s",
         s.nats_down_seconds, s.qdrant_down_seconds
     );
+    for (what, r) in &s.readiness {
+        println!(
+            "readiness    {what}: {} probes not ready, {} ready; ready at the end: {}",
+            r.not_ready_while_down, r.ready_while_down, r.ready_at_end
+        );
+    }
 }
 
 /// The demo history's ticket texts: the project's own data, sent round and round.
