@@ -351,6 +351,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     .await?;
     let quiet = quiet(&nats, &id.to_uppercase(), &observed).await;
     let seconds = started.elapsed().as_secs_f64();
+    // What the probes saw from here on is the fleet stopping.
+    let end = Instant::now();
     phase.stop.store(true, Ordering::SeqCst);
     let kills = monkey.join().expect("the chaos thread");
     let down = phase.down.lock().expect("down").clone();
@@ -359,7 +361,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         .filter_map(|(role, needs, answers)| {
             let (from, to) = *down.get(*needs)?;
             // A probe sent just before the kill may be answered just after it.
-            let seen = probe::during(answers, from + Duration::from_secs(1), to);
+            let seen = probe::during(answers, from + Duration::from_secs(1), to, end);
             Some((format!("{role} while {needs} was down"), seen))
         })
         .collect();

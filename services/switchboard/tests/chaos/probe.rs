@@ -40,11 +40,12 @@ pub struct Readiness {
     pub ready_at_end: bool,
 }
 
-/// The answers in `(from, to)`, and the last one.
-pub fn during(answers: &Answers, from: Instant, to: Instant) -> Readiness {
+/// The answers in `(from, to)`, and the last one before `end`.
+pub fn during(answers: &Answers, from: Instant, to: Instant, end: Instant) -> Readiness {
     let answers = answers.lock().expect("answers");
+    let last = answers.iter().rev().find(|(at, _)| *at < end);
     let mut r = Readiness {
-        ready_at_end: answers.last().is_some_and(|(_, s)| *s == Some(200)),
+        ready_at_end: last.is_some_and(|(_, s)| *s == Some(200)),
         ..Readiness::default()
     };
     for (_, status) in answers.iter().filter(|(at, _)| (from..to).contains(at)) {
