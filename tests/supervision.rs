@@ -1,6 +1,7 @@
 //! A process that cannot do its work says so: a role that dies is reported (and `switchboard run` ends
 //! with a non-zero status on the report), and `/readyz` answers not ready while the bus is gone, ready
-//! again once it is back.
+//! again once it is back. A process started while NATS is down waits for it, for as long as
+//! `bus.nats.connect_within_secs` says.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -119,5 +120,42 @@ async fn readyz_is_not_ready_while_the_bus_is_gone() -> anyhow::Result<()> {
     )
     .await?;
     running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_process_started_while_nats_is_down_waits_for_it() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let store = tempfile::tempdir()?;
+    let port = free_port();
+    let mut settings = settings(Kind::Nats, &data);
+    settings.bus.nats.url = format!("nats://127.0.0.1:{port}");
+    settings.bus.nats.connect_within_secs = 60;
+    let connecting = {
+        let settings = settings.clone();
+        tokio::spawn(async move { switchboard::connect_bus(&settings).await })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !connecting.is_finished(),
+        "it gave up on a server that is not there yet"
+    );
+
+    let _server = nats_server(port, store.path());
+    let bus = tokio::time::timeout(Duration::from_secs(30), connecting)
+        .await
+        .expect("connected once the server was up")??;
+    bus.reachable().await?;
+
+    // With no time to wait, the same absence is an error at once, naming the server.
+    drop(_server);
+    settings.bus.nats.connect_within_secs = 0;
+    let started = std::time::Instant::now();
+    let Err(e) = switchboard::connect_bus(&settings).await else {
+        panic!("connected to a server that is gone");
+    };
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let chain = switchboard_runtime::error_chain(&e);
+    assert!(chain.contains(&settings.bus.nats.url), "{chain}");
     Ok(())
 }

@@ -64,20 +64,49 @@ pub async fn connect_bus(settings: &Settings) -> Result<Arc<dyn Bus>, AppError> 
         BusKind::Memory => Arc::new(MemoryBus::open(&settings.bus_dir())?),
         BusKind::Nats => {
             let n = &settings.bus.nats;
-            Arc::new(
-                NatsBus::connect(NatsConfig {
-                    url: n.url.clone(),
-                    stream: n.stream.clone(),
-                    subjects: vec![Subjects::new(&settings.subject_prefix).all()],
-                    kv_prefix: n.kv_prefix.clone(),
-                    replicas: n.replicas,
-                    max_age: Duration::from_secs(n.max_age_days * 24 * 3600),
-                    ..NatsConfig::default()
-                })
-                .await?,
-            )
+            let config = NatsConfig {
+                url: n.url.clone(),
+                stream: n.stream.clone(),
+                subjects: vec![Subjects::new(&settings.subject_prefix).all()],
+                kv_prefix: n.kv_prefix.clone(),
+                replicas: n.replicas,
+                max_age: Duration::from_secs(n.max_age_days * 24 * 3600),
+                ..NatsConfig::default()
+            };
+            Arc::new(connect_nats(config, Duration::from_secs(n.connect_within_secs)).await?)
         }
     })
+}
+
+/// Connects to NATS, trying again after a growing pause (200 ms, doubling up to 5 s) while the server
+/// cannot be reached or its stream set up, for up to `within`: a process started while NATS restarts
+/// waits for it instead of exiting into a crash loop. After that the last error ends it.
+async fn connect_nats(
+    config: NatsConfig,
+    within: Duration,
+) -> Result<NatsBus, switchboard_bus::BusError> {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(200);
+    let mut tries: u32 = 0;
+    loop {
+        match NatsBus::connect(config.clone()).await {
+            Ok(bus) => return Ok(bus),
+            Err(e) if Instant::now() + pause < deadline => {
+                tries += 1;
+                if tries.is_power_of_two() {
+                    tracing::warn!(
+                        url = %config.url,
+                        error = %switchboard_runtime::error_chain(&e),
+                        tries,
+                        "NATS cannot be reached yet; trying again"
+                    );
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What a process shares between its roles.

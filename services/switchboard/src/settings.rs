@@ -166,6 +166,9 @@ pub struct NatsSettings {
     pub replicas: usize,
     /// Days the stream (the audit log of every decision) keeps events.
     pub max_age_days: u64,
+    /// Seconds a process keeps trying to reach NATS at start before it gives up with the error: a
+    /// role started while NATS restarts waits for it. 0 tries once.
+    pub connect_within_secs: u64,
 }
 
 impl Default for NatsSettings {
@@ -176,6 +179,7 @@ impl Default for NatsSettings {
             kv_prefix: "switchboard".into(),
             replicas: 1,
             max_age_days: 30,
+            connect_within_secs: 120,
         }
     }
 }
