@@ -73,40 +73,12 @@ pub async fn connect_bus(settings: &Settings) -> Result<Arc<dyn Bus>, AppError> 
                 max_age: Duration::from_secs(n.max_age_days * 24 * 3600),
                 ..NatsConfig::default()
             };
-            Arc::new(connect_nats(config, Duration::from_secs(n.connect_within_secs)).await?)
+            // Any failure to connect or set the stream up may be the server restarting.
+            let within = Duration::from_secs(n.connect_within_secs);
+            let connect = || NatsBus::connect(config.clone());
+            Arc::new(crate::reach::reach("NATS", &n.url, within, |_| true, connect).await?)
         }
     })
-}
-
-/// Connects to NATS, trying again after a growing pause (200 ms, doubling up to 5 s) while the server
-/// cannot be reached or its stream set up, for up to `within`: a process started while NATS restarts
-/// waits for it instead of exiting into a crash loop. After that the last error ends it.
-async fn connect_nats(
-    config: NatsConfig,
-    within: Duration,
-) -> Result<NatsBus, switchboard_bus::BusError> {
-    let deadline = Instant::now() + within;
-    let mut pause = Duration::from_millis(200);
-    let mut tries: u32 = 0;
-    loop {
-        match NatsBus::connect(config.clone()).await {
-            Ok(bus) => return Ok(bus),
-            Err(e) if Instant::now() + pause < deadline => {
-                tries += 1;
-                if tries.is_power_of_two() {
-                    tracing::warn!(
-                        url = %config.url,
-                        error = %switchboard_runtime::error_chain(&e),
-                        tries,
-                        "NATS cannot be reached yet; trying again"
-                    );
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// What a process shares between its roles.

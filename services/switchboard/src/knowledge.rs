@@ -8,7 +8,7 @@ use switchboard_embed::{
     Batcher, BatcherOptions, EmbedError, Embedder, LocalBert, LocalBertOptions, OpenAiEmbedder,
     read_chinese,
 };
-use switchboard_knowledge::{ImportSummary, KnowledgeBase};
+use switchboard_knowledge::{ImportSummary, KnowledgeBase, KnowledgeError};
 
 use crate::app::AppError;
 use crate::settings::{EmbedderKind, EmbedderSettings, Settings};
@@ -33,14 +33,18 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
             .await
             .map_err(AppError::Task)?
     } else {
-        KnowledgeBase::connect(
-            &qdrant.url,
-            qdrant.api_key.as_deref(),
-            &qdrant.collection,
-            embedder,
-            min_similarity,
-        )
-        .await
+        let within = Duration::from_secs(qdrant.connect_within_secs);
+        let connect = || {
+            KnowledgeBase::connect(
+                &qdrant.url,
+                qdrant.api_key.as_deref(),
+                &qdrant.collection,
+                embedder.clone(),
+                min_similarity,
+            )
+        };
+        let outage = KnowledgeError::is_outage;
+        crate::reach::reach("the Qdrant server", &qdrant.url, within, outage, connect).await
     };
     opened.map_err(|source| AppError::KnowledgeBase {
         location: settings.knowledge_location(),

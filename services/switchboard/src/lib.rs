@@ -14,6 +14,7 @@ pub mod deadletter;
 pub mod knowledge;
 pub mod measure;
 pub mod openapi;
+mod reach;
 pub mod readiness;
 pub mod roles;
 pub mod route;

@@ -194,6 +194,9 @@ pub struct QdrantSettings {
     pub api_key: Option<String>,
     /// The collection holding the knowledge base; created with its schema when missing.
     pub collection: String,
+    /// Seconds a process keeps trying to reach the server at start before it gives up with the
+    /// error: a role started while Qdrant restarts waits for it. 0 tries once.
+    pub connect_within_secs: u64,
 }
 
 impl Default for QdrantSettings {
@@ -202,6 +205,7 @@ impl Default for QdrantSettings {
             url: String::new(),
             api_key: None,
             collection: "switchboard-knowledge".into(),
+            connect_within_secs: 120,
         }
     }
 }
