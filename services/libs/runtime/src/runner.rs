@@ -22,6 +22,11 @@ use crate::subjects::Subjects;
 use crate::supervisor::Supervisor;
 use crate::{error_chain, now_ms, telemetry};
 
+/// The longest a message waits between two tries while a dependency is unavailable: it bounds how
+/// long after the dependency is back the messages that waited for it move again, at the cost of one
+/// call per message in hand that often.
+const OUTAGE_LONGEST_PAUSE: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunnerOptions {
@@ -312,9 +317,9 @@ impl RoleRunner {
     }
 
     /// Runs the handler; while it says a dependency is unavailable, runs it again in place after a
-    /// growing pause (at most half the ack wait, the delivery kept alive meanwhile), so that an outage
-    /// however long costs the message no delivery. Ends with the handler's first other answer, or
-    /// with the outage when the role stops.
+    /// growing pause (at most [`OUTAGE_LONGEST_PAUSE`] and half the ack wait, the delivery kept alive
+    /// meanwhile), so that an outage however long costs the message no delivery. Ends with the
+    /// handler's first other answer, or with the outage when the role stops.
     async fn handle_through_outages(
         &self,
         delivery: &Delivery,
@@ -332,7 +337,11 @@ impl RoleRunner {
             if tries.is_power_of_two() {
                 tracing::warn!(role = self.role, error = %error_chain(e), tries, "a dependency is unavailable; trying again in place");
             }
-            let pause = self.options.backoff(tries).min(self.options.ack_wait() / 2);
+            let pause = self
+                .options
+                .backoff(tries)
+                .min(OUTAGE_LONGEST_PAUSE)
+                .min(self.options.ack_wait() / 2);
             tokio::select! {
                 () = stop.cancelled() => return result,
                 () = tokio::time::sleep(pause) => {}

@@ -164,6 +164,8 @@ struct Summary {
     kills: BTreeMap<String, Tally>,
     /// How a process's `/readyz` answered while what it depends on was down.
     readiness: BTreeMap<String, probe::Readiness>,
+    /// Seconds from each dependency's restart until every ticket accepted before it had a decision.
+    caught_up_seconds_after: BTreeMap<String, f64>,
     offered_per_second: f64,
     seconds: f64,
     seed: u64,
@@ -334,13 +336,20 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         let (client, text) = (client.clone(), texts[i % texts.len()].clone());
         sent.push((
             key.clone(),
-            tokio::spawn(async move { client.submit(key, text).await }),
+            tokio::spawn(async move {
+                let id = client.submit(key, text).await?;
+                anyhow::Ok((id, Instant::now()))
+            }),
         ));
     }
     let mut accepted = Vec::with_capacity(args.tickets);
+    let mut accepted_at = BTreeMap::new();
     for (key, answer) in sent {
         match answer.await? {
-            Ok(ticket_id) => accepted.push((key, ticket_id)),
+            Ok((ticket_id, at)) => {
+                accepted_at.insert(ticket_id.clone(), at);
+                accepted.push((key, ticket_id));
+            }
             Err(e) => eprintln!("chaos: {key} never accepted: {e:#}"),
         }
     }
@@ -360,21 +369,33 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         .iter()
         .filter_map(|(role, needs, answers)| {
             let (from, to) = *down.get(*needs)?;
-            // A probe sent just before the kill may be answered just after it.
-            let seen = probe::during(answers, from + Duration::from_secs(1), to, end);
+            // A probe sent just before the kill may be answered just after it; an outage too short
+            // for a probe to fall in says nothing.
+            let from = from + Duration::from_secs(1);
+            if to <= from + Duration::from_secs(1) {
+                return None;
+            }
+            let seen = probe::during(answers, from, to, end);
             Some((format!("{role} while {needs} was down"), seen))
         })
         .collect();
+    let caught_up = catch_up(&down, &accepted_at, &observed.lock().expect("observed"));
 
-    let summary = classify(
-        args,
-        &accepted,
-        &observed.lock().expect("observed"),
+    let summary = Summary {
+        tickets: args.tickets,
+        accepted: accepted.len(),
+        not_accepted: args.tickets - accepted.len(),
+        classes: observed.lock().expect("observed").classify(&accepted),
+        cut_after_publish: cuts.cut.load(Ordering::SeqCst),
+        nats_down_seconds: args.nats_down.as_secs_f64(),
+        qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
         kills,
         readiness,
-        &cuts,
+        caught_up_seconds_after: caught_up,
+        offered_per_second: args.rate,
         seconds,
-    );
+        seed: args.seed,
+    };
     let passed = quiet.is_ok() && summary.passed();
     if !args.json {
         report(&summary);
@@ -449,6 +470,28 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
     std::mem::take(&mut fleet.tally)
 }
 
+/// For each dependency the run took down, the seconds from its restart until the observer had seen a
+/// decision for every ticket accepted before it (0 when all had one already).
+fn catch_up(
+    down: &BTreeMap<String, (Instant, Instant)>,
+    accepted_at: &BTreeMap<String, Instant>,
+    observed: &observe::Observed,
+) -> BTreeMap<String, f64> {
+    down.iter()
+        .map(|(name, &(_, restarted))| {
+            let last = accepted_at
+                .iter()
+                .filter(|(_, at)| **at < restarted)
+                .filter_map(|(id, _)| observed.decided_at.get(id))
+                .max();
+            let seconds = last.map_or(0.0, |l| {
+                l.saturating_duration_since(restarted).as_secs_f64()
+            });
+            (name.clone(), seconds)
+        })
+        .collect()
+}
+
 fn take_down(fleet: &mut Fleet, name: &str, down: Duration, phase: &Phase) {
     let now = Instant::now();
     fleet.kill(name, down);
@@ -511,31 +554,6 @@ async fn busy(
         }))
 }
 
-fn classify(
-    args: &Args,
-    accepted: &[(String, String)],
-    observed: &observe::Observed,
-    kills: BTreeMap<String, Tally>,
-    readiness: BTreeMap<String, probe::Readiness>,
-    cuts: &proxy::Counts,
-    seconds: f64,
-) -> Summary {
-    Summary {
-        tickets: args.tickets,
-        accepted: accepted.len(),
-        not_accepted: args.tickets - accepted.len(),
-        classes: observed.classify(accepted),
-        cut_after_publish: cuts.cut.load(Ordering::SeqCst),
-        nats_down_seconds: args.nats_down.as_secs_f64(),
-        qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
-        kills,
-        readiness,
-        offered_per_second: args.rate,
-        seconds,
-        seed: args.seed,
-    }
-}
-
 fn report(s: &Summary) {
     println!(
         "chaos: {} tickets offered at {:.1}/s, {} accepted, {} never accepted ({:.0} s, seed {})",
@@ -564,6 +582,9 @@ fn report(s: &Summary) {
         "down         nats-server {:.0} s, the Qdrant server {:.0} s",
         s.nats_down_seconds, s.qdrant_down_seconds
     );
+    for (what, seconds) in &s.caught_up_seconds_after {
+        println!("caught up    {seconds:.1} s after {what} was restarted");
+    }
     for (what, r) in &s.readiness {
         println!(
             "readiness    {what}: {} probes not ready, {} ready; ready at the end: {}",

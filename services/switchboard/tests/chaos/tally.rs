@@ -4,6 +4,7 @@
 //! default's crash test (on its stored bus).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
 
 use prost::Message;
 use serde::Serialize;
@@ -15,6 +16,8 @@ pub struct Observed {
     pub tickets_by_key: HashMap<String, BTreeSet<String>>,
     /// Ticket id → how many decisions (`routed` or `review` events) the stream holds for it.
     pub decisions: HashMap<String, u32>,
+    /// Ticket id → when this reader first saw a decision for it.
+    pub decided_at: HashMap<String, Instant>,
     pub dead_lettered: HashSet<String>,
     /// The stream sequence read next.
     pub next_sequence: u64,
@@ -40,6 +43,9 @@ impl Observed {
             }
             "routed" | "review" => {
                 if let Ok(ticket) = Ticket::decode(payload) {
+                    self.decided_at
+                        .entry(ticket.id.clone())
+                        .or_insert_with(Instant::now);
                     *self.decisions.entry(ticket.id).or_default() += 1;
                 }
             }
