@@ -127,7 +127,10 @@ async fn readyz_is_not_ready_while_the_bus_is_gone() -> anyhow::Result<()> {
 async fn a_process_started_while_nats_is_down_waits_for_it() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let store = tempfile::tempdir()?;
-    let port = free_port();
+    // Until the server starts, its port is held by a listener that hangs up on every connection, so
+    // the test sees each try: two mean one failed and was tried again.
+    let down = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = down.local_addr()?.port();
     let mut settings = settings(Kind::Nats, &data);
     settings.bus.nats.url = format!("nats://127.0.0.1:{port}");
     settings.bus.nats.connect_within_secs = 60;
@@ -135,12 +138,18 @@ async fn a_process_started_while_nats_is_down_waits_for_it() -> anyhow::Result<(
         let settings = settings.clone();
         tokio::spawn(async move { switchboard::connect_bus(&settings).await })
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..2 {
+        let (hung_up, _) = tokio::time::timeout(Duration::from_secs(20), down.accept())
+            .await
+            .expect("a try to connect")?;
+        drop(hung_up);
+    }
     assert!(
         !connecting.is_finished(),
         "it gave up on a server that is not there yet"
     );
 
+    drop(down);
     let _server = nats_server(port, store.path());
     let bus = tokio::time::timeout(Duration::from_secs(30), connecting)
         .await

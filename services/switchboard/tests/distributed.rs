@@ -25,17 +25,9 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 mod cluster;
 
 /// Every role, each started alone.
-const ROLES: [&str; 9] = [
-    "intake",
-    "parser",
-    "sentiment",
-    "retriever",
-    "router",
-    "assign",
-    "feedback",
-    "metrics",
-    "console",
-];
+fn roles() -> [&'static str; 9] {
+    switchboard::Role::ALL.map(switchboard::Role::name)
+}
 /// The roles a ticket passes through on its way to a decision, each of which must join its trace.
 const ON_THE_PATH: [&str; 6] = [
     "parser",
@@ -135,7 +127,7 @@ async fn every_role_in_its_own_process_decides_a_ticket_in_one_trace() {
 
     let mut processes = Vec::new();
     let mut grpc = BTreeMap::new();
-    for role in ROLES {
+    for role in roles() {
         let env = [("SWITCHBOARD__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())];
         let (process, addr) = cluster.run(role, &dir.path().join(role), &env);
         processes.push(process);

@@ -1,5 +1,6 @@
 //! A process started before the Qdrant server it needs waits for it, as a pod started while Qdrant
-//! restarts must: `switchboard import` against a server that starts 3 s later imports everything, and
+//! restarts must: `switchboard import` against a server that starts only once the import has said it
+//! is waiting imports everything, and
 //! with `qdrant.connect_within_secs = 0` the same absence is an error at once that names the server.
 //! Runs against the Qdrant server in `../shared/tools` and skips, saying so, where there is none.
 
@@ -50,10 +51,22 @@ async fn an_import_started_before_the_qdrant_server_waits_for_it() {
 
     let mut waiting = import()
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("import");
-    std::thread::sleep(Duration::from_secs(3));
+    // The log says when it found no server and will try again; the rest of it is read away.
+    let (said_waiting, heard) = std::sync::mpsc::channel();
+    let log = std::io::BufReader::new(waiting.stderr.take().expect("stderr"));
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(log).map_while(Result::ok) {
+            if line.contains("cannot be reached yet; trying again") {
+                let _ = said_waiting.send(());
+            }
+        }
+    });
+    heard
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the import said it waits for the server");
     assert!(
         waiting.try_wait().expect("import").is_none(),
         "the import gave up on a server that was not there yet"

@@ -2,18 +2,15 @@
 //! being worked on, so it is not redelivered to another replica (here, to the same runner's other slot)
 //! and handled twice.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_bus::memory::MemoryBus;
-use switchboard_bus::{Bus, OutMessage};
-use switchboard_proto::Stage;
-use switchboard_runtime::{
-    Handler, HandlerError, Inbound, Metrics, Outbound, Publisher, RoleRunner, RunnerOptions,
-    Subjects, Supervisor,
-};
+use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, RunnerOptions};
 use tokio::sync::Notify;
 
 /// Takes two and a half ack waits, as a slow LLM answer would: the ack wait is wall-clock time on the
@@ -37,32 +34,13 @@ impl Handler for Slow {
 #[tokio::test]
 async fn a_handler_slower_than_the_ack_wait_is_not_redelivered() {
     let bus = MemoryBus::new();
-    let subjects = Subjects::default();
     let slow = Arc::new(Slow::default());
-    let (supervisor, _failures) = Supervisor::new();
-    let running = RoleRunner {
-        role: "parser",
-        filter: subjects.stage(Stage::Received),
-        handler: slow.clone(),
-        publisher: Publisher::new(Arc::new(bus.clone())),
-        subjects: subjects.clone(),
-        metrics: Metrics::new(),
-        options: RunnerOptions {
-            ack_wait_secs: 1,
-            ..RunnerOptions::default()
-        },
-    }
-    .start(&supervisor)
-    .await
-    .expect("start");
-    bus.publish(OutMessage {
-        subject: subjects.stage(Stage::Received),
-        msg_id: None,
-        headers: Default::default(),
-        payload: bytes::Bytes::from_static(b"ticket"),
-    })
-    .await
-    .expect("publish");
+    let options = RunnerOptions {
+        ack_wait_secs: 1,
+        ..RunnerOptions::default()
+    };
+    let running = support::parser(&bus, slow.clone(), options).await;
+    support::publish_received(&bus).await;
 
     tokio::time::timeout(Duration::from_secs(10), slow.done.notified())
         .await

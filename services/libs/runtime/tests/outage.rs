@@ -2,18 +2,17 @@
 //! delivery: while the handler says the dependency is unavailable, the runner keeps the delivery and
 //! runs it again in place, so the message is handled once the outage ends, and not dead-lettered.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_bus::memory::MemoryBus;
-use switchboard_bus::{Bus, ConsumerSpec, OutMessage};
+use switchboard_bus::{Bus, ConsumerSpec};
 use switchboard_proto::Stage;
-use switchboard_runtime::{
-    Handler, HandlerError, Inbound, Metrics, Outbound, Publisher, RoleRunner, RunnerOptions,
-    Subjects, Supervisor,
-};
+use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, RunnerOptions, Subjects};
 
 const MAX_DELIVER: u64 = 3;
 /// Calls that find the dependency down: far more than the deliveries a message may have.
@@ -68,32 +67,14 @@ async fn an_outage_longer_than_the_retry_budget_dead_letters_nothing() {
     };
     let parsed = read(subjects.stage(Stage::Parsed), "test-parsed").await;
     let dead = read(subjects.deadletter_all(), "test-dead").await;
-    let (supervisor, _failures) = Supervisor::new();
-    let running = RoleRunner {
-        role: "parser",
-        filter: subjects.stage(Stage::Received),
-        handler: flaky.clone(),
-        publisher: Publisher::new(Arc::new(bus.clone())),
-        subjects: subjects.clone(),
-        metrics: Metrics::new(),
-        options: RunnerOptions {
-            max_deliver: MAX_DELIVER,
-            ack_wait_secs: 1,
-            retry_backoff_ms: 10,
-            ..RunnerOptions::default()
-        },
-    }
-    .start(&supervisor)
-    .await
-    .expect("start");
-    bus.publish(OutMessage {
-        subject: subjects.stage(Stage::Received),
-        msg_id: None,
-        headers: Default::default(),
-        payload: bytes::Bytes::from_static(b"ticket"),
-    })
-    .await
-    .expect("publish");
+    let options = RunnerOptions {
+        max_deliver: MAX_DELIVER,
+        ack_wait_secs: 1,
+        retry_backoff_ms: 10,
+        ..RunnerOptions::default()
+    };
+    let running = support::parser(&bus, flaky.clone(), options).await;
+    support::publish_received(&bus).await;
 
     let handled = tokio::time::timeout(Duration::from_secs(30), parsed.next())
         .await

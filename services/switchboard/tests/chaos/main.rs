@@ -45,17 +45,10 @@ use serde::Serialize;
 
 use crate::support::repo;
 
-const ROLES: [&str; 9] = [
-    "intake",
-    "parser",
-    "sentiment",
-    "retriever",
-    "router",
-    "assign",
-    "feedback",
-    "metrics",
-    "console",
-];
+/// Every role, as `--roles` names it.
+fn roles() -> [&'static str; 9] {
+    switchboard::Role::ALL.map(switchboard::Role::name)
+}
 /// How long quiet may take after the last ticket was accepted.
 const QUIET_WITHIN: Duration = Duration::from_secs(300);
 
@@ -177,7 +170,7 @@ impl Summary {
         let faults = self.cut_after_publish > 0
             && killed_once("nats-server")
             && (self.qdrant_down_seconds == 0.0 || killed_once("qdrant"))
-            && ROLES
+            && roles()
                 .iter()
                 .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
         let honest = self
@@ -244,7 +237,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let token = deployment.admin_token();
 
     let (intake_port, retriever_port) = (free_port(), free_port());
-    for role in ROLES {
+    for role in roles() {
         let (id, nats, qdrant) = (id.clone(), nats.clone(), qdrant.clone());
         let (data, proxied) = (dir.path().join(role), proxied.clone());
         std::fs::create_dir_all(&data)?;
@@ -441,7 +434,7 @@ struct Faults {
 /// `kill_every` while tickets are sent and until every role was killed twice, nats-server and the
 /// Qdrant server once each. Returns what happened to each process.
 fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMap<String, Tally> {
-    let mut schedule = Schedule::new(ROLES.map(String::from).to_vec(), seed);
+    let mut schedule = Schedule::new(roles().map(String::from).to_vec(), seed);
     let started = Instant::now();
     let mut next_kill = started + faults.kill_every;
     let mut nats_killed = false;
@@ -506,6 +499,8 @@ fn take_down(fleet: &mut Fleet, name: &str, down: Duration, phase: &Phase) {
 /// Waits until the observer has read the whole stream and every durable consumer has nothing
 /// pending or unacknowledged, twice in a row a second apart.
 async fn quiet(nats: &str, stream: &str, observed: &observe::Shared) -> anyhow::Result<()> {
+    // One connection for every look: the outages are over, and the client reconnects by itself.
+    let js = async_nats::jetstream::new(async_nats::connect(nats).await?);
     let deadline = Instant::now() + QUIET_WITHIN;
     let mut calm = 0;
     let mut last = String::new();
@@ -514,7 +509,7 @@ async fn quiet(nats: &str, stream: &str, observed: &observe::Shared) -> anyhow::
             bail!("not quiet within {QUIET_WITHIN:?}: {last}");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        match busy(nats, stream, observed).await {
+        match busy(&js, stream, observed).await {
             Ok(None) => calm += 1,
             Ok(Some(why)) => {
                 calm = 0;
@@ -530,17 +525,16 @@ async fn quiet(nats: &str, stream: &str, observed: &observe::Shared) -> anyhow::
 }
 
 async fn busy(
-    nats: &str,
+    js: &async_nats::jetstream::Context,
     stream: &str,
     observed: &observe::Shared,
 ) -> anyhow::Result<Option<String>> {
-    let last = observe::last_sequence(nats, stream).await?;
+    let mut stream = js.get_stream(stream).await?;
+    let last = stream.info().await?.state.last_sequence;
     let read = observed.lock().expect("observed").next_sequence;
     if read <= last {
         return Ok(Some(format!("the observer read to {read} of {last}")));
     }
-    let js = async_nats::jetstream::new(async_nats::connect(nats).await?);
-    let stream = js.get_stream(stream).await?;
     let consumers: Vec<_> = stream.consumers().try_collect().await?;
     Ok(consumers
         .iter()

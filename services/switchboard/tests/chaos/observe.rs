@@ -71,10 +71,3 @@ async fn read(
         }
     }
 }
-
-/// The sequence of the stream's last message, read on a connection of its own.
-pub async fn last_sequence(url: &str, stream: &str) -> anyhow::Result<u64> {
-    let js = jetstream::new(async_nats::connect(url).await?);
-    let mut stream = js.get_stream(stream).await?;
-    Ok(stream.info().await?.state.last_sequence)
-}

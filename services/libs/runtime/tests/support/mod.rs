@@ -1,0 +1,44 @@
+//! What the runner tests share: a parser role on the in-process bus, and a ticket for it.
+
+use std::sync::Arc;
+
+use switchboard_bus::memory::MemoryBus;
+use switchboard_bus::{Bus, OutMessage};
+use switchboard_proto::Stage;
+use switchboard_runtime::{
+    Handler, Metrics, Publisher, RoleRunner, RunnerOptions, RunningRole, Subjects, Supervisor,
+};
+
+/// `handler` running as the parser role on `bus`, with `options`.
+pub async fn parser(
+    bus: &MemoryBus,
+    handler: Arc<dyn Handler>,
+    options: RunnerOptions,
+) -> RunningRole {
+    let subjects = Subjects::default();
+    let (supervisor, _failures) = Supervisor::new();
+    RoleRunner {
+        role: "parser",
+        filter: subjects.stage(Stage::Received),
+        handler,
+        publisher: Publisher::new(Arc::new(bus.clone())),
+        subjects,
+        metrics: Metrics::new(),
+        options,
+    }
+    .start(&supervisor)
+    .await
+    .expect("start")
+}
+
+/// Publishes one message, `b"ticket"`, where the parser reads.
+pub async fn publish_received(bus: &MemoryBus) {
+    bus.publish(OutMessage {
+        subject: Subjects::default().stage(Stage::Received),
+        msg_id: None,
+        headers: Default::default(),
+        payload: bytes::Bytes::from_static(b"ticket"),
+    })
+    .await
+    .expect("publish");
+}
