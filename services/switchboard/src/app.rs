@@ -9,12 +9,12 @@ use axum::Router;
 use switchboard_accounts::{Auth, AuthLayer};
 use switchboard_bus::Bus;
 use switchboard_bus::memory::MemoryBus;
-use switchboard_bus::nats::{NatsBus, NatsConfig};
+use switchboard_bus::nats::{Credentials, NatsBus, NatsConfig};
 use switchboard_intake::Intake;
 use switchboard_knowledge::{KNOWLEDGE_BUCKET, KnowledgeBase, TrainingPlan};
 use switchboard_runtime::{
     BoxError, Failure, Failures, Metrics, Publisher, RoleContext, RoleParts, RoleRunner,
-    RunningRole, Subjects, Supervisor,
+    RunningRole, SigningBus, Subjects, Supervisor,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,8 @@ const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     #[error("bus unavailable")]
     Bus(#[from] switchboard_bus::BusError),
     #[error("knowledge base unavailable in {location}")]
@@ -59,13 +61,19 @@ pub enum AppError {
 
 /// Connects to the bus the settings name: the embedded one is stored in `<data_dir>/bus`, so what it
 /// accepted survives a restart.
+///
+/// With a signing key configured, everything published through it is signed
+/// ([`switchboard_runtime::SigningBus`]).
 pub async fn connect_bus(settings: &Settings) -> Result<Arc<dyn Bus>, AppError> {
-    Ok(match settings.bus.kind {
+    let bus: Arc<dyn Bus> = match settings.bus.kind {
         BusKind::Memory => Arc::new(MemoryBus::open(&settings.bus_dir())?),
         BusKind::Nats => {
             let n = &settings.bus.nats;
             let config = NatsConfig {
                 url: n.url.clone(),
+                credentials: n
+                    .credentials()?
+                    .map(|(user, password)| Credentials { user, password }),
                 stream: n.stream.clone(),
                 subjects: vec![Subjects::new(&settings.subject_prefix).all()],
                 kv_prefix: n.kv_prefix.clone(),
@@ -77,6 +85,17 @@ pub async fn connect_bus(settings: &Settings) -> Result<Arc<dyn Bus>, AppError> 
             let within = Duration::from_secs(n.connect_within_secs);
             let connect = || NatsBus::connect(config.clone());
             Arc::new(crate::reach::reach("NATS", &n.url, within, |_| true, connect).await?)
+        }
+    };
+    Ok(match settings.bus.signer()? {
+        Some(signer) => Arc::new(SigningBus::new(bus, signer)),
+        None => {
+            if settings.bus.kind == BusKind::Nats {
+                tracing::warn!(
+                    "bus.signing_key_env is not set: roles take messages on internal subjects from anyone who may publish on NATS"
+                );
+            }
+            bus
         }
     })
 }
@@ -244,6 +263,8 @@ pub async fn start(
     .await?;
     tasks.extend([http_task, grpc_task]);
 
+    // Every role checks that what it takes on an internal subject was signed by a role.
+    let signer = settings.bus.signer()?;
     let mut running_roles = Vec::new();
     let mut kept = Vec::new();
     for parts in described {
@@ -265,6 +286,7 @@ pub async fn start(
                 subjects: ctx.subjects.clone(),
                 metrics: ctx.metrics.clone(),
                 options: settings.runner.clone(),
+                signer: signer.clone(),
             };
             running_roles.push(runner.start(&supervisor).await?);
         }

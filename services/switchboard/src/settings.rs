@@ -15,8 +15,8 @@ use switchboard_intake::IntakeConfig;
 use switchboard_parser::LlmConfig;
 use switchboard_policy::PolicyConfig;
 use switchboard_router::RouterConfig;
-use switchboard_runtime::RunnerOptions;
 use switchboard_runtime::telemetry::TelemetryConfig;
+use switchboard_runtime::{RunnerOptions, Signer};
 use switchboard_sentiment::SentimentConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +155,57 @@ pub enum BusKind {
 pub struct BusSettings {
     pub kind: BusKind,
     pub nats: NatsSettings,
+    /// The roles' signing key (32 bytes or more): every message a process publishes is signed with
+    /// it, and a message on an internal subject without a valid signature is rejected and counted
+    /// (`switchboard_runtime::signing`). Unset: nothing is signed or checked. Pass it in
+    /// `SWITCHBOARD__BUS__SIGNING_KEY` (the chart does, from a Secret), not in a file.
+    pub signing_key: Option<Secret>,
+    /// During a key change, the key before it (`SWITCHBOARD__BUS__PREVIOUS_SIGNING_KEY`): still
+    /// accepted, never used to sign, so messages signed before every process had the new key pass.
+    pub previous_signing_key: Option<Secret>,
+}
+
+impl BusSettings {
+    /// The roles' signer; `None` when no key is configured.
+    pub fn signer(&self) -> Result<Option<Signer>, SettingsError> {
+        let Some(key) = &self.signing_key else {
+            if self.previous_signing_key.is_some() {
+                return Err(SettingsError::Invalid(
+                    "bus.previous_signing_key is set without bus.signing_key".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let previous = self.previous_signing_key.as_ref().map(Secret::bytes);
+        Signer::new(key.bytes(), previous)
+            .map(Some)
+            .map_err(|e| SettingsError::Invalid(format!("bus.signing_key: {e}")))
+    }
+}
+
+/// A setting that must not be printed (a key, a password): its `Debug` is redacted.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +220,11 @@ pub struct NatsSettings {
     /// Seconds a process keeps trying to reach NATS at start before it gives up with the error: a
     /// role started while NATS restarts waits for it. 0 tries once.
     pub connect_within_secs: u64,
+    /// The NATS user the process connects as, with its password (pass it in
+    /// `SWITCHBOARD__BUS__NATS__PASSWORD`, not in a file); unset: no user (a server without
+    /// authorization).
+    pub user: Option<String>,
+    pub password: Option<Secret>,
 }
 
 impl Default for NatsSettings {
@@ -180,6 +236,21 @@ impl Default for NatsSettings {
             replicas: 1,
             max_age_days: 30,
             connect_within_secs: 120,
+            user: None,
+            password: None,
+        }
+    }
+}
+
+impl NatsSettings {
+    /// The user and password to connect with.
+    pub fn credentials(&self) -> Result<Option<(String, String)>, SettingsError> {
+        match (&self.user, &self.password) {
+            (Some(user), Some(password)) => Ok(Some((user.clone(), password.expose().to_owned()))),
+            (None, None) => Ok(None),
+            _ => Err(SettingsError::Invalid(
+                "bus.nats.user and bus.nats.password go together: set both or neither".into(),
+            )),
         }
     }
 }
@@ -418,6 +489,8 @@ impl Settings {
         if self.bus.nats.replicas == 0 {
             return invalid("bus.nats.replicas must be at least 1".into());
         }
+        self.bus.nats.credentials()?;
+        self.bus.signer()?;
         self.router.validate().map_err(SettingsError::Invalid)?;
         self.feedback
             .corrections
@@ -531,6 +604,35 @@ mod tests {
         assert!(chain.contains("qdrant.collection"), "{chain}");
         s.qdrant.collection = "kb".into();
         s.validate().expect("valid");
+    }
+
+    #[test]
+    fn bus_keys_and_nats_credentials_are_checked_and_never_printed() {
+        let mut s = Settings::default();
+        s.bus.signing_key = Some(Secret::new("too short"));
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("a short key"));
+        assert!(
+            chain.contains("bus.signing_key") && chain.contains("at least 32 bytes"),
+            "{chain}"
+        );
+        s.bus.signing_key = None;
+        s.bus.previous_signing_key = Some(Secret::new("p".repeat(32)));
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("previous alone"));
+        assert!(chain.contains("without bus.signing_key"), "{chain}");
+        s.bus.signing_key = Some(Secret::new("k".repeat(32)));
+        s.validate().expect("a key and a previous key");
+        assert!(s.bus.signer().expect("signer").is_some());
+
+        s.bus.nats.user = Some("switchboard".into());
+        let chain = switchboard_runtime::error_chain(&s.validate().expect_err("no password"));
+        assert!(chain.contains("bus.nats.password"), "{chain}");
+        s.bus.nats.password = Some(Secret::new("hunter2"));
+        s.validate().expect("user and password");
+        let printed = format!("{s:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains(&"k".repeat(32)),
+            "a secret in Debug output"
+        );
     }
 
     #[test]

@@ -145,6 +145,7 @@ async fn on_nats_from_two_connections() {
     let run = format!("agents{}x{nanos}", std::process::id());
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.clone(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.clone(),

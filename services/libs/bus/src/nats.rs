@@ -37,10 +37,32 @@ const ALL_KEYS: &str = ">";
 const KV_OPERATION: &str = "KV-Operation";
 const KV_OPERATION_DELETE: &str = "DEL";
 
+/// Where Switchboard's processes receive replies (request answers, publish acknowledgements): a
+/// prefix of their own rather than NATS's `_INBOX`, so a server can let connectors subscribe to their
+/// own replies under `_INBOX.>` without letting them read the roles' (KV reads of accounts and rules).
+pub const INBOX_PREFIX: &str = "_SWITCHBOARD_INBOX";
+
+/// A NATS user and password; the password is never printed.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where the bus lives and how its stream is shaped.
 #[derive(Debug, Clone)]
 pub struct NatsConfig {
     pub url: String,
+    /// Who to connect as; `None` for a server without authorization.
+    pub credentials: Option<Credentials>,
     /// The JetStream stream holding every Switchboard subject.
     pub stream: String,
     pub subjects: Vec<String>,
@@ -57,6 +79,7 @@ impl Default for NatsConfig {
     fn default() -> Self {
         Self {
             url: "nats://127.0.0.1:4222".to_owned(),
+            credentials: None,
             stream: "SWITCHBOARD".to_owned(),
             subjects: vec!["tickets.>".to_owned()],
             kv_prefix: "switchboard".to_owned(),
@@ -92,7 +115,12 @@ impl NatsBus {
             url: config.url.clone(),
             source,
         };
-        let client = async_nats::connect(config.url.as_str())
+        let mut options = async_nats::ConnectOptions::new().custom_inbox_prefix(INBOX_PREFIX);
+        if let Some(Credentials { user, password }) = config.credentials.clone() {
+            options = options.user_and_password(user, password);
+        }
+        let client = options
+            .connect(config.url.as_str())
             .await
             .map_err(|err| connect_error(err.into()))?;
         let js = jetstream::new(client);

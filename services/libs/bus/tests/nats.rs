@@ -41,6 +41,7 @@ async fn nats_bus_passes_the_conformance_suite() {
     let run = run_name();
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.clone(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.clone(),

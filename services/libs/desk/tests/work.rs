@@ -321,6 +321,7 @@ async fn on_nats_from_two_connections() {
     let run = unique("desk");
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.clone(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.clone(),

@@ -68,6 +68,12 @@ impl HandlerError {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, msg: &Inbound) -> Result<Vec<Outbound>, HandlerError>;
+
+    /// Whether the role only watches subjects other roles own (the metrics role): a message it
+    /// rejects is then dropped, not dead-lettered, since the owning role keeps it already.
+    fn observes(&self) -> bool {
+        false
+    }
 }
 
 /// A role that reads a ticket envelope, fills its section and passes it on: parser, sentiment, retriever

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod publisher;
 pub mod role;
 pub mod runner;
+pub mod signing;
 pub mod subjects;
 pub mod supervisor;
 pub mod telemetry;
@@ -19,6 +20,7 @@ pub use metrics::Metrics;
 pub use publisher::Publisher;
 pub use role::{GrpcService, RoleContext, RoleParts, Work, grpc};
 pub use runner::{RoleRunner, RunnerOptions, RunningRole};
+pub use signing::{Signer, SigningBus};
 pub use subjects::Subjects;
 pub use supervisor::{Failure, Failures, Supervisor};
 

@@ -90,6 +90,8 @@ pub mod outcome {
     pub const OK: &str = "ok";
     pub const RETRY: &str = "retry";
     pub const DEAD_LETTER: &str = "dead_letter";
+    /// On an internal subject without the roles' signature ([`crate::signing`]): not handled.
+    pub const REJECTED: &str = "rejected";
 }
 
 /// Routing decisions, the `outcome` label of `switchboard_decisions_total`.
@@ -379,7 +381,12 @@ impl Metrics {
     /// Creates a role's series at zero, so `/metrics` lists them from the start and `rate()` sees the first
     /// message rather than a series appearing out of nothing.
     pub fn role_started(&self, role: &str) {
-        for o in [outcome::OK, outcome::RETRY, outcome::DEAD_LETTER] {
+        for o in [
+            outcome::OK,
+            outcome::RETRY,
+            outcome::DEAD_LETTER,
+            outcome::REJECTED,
+        ] {
             let _created = self.inner.messages.get_or_create(&RoleOutcome {
                 role: role.to_owned(),
                 outcome: o.to_owned(),

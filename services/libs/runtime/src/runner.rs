@@ -18,6 +18,7 @@ use crate::deadletters;
 use crate::handler::{Handler, HandlerError, Inbound, Outbound};
 use crate::metrics::{Metrics, outcome};
 use crate::publisher::Publisher;
+use crate::signing::{Rejection, Signer};
 use crate::subjects::Subjects;
 use crate::supervisor::Supervisor;
 use crate::{error_chain, now_ms, telemetry};
@@ -77,6 +78,9 @@ pub struct RoleRunner {
     pub subjects: Subjects,
     pub metrics: Metrics,
     pub options: RunnerOptions,
+    /// Checks that each message on an internal subject was signed by a role; `None` takes every
+    /// message (no signing key is configured).
+    pub signer: Option<Signer>,
 }
 
 /// A role consuming in the background.
@@ -242,6 +246,14 @@ impl RoleRunner {
             };
             match delivery {
                 Ok(delivery) => {
+                    if let Err(why) = self.check(&delivery, source) {
+                        let this = self.clone();
+                        in_hand.spawn(async move {
+                            this.reject(delivery, why).await;
+                            drop(permit);
+                        });
+                        continue;
+                    }
                     let delivery = match source {
                         Source::Live => delivery,
                         Source::Replay => match replayed(delivery).await {
@@ -270,6 +282,40 @@ impl RoleRunner {
         if source == Source::Live {
             tracing::info!(role = self.role, "role stopped");
         }
+    }
+
+    /// Whether the delivery came from a Switchboard role, checked before anything reads it (a replay
+    /// by its envelope, which `switchboard deadletter replay` signs). Connectors' subjects are open.
+    fn check(&self, delivery: &Delivery, source: Source) -> Result<(), Rejection> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        if source == Source::Live && self.subjects.is_inbound(&delivery.subject) {
+            return Ok(());
+        }
+        signer.verify(&delivery.subject, &delivery.headers, &delivery.payload)
+    }
+
+    /// Takes a message that did not come from a role off the consumer, unhandled and counted. It is
+    /// kept as a dead letter, so a genuine message refused for a misconfigured key can be replayed
+    /// once the keys agree; a role that only watches drops it, the owning role keeps it.
+    async fn reject(&self, delivery: Delivery, why: Rejection) {
+        let started = Instant::now();
+        tracing::warn!(role = self.role, subject = %delivery.subject, reason = why.as_str(), "message rejected: {why}");
+        let kept = if self.handler.observes() {
+            self.ack(&delivery).await;
+            outcome::REJECTED
+        } else {
+            self.dead_letter(&delivery, &format!("rejected: {why}"))
+                .await
+        };
+        let counted = if kept == outcome::DEAD_LETTER {
+            outcome::REJECTED
+        } else {
+            kept
+        };
+        self.metrics
+            .handled(self.role, counted, started.elapsed().as_secs_f64());
     }
 
     async fn process(&self, delivery: Delivery, stop: &CancellationToken) {

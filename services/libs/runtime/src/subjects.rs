@@ -38,6 +38,14 @@ impl Subjects {
         format!("{}.inbound.>", self.prefix)
     }
 
+    /// Whether `subject` is one connectors publish on: the only subjects open to publishers that are
+    /// not Switchboard roles.
+    pub fn is_inbound(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.starts_with(".inbound."))
+    }
+
     /// The subject a ticket travels on once it has reached `stage`.
     pub fn stage(&self, stage: Stage) -> String {
         format!("{}.{}", self.prefix, stage_name(stage))

@@ -62,6 +62,7 @@ async fn the_pending_gauge_follows_the_backlog() {
             pending_poll_secs: 1,
             ..RunnerOptions::default()
         },
+        signer: None,
     }
     .start(&supervisor)
     .await

@@ -62,6 +62,7 @@ fn runner(
         subjects: subjects.clone(),
         metrics: Metrics::new(),
         options: RunnerOptions::default(),
+        signer: None,
     }
 }
 
@@ -221,6 +222,7 @@ async fn on_nats() {
     let run = format!("replay{}x{nanos}", std::process::id());
     let bus = NatsBus::connect(NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.clone(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.clone(),

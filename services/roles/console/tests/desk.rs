@@ -493,6 +493,7 @@ async fn the_desk_on_nats() {
     let run = unique("desk");
     let bus = NatsBus::connect(NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.clone(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.clone(),

@@ -180,6 +180,7 @@ async fn an_event_whose_ticket_publish_lost_its_acknowledgement_makes_one_ticket
             subjects: f.subjects.clone(),
             metrics: f.metrics.clone(),
             options,
+            signer: None,
         }
         .start(&supervisor)
         .await

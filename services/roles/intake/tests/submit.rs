@@ -301,6 +301,7 @@ async fn under_the_runner_events_become_tickets_and_bad_events_dead_letters() {
         subjects: f.subjects.clone(),
         metrics: f.metrics.clone(),
         options: RunnerOptions::default(),
+        signer: None,
     }
     .start(&supervisor)
     .await

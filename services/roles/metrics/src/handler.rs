@@ -98,6 +98,10 @@ impl Handler for MetricsHandler {
         }
         Ok(Vec::new())
     }
+
+    fn observes(&self) -> bool {
+        true
+    }
 }
 
 /// The message decoded, or `None` (logged) when it cannot be: see [`MetricsHandler`].

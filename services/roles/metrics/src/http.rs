@@ -139,6 +139,7 @@ mod tests {
         let run = format!("mt{}x{}", std::process::id(), switchboard_runtime::now_ms());
         let config = NatsConfig {
             url: nats_url(),
+            credentials: None,
             stream: run.clone(),
             subjects: vec![format!("{run}.>")],
             kv_prefix: run.clone(),

@@ -26,6 +26,7 @@ pub async fn nats_buses(run: &str, n: usize) -> Vec<Arc<dyn Bus>> {
     let url = nats_url();
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.to_owned(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.to_owned(),

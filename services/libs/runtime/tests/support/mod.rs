@@ -25,6 +25,7 @@ pub async fn parser(
         subjects,
         metrics: Metrics::new(),
         options,
+        signer: None,
     }
     .start(&supervisor)
     .await

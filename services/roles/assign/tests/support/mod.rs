@@ -39,6 +39,7 @@ pub async fn nats_pair(run: &str) -> Vec<Arc<dyn Bus>> {
     let url = nats_url();
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.to_owned(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.to_owned(),

@@ -210,6 +210,7 @@ async fn nats_bus(run: &str) -> Arc<dyn Bus> {
     let url = nats_url();
     let config = NatsConfig {
         url: url.clone(),
+        credentials: None,
         stream: run.to_owned(),
         subjects: vec![format!("{run}.>")],
         kv_prefix: run.to_owned(),
