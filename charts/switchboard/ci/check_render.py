@@ -266,6 +266,36 @@ def check_ingresses(label, docs, want_intake):
                     fail(f"{label}: Ingress {name(ing)} exposes {svc} at {p['path']}")
 
 
+BUS_SECRET = f"{FULL}-bus"
+BUS_KEYS = ["authorization.conf", "nats-connector-password", "nats-password", "signing-key"]
+
+
+def key_secrets(docs):
+    """The Secrets of qdrant.apiKey and llm.apiKey: all but the bus Secret."""
+    return [s for s in by_kind(docs, "Secret") if name(s) != BUS_SECRET]
+
+
+def check_bus(label, docs, deps, on):
+    """nats.auth and signing: every pod connects as the roles' user and signs with the key of the
+    bus Secret, which also holds the server's authorization block; or, off, none of that."""
+    bus = [s for s in by_kind(docs, "Secret") if name(s) == BUS_SECRET]
+    if on and [sorted(s["data"]) for s in bus] != [BUS_KEYS]:
+        fail(f"{label}: want the Secret {BUS_SECRET} with {BUS_KEYS}, got {[sorted(s['data']) for s in bus]}")
+    if not on and bus:
+        fail(f"{label}: renders {BUS_SECRET} with nats.auth and signing off")
+    for role, dep in deps.items():
+        env = env_of(dep)
+        for var, key in (("SWITCHBOARD__BUS__NATS__PASSWORD", "nats-password"), ("SWITCHBOARD__BUS__SIGNING_KEY", "signing-key")):
+            ref = env.get(var, {}).get("valueFrom", {}).get("secretKeyRef")
+            got = ref and (ref["name"], ref["key"])
+            if on and got != (BUS_SECRET, key):
+                fail(f"{label}: {role}: {var} from {got}, want {(BUS_SECRET, key)}")
+            if not on and var in env:
+                fail(f"{label}: {role}: {var} is set with nats.auth and signing off")
+        if on and env.get("SWITCHBOARD__BUS__NATS__USER", {}).get("value") != "switchboard":
+            fail(f"{label}: {role}: SWITCHBOARD__BUS__NATS__USER is not nats.auth.user")
+
+
 def check_keys(label, deps, qdrant_secret, llm_secret):
     """qdrant_secret/llm_secret: (secret name, key) the pods must reference."""
     for role, dep in deps.items():
@@ -513,9 +543,12 @@ def main():
     check_hpas("default", d, [])
     check_scaledobjects("default", d, [], False)
     check_test_hook("default", d, ROLES)
-    for kind in ("ServiceMonitor", "PrometheusRule", "Ingress", "Secret"):
+    for kind in ("ServiceMonitor", "PrometheusRule", "Ingress"):
         if by_kind(d, kind):
             fail(f"default: renders a {kind}; it is opt-in")
+    if key_secrets(d):
+        fail("default: renders a Secret for keys; none is configured")
+    check_bus("default", d, deps, True)
     for dep in deps.values():
         if "SWITCHBOARD__TELEMETRY__OTLP_ENDPOINT" in env_of(dep):
             fail("default: an OTLP endpoint is set though telemetry.otlpEndpoint is empty")
@@ -527,6 +560,7 @@ def main():
     deps = check_deployments("off", d, ROLES)
     check_spread("off", deps, False)
     check_pdbs("off", d, deps, False)
+    check_bus("off", d, deps, False)
     n_off = len(d)
 
     d = docs["hpa"]
@@ -546,7 +580,7 @@ def main():
     _, dash = check_monitoring("on", d, services)
     check_ingresses("on", d, want_intake=True)
     check_keys("on", deps, (f"{FULL}-keys", "qdrant-api-key"), (f"{FULL}-keys", "llm-api-key"))
-    secrets = by_kind(d, "Secret")
+    secrets = key_secrets(d)
     if [sorted(s["data"]) for s in secrets] != [["llm-api-key", "qdrant-api-key"]]:
         fail(f"on: want one Secret with llm-api-key and qdrant-api-key, got {[s.get('data') for s in secrets]}")
     for role, dep in deps.items():
@@ -557,7 +591,7 @@ def main():
     d = docs["existing-secrets"]
     deps = check_deployments("existing-secrets", d, ROLES)
     check_keys("existing-secrets", deps, ("my-qdrant", "api-key"), ("my-llm", "deepseek"))
-    if by_kind(d, "Secret"):
+    if key_secrets(d):
         fail("existing-secrets: the chart renders a Secret though both keys name existing Secrets")
 
     # The alerts as the chart's default thresholds render them (no additionalLabels), which

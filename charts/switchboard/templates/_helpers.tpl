@@ -66,6 +66,61 @@ Name of the Secret the chart renders for keys given as values.
 {{- end }}
 
 {{/*
+Name of the Secret holding who may publish on the bus: the NATS users'
+passwords, the server's authorization block for them, the signing key.
+*/}}
+{{- define "switchboard.busSecretName" -}}
+{{- printf "%s-bus" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A secret value: the one given, else the one the installed Secret holds (so an
+upgrade keeps it), else a new random one.
+Call with (dict "given" <value> "kept" <installed Secret's data> "key" <data key>).
+*/}}
+{{- define "switchboard.keptSecret" -}}
+{{- if .given }}{{ .given }}
+{{- else if hasKey .kept .key }}{{ index .kept .key | b64dec }}
+{{- else }}{{ randAlphaNum 48 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The NATS server's authorization block for the chart's two users (nats.auth).
+Roles: the Switchboard subjects, the JetStream API, acks and flow control, KV;
+replies on their own inbox prefix (services/libs/bus/src/nats.rs,
+INBOX_PREFIX). Connectors: publish on <prefix>.inbound.> and read their own
+replies, nothing else.
+Call with (dict "root" $ "password" <roles'> "connectorPassword" <connectors'>).
+*/}}
+{{- define "switchboard.natsAuthorization" -}}
+{{- $auth := .root.Values.nats.auth }}
+{{- $prefix := .root.Values.nats.subjectPrefix -}}
+# Rendered by the switchboard chart for release {{ .root.Release.Name }}: who may
+# publish on its bus. Include this file in the NATS server's configuration.
+authorization {
+  users = [
+    {
+      user: {{ $auth.user | quote }}
+      password: {{ .password | quote }}
+      permissions: {
+        publish: { allow: [{{ printf "%s.>" $prefix | quote }}, "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>"] }
+        subscribe: { allow: ["_SWITCHBOARD_INBOX.>"] }
+      }
+    }
+    {
+      user: {{ $auth.connectorUser | quote }}
+      password: {{ .connectorPassword | quote }}
+      permissions: {
+        publish: { allow: [{{ printf "%s.inbound.>" $prefix | quote }}] }
+        subscribe: { allow: ["_INBOX.>"] }
+      }
+    }
+  ]
+}
+{{- end }}
+
+{{/*
 Fail on a key given both as a value and as an existing Secret.
 */}}
 {{- define "switchboard.validateKeys" -}}
@@ -74,6 +129,12 @@ Fail on a key given both as a value and as an existing Secret.
 {{- end }}
 {{- if and .Values.llm.apiKey .Values.llm.apiKeySecret.name }}
 {{- fail "llm: set apiKey or apiKeySecret.name, not both" }}
+{{- end }}
+{{- if and .Values.signing.previousKey (not .Values.signing.enabled) }}
+{{- fail "signing.previousKey is set but signing.enabled is false" }}
+{{- end }}
+{{- if and .Values.nats.auth.enabled (eq .Values.nats.auth.user .Values.nats.auth.connectorUser) }}
+{{- fail "nats.auth: user and connectorUser must differ: connectors get fewer permissions than the roles" }}
 {{- end }}
 {{- end }}
 

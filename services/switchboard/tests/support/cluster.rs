@@ -108,6 +108,11 @@ impl Cluster<'_> {
             .env("SWITCHBOARD__BUS__NATS__KV_PREFIX", id)
             .env("SWITCHBOARD__BUS__NATS__MAX_AGE_DAYS", "1")
             .env("SWITCHBOARD__SUBJECT_PREFIX", id)
+            // Signed, as the chart deploys it: every role rejects what another key signed.
+            .env(
+                "SWITCHBOARD__BUS__SIGNING_KEY",
+                format!("{id}: this deployment's own signing key"),
+            )
             .env("SWITCHBOARD__QDRANT__URL", &self.qdrant)
             .env("SWITCHBOARD__QDRANT__COLLECTION", id)
             // BM25 only: every record travels the same way, and no process loads a model.
