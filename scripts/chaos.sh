@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The chaos run (services/switchboard/tests/chaos): its own nats-server, every role in a process of its
 # own on the Qdrant server in ../shared/tools, N tickets at a steady rate while roles and nats-server
-# are killed with SIGKILL, nats-server and the Qdrant server are each down for a minute and intake's
+# are killed with SIGKILL, nats-server, the Qdrant server and an LLM stand-in are each down for a minute and intake's
 # NATS connection is cut after publishes; then every accepted
 # ticket is classified from the stream. The last line printed is the JSON summary; the exit status is
 # non-zero unless nothing was lost or decided twice.
 #
 #   scripts/chaos.sh [--tickets N] [--rate PER_SECOND] [--kill-every SECONDS] [--cut-every K]
-#                    [--nats-down SECONDS] [--qdrant-down SECONDS] [--seed S] [--json]
+#                    [--nats-down SECONDS] [--qdrant-down SECONDS] [--llm-down SECONDS] [--seed S] [--json]
 #
 # It builds what the test command builds (so nothing is compiled again after a test run) and runs
 # that test binary with these arguments; `cargo test` runs it at its defaults, 1,000 tickets.

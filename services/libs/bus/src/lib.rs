@@ -77,6 +77,18 @@ pub enum BusError {
     Unreachable(#[source] BoxError),
 }
 
+impl BusError {
+    /// Whether the bus did not answer (it is down, restarting or out of reach) rather than refused:
+    /// trying again once it is back can succeed.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            BusError::Unreachable(_) => true,
+            BusError::Publish { source, .. } => nats::is_publish_outage(source.as_ref()),
+            _ => false,
+        }
+    }
+}
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub struct OutMessage {

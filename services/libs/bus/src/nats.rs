@@ -215,6 +215,21 @@ fn bucket_stream(name: &str, replicas: usize) -> stream::Config {
     }
 }
 
+/// Whether a failed publish is the server not answering: no acknowledgement in time, the connection
+/// gone, or no JetStream to store it (no responders, as while a restarted server recovers its streams).
+pub(crate) fn is_publish_outage(source: &(dyn std::error::Error + 'static)) -> bool {
+    source
+        .downcast_ref::<jetstream::context::PublishError>()
+        .is_some_and(|e| {
+            matches!(
+                e.kind(),
+                PublishErrorKind::TimedOut
+                    | PublishErrorKind::BrokenPipe
+                    | PublishErrorKind::StreamNotFound
+            )
+        })
+}
+
 #[async_trait]
 impl Bus for NatsBus {
     async fn publish(&self, msg: OutMessage) -> Result<(), BusError> {
@@ -629,5 +644,39 @@ impl Kv for NatsKv {
             future::ready(change)
         });
         Ok(changes.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::jetstream::context::PublishError;
+
+    use super::*;
+
+    fn failed(kind: PublishErrorKind) -> BusError {
+        BusError::Publish {
+            subject: "t.parsed".into(),
+            source: PublishError::new(kind).into(),
+        }
+    }
+
+    #[test]
+    fn a_publish_the_server_did_not_answer_is_an_outage_and_a_refused_one_is_not() {
+        for kind in [
+            PublishErrorKind::TimedOut,
+            PublishErrorKind::BrokenPipe,
+            PublishErrorKind::StreamNotFound,
+        ] {
+            assert!(failed(kind).is_outage(), "{kind:?}");
+        }
+        for kind in [
+            PublishErrorKind::MaxPayloadExceeded,
+            PublishErrorKind::WrongLastSequence,
+            PublishErrorKind::Other,
+        ] {
+            assert!(!failed(kind).is_outage(), "{kind:?}");
+        }
+        assert!(BusError::Unreachable("gone".into()).is_outage());
+        assert!(!BusError::Closed.is_outage());
     }
 }

@@ -345,7 +345,7 @@ impl RoleRunner {
             return self.dead_letter(delivery, &why).await;
         }
         match self.handle_through_outages(delivery, &inbound, stop).await {
-            Ok(outputs) => self.publish_and_ack(delivery, outputs).await,
+            Ok(outputs) => self.publish_and_ack(delivery, outputs, stop).await,
             Err(e @ HandlerError::Permanent(_)) => {
                 self.dead_letter(delivery, &error_chain(&e)).await
             }
@@ -421,15 +421,60 @@ impl RoleRunner {
         }
     }
 
-    async fn publish_and_ack(&self, delivery: &Delivery, outputs: Vec<Outbound>) -> &'static str {
+    async fn publish_and_ack(
+        &self,
+        delivery: &Delivery,
+        outputs: Vec<Outbound>,
+        stop: &CancellationToken,
+    ) -> &'static str {
         for out in outputs {
-            if let Err(e) = self.publisher.publish(out).await {
+            if let Err(e) = self.publish_through_outages(delivery, out, stop).await {
                 tracing::warn!(role = self.role, error = %error_chain(&e), "publishing output failed; will retry");
                 return self.retry(delivery).await;
             }
         }
         self.ack(delivery).await;
         outcome::OK
+    }
+
+    /// Publishes `out`; while the bus does not answer, publishes it again in place after a growing pause
+    /// (at most [`OUTAGE_LONGEST_PAUSE`]), so a message whose work is done goes on within seconds of
+    /// the bus's return instead of waiting out its ack wait for a redelivery (a nak cannot reach a bus
+    /// that is down either). Ends with the first other error, or with the outage when the role stops.
+    async fn publish_through_outages(
+        &self,
+        delivery: &Delivery,
+        out: Outbound,
+        stop: &CancellationToken,
+    ) -> Result<(), BusError> {
+        let mut tries: u64 = 0;
+        loop {
+            let result = self.publisher.publish(out.clone()).await;
+            let Err(e) = &result else {
+                return result;
+            };
+            if !e.is_outage() {
+                return result;
+            }
+            tries += 1;
+            if tries.is_power_of_two() {
+                tracing::warn!(role = self.role, error = %error_chain(e), tries, "the bus does not answer; publishing again in place");
+            }
+            let pause = self
+                .options
+                .backoff(tries)
+                .min(OUTAGE_LONGEST_PAUSE)
+                .min(self.options.ack_wait() / 2);
+            tokio::select! {
+                () = stop.cancelled() => return result,
+                () = tokio::time::sleep(pause) => {}
+            }
+            // While the bus is away this fails too; once it is back, it keeps the delivery this
+            // replica's until the publish lands.
+            if let Err(e) = delivery.acker.in_progress().await {
+                tracing::debug!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
+            }
+        }
     }
 
     async fn retry(&self, delivery: &Delivery) -> &'static str {

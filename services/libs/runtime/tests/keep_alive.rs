@@ -39,7 +39,7 @@ async fn a_handler_slower_than_the_ack_wait_is_not_redelivered() {
         ack_wait_secs: 1,
         ..RunnerOptions::default()
     };
-    let running = support::parser(&bus, slow.clone(), options).await;
+    let running = support::parser(Arc::new(bus.clone()), slow.clone(), options).await;
     support::publish_received(&bus).await;
 
     tokio::time::timeout(Duration::from_secs(10), slow.done.notified())

@@ -73,7 +73,7 @@ async fn an_outage_longer_than_the_retry_budget_dead_letters_nothing() {
         retry_backoff_ms: 10,
         ..RunnerOptions::default()
     };
-    let running = support::parser(&bus, flaky.clone(), options).await;
+    let running = support::parser(Arc::new(bus.clone()), flaky.clone(), options).await;
     support::publish_received(&bus).await;
 
     let handled = tokio::time::timeout(Duration::from_secs(30), parsed.next())

@@ -1,9 +1,10 @@
 //! The chaos run: a deployment of its own (its own nats-server on a port of its own, the Qdrant server
 //! in `../shared/tools`, every role in a process of its own) takes N tickets with idempotency keys at a
 //! steady rate while a role is killed with SIGKILL every few seconds (every role at least twice),
-//! nats-server and the Qdrant server are each killed once and kept down for a while (`--nats-down`,
-//! `--qdrant-down`: a minute, far longer than a message's retry budget), and intake's connection to NATS is cut now and then right
-//! after a ticket's publish, before its acknowledgement. Clients retry with the same key until they are
+//! nats-server, the Qdrant server and the LLM provider (a stand-in speaking its protocol, unreachable
+//! while the parser starts) are each killed once and kept down for a while (`--nats-down`,
+//! `--qdrant-down`, `--llm-down`: a minute, far longer than a message's retry budget), and intake's
+//! connection to NATS is cut now and then right after a ticket's publish, before its acknowledgement. Clients retry with the same key until they are
 //! told the ticket was accepted, as connectors do.
 //!
 //! Then it waits for quiet (every durable consumer has nothing pending or unacknowledged) and
@@ -49,6 +50,8 @@ use crate::support::repo;
 fn roles() -> [&'static str; 9] {
     switchboard::Role::ALL.map(switchboard::Role::name)
 }
+/// The model the parser asks the LLM stand-in for.
+const LLM_MODEL: &str = "chaos-stand-in";
 /// How long quiet may take after the last ticket was accepted.
 const QUIET_WITHIN: Duration = Duration::from_secs(300);
 
@@ -61,6 +64,8 @@ struct Args {
     nats_down: Duration,
     /// How long the Qdrant server stays down once killed; zero leaves it up.
     qdrant_down: Duration,
+    /// How long the LLM stand-in stays down once killed; zero runs the parser without an LLM.
+    llm_down: Duration,
     seed: u64,
     json: bool,
 }
@@ -75,6 +80,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         cut_every: 40,
         nats_down: Duration::from_secs(60),
         qdrant_down: Duration::from_secs(60),
+        llm_down: Duration::from_secs(60),
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
@@ -102,6 +108,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--qdrant-down" => {
                 let secs: f64 = value("--qdrant-down")?.parse().context("--qdrant-down")?;
                 args.qdrant_down = Duration::try_from_secs_f64(secs).context("--qdrant-down")?;
+            }
+            "--llm-down" => {
+                let secs: f64 = value("--llm-down")?.parse().context("--llm-down")?;
+                args.llm_down = Duration::try_from_secs_f64(secs).context("--llm-down")?;
             }
             "--cut-every" => {
                 args.cut_every = value("--cut-every")?.parse().context("--cut-every")?
@@ -154,6 +164,9 @@ struct Summary {
     cut_after_publish: usize,
     nats_down_seconds: f64,
     qdrant_down_seconds: f64,
+    llm_down_seconds: f64,
+    /// How the accepted tickets were parsed, with the LLM down for a while.
+    parsed: Parsed,
     kills: BTreeMap<String, Tally>,
     /// How a process's `/readyz` answered while what it depends on was down.
     readiness: BTreeMap<String, probe::Readiness>,
@@ -170,6 +183,8 @@ impl Summary {
         let faults = self.cut_after_publish > 0
             && killed_once("nats-server")
             && (self.qdrant_down_seconds == 0.0 || killed_once("qdrant"))
+            && (self.llm_down_seconds == 0.0
+                || killed_once("llm") && self.parsed.through_the_outage())
             && roles()
                 .iter()
                 .all(|r| self.kills.get(*r).is_some_and(|t| t.killed >= 2));
@@ -183,6 +198,50 @@ impl Summary {
             && self.classes.decided_once == self.accepted
             && self.classes.keys_with_two_tickets == 0
             && self.classes.answered_with_unknown_id == 0
+    }
+}
+
+/// Which parser read the accepted tickets: the LLM, or the local parser it falls back to.
+#[derive(Debug, Default, Serialize)]
+struct Parsed {
+    by_the_llm: usize,
+    locally: usize,
+    /// Of the tickets accepted after the LLM came back, how many it parsed.
+    by_the_llm_after_its_restart: usize,
+    /// Seconds from the LLM's restart to the acceptance of the first ticket it parsed after it.
+    llm_in_use_again_seconds_after: Option<f64>,
+}
+
+impl Parsed {
+    /// The LLM parsed tickets, the local parser those it could not, and the LLM again once back.
+    fn through_the_outage(&self) -> bool {
+        self.by_the_llm > 0 && self.locally > 0 && self.by_the_llm_after_its_restart > 0
+    }
+
+    fn of(
+        accepted_at: &BTreeMap<String, Instant>,
+        observed: &observe::Observed,
+        llm_restarted: Option<Instant>,
+    ) -> Self {
+        let mut parsed = Parsed::default();
+        for (id, &at) in accepted_at {
+            let Some(parser) = observed.parsers.get(id) else {
+                continue;
+            };
+            // The local parser names itself "local", with the reason when it stood in for the LLM.
+            if parser.starts_with("local") {
+                parsed.locally += 1;
+                continue;
+            }
+            parsed.by_the_llm += 1;
+            if let Some(restarted) = llm_restarted.filter(|r| at > *r) {
+                parsed.by_the_llm_after_its_restart += 1;
+                let after = at.duration_since(restarted).as_secs_f64();
+                let first = parsed.llm_in_use_again_seconds_after.get_or_insert(after);
+                *first = first.min(after);
+            }
+        }
+        parsed
     }
 }
 
@@ -236,9 +295,13 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     deployment.import_demo_history();
     let token = deployment.admin_token();
 
+    // The LLM comes up only once the pipeline has decided a ticket: the parser starts without it.
+    let llm_port = free_port();
+    let llm = (!args.llm_down.is_zero()).then(|| format!("http://127.0.0.1:{llm_port}"));
+
     let (intake_port, retriever_port) = (free_port(), free_port());
     for role in roles() {
-        let (id, nats, qdrant) = (id.clone(), nats.clone(), qdrant.clone());
+        let (id, nats, qdrant, llm) = (id.clone(), nats.clone(), qdrant.clone(), llm.clone());
         let (data, proxied) = (dir.path().join(role), proxied.clone());
         std::fs::create_dir_all(&data)?;
         fleet.keep(role, &logs, move || {
@@ -255,6 +318,11 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
                     "SWITCHBOARD__HTTP__ADDR",
                     format!("127.0.0.1:{retriever_port}"),
                 );
+            }
+            if let Some(llm) = llm.as_ref().filter(|_| role == "parser") {
+                cmd.env("SWITCHBOARD__LLM__ENABLED", "true")
+                    .env("SWITCHBOARD__LLM__BASE_URL", llm)
+                    .env("SWITCHBOARD__LLM__MODEL", LLM_MODEL);
             }
             if role == "intake" {
                 cmd.env("SWITCHBOARD__BUS__NATS__URL", &proxied)
@@ -303,6 +371,15 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         },
     )
     .await?;
+    if llm.is_some() {
+        let script = repo().join("services/switchboard/tests/chaos/llm_stand_in.py");
+        fleet.keep("llm", &logs, move || {
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script).arg(llm_port.to_string()).arg(LLM_MODEL);
+            cmd
+        });
+        wait_for_port(llm_port, Duration::from_secs(20))?;
+    }
 
     let planned = Duration::from_secs_f64(args.tickets as f64 / args.rate);
     let phase = Arc::new(Phase::default());
@@ -314,6 +391,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             nats_down: args.nats_down,
             qdrant_at: planned / 4,
             qdrant_down: args.qdrant_down,
+            llm_at: planned / 8,
+            llm_down: args.llm_down,
         };
         let seed = args.seed;
         std::thread::spawn(move || chaos(fleet, &faults, seed, &phase))
@@ -373,6 +452,11 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         })
         .collect();
     let caught_up = catch_up(&down, &accepted_at, &observed.lock().expect("observed"));
+    let parsed = Parsed::of(
+        &accepted_at,
+        &observed.lock().expect("observed"),
+        down.get("llm").map(|&(_, restarted)| restarted),
+    );
 
     let summary = Summary {
         tickets: args.tickets,
@@ -382,6 +466,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         cut_after_publish: cuts.cut.load(Ordering::SeqCst),
         nats_down_seconds: args.nats_down.as_secs_f64(),
         qdrant_down_seconds: args.qdrant_down.as_secs_f64(),
+        llm_down_seconds: args.llm_down.as_secs_f64(),
+        parsed,
         kills,
         readiness,
         caught_up_seconds_after: caught_up,
@@ -414,7 +500,7 @@ struct Phase {
     /// The kills are over: every role was killed twice and nats-server once.
     killed: AtomicBool,
     stop: AtomicBool,
-    /// When nats-server and the Qdrant server were down: from their kill to their restart.
+    /// When nats-server, the Qdrant server and the LLM were down: from their kill to their restart.
     down: Mutex<BTreeMap<String, (Instant, Instant)>>,
 }
 
@@ -428,6 +514,9 @@ struct Faults {
     /// The Qdrant server, once, kept down for `qdrant_down` (none when that is zero).
     qdrant_at: Duration,
     qdrant_down: Duration,
+    /// The LLM stand-in, once, kept down for `llm_down` (none when that is zero).
+    llm_at: Duration,
+    llm_down: Duration,
 }
 
 /// The chaos thread: keeps every process running until told to stop; kills a role every
@@ -439,6 +528,7 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
     let mut next_kill = started + faults.kill_every;
     let mut nats_killed = false;
     let mut qdrant_killed = faults.qdrant_down.is_zero();
+    let mut llm_killed = faults.llm_down.is_zero();
     while !phase.stop.load(Ordering::SeqCst) {
         fleet.supervise();
         let now = Instant::now();
@@ -448,8 +538,11 @@ fn chaos(mut fleet: Fleet, faults: &Faults, seed: u64, phase: &Phase) -> BTreeMa
         } else if !qdrant_killed && now >= started + faults.qdrant_at {
             take_down(&mut fleet, "qdrant", faults.qdrant_down, phase);
             qdrant_killed = true;
+        } else if !llm_killed && now >= started + faults.llm_at {
+            take_down(&mut fleet, "llm", faults.llm_down, phase);
+            llm_killed = true;
         } else if now >= next_kill && !phase.killed.load(Ordering::SeqCst) {
-            let all_killed = schedule.completed(2) && nats_killed && qdrant_killed;
+            let all_killed = schedule.completed(2) && nats_killed && qdrant_killed && llm_killed;
             if phase.sent.load(Ordering::SeqCst) && all_killed {
                 phase.killed.store(true, Ordering::SeqCst);
             } else {
@@ -573,8 +666,17 @@ fn report(s: &Summary) {
         s.cut_after_publish
     );
     println!(
-        "down         nats-server {:.0} s, the Qdrant server {:.0} s",
-        s.nats_down_seconds, s.qdrant_down_seconds
+        "down         nats-server {:.0} s, the Qdrant server {:.0} s, the LLM {:.0} s",
+        s.nats_down_seconds, s.qdrant_down_seconds, s.llm_down_seconds
+    );
+    let p = &s.parsed;
+    println!(
+        "parsed       {} by the LLM, {} locally; {} by the LLM of those accepted after its restart, the first {}",
+        p.by_the_llm,
+        p.locally,
+        p.by_the_llm_after_its_restart,
+        p.llm_in_use_again_seconds_after
+            .map_or("never".to_owned(), |s| format!("{s:.1} s after it")),
     );
     for (what, seconds) in &s.caught_up_seconds_after {
         println!("caught up    {seconds:.1} s after {what} was restarted");

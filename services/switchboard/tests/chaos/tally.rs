@@ -18,6 +18,8 @@ pub struct Observed {
     pub decisions: HashMap<String, u32>,
     /// Ticket id → when this reader first saw a decision for it.
     pub decided_at: HashMap<String, Instant>,
+    /// Ticket id → the parser its decision names (`Parsed.parser`).
+    pub parsers: HashMap<String, String>,
     pub dead_lettered: HashSet<String>,
     /// The stream sequence read next.
     pub next_sequence: u64,
@@ -43,6 +45,11 @@ impl Observed {
             }
             "routed" | "review" => {
                 if let Ok(ticket) = Ticket::decode(payload) {
+                    if let Some(parsed) = &ticket.parsed {
+                        self.parsers
+                            .entry(ticket.id.clone())
+                            .or_insert_with(|| parsed.parser.clone());
+                    }
                     self.decided_at
                         .entry(ticket.id.clone())
                         .or_insert_with(Instant::now);

@@ -11,7 +11,7 @@ use switchboard_runtime::{
 
 /// `handler` running as the parser role on `bus`, with `options`.
 pub async fn parser(
-    bus: &MemoryBus,
+    bus: Arc<dyn Bus>,
     handler: Arc<dyn Handler>,
     options: RunnerOptions,
 ) -> RunningRole {
@@ -21,7 +21,7 @@ pub async fn parser(
         role: "parser",
         filter: subjects.stage(Stage::Received),
         handler,
-        publisher: Publisher::new(Arc::new(bus.clone())),
+        publisher: Publisher::new(bus),
         subjects,
         metrics: Metrics::new(),
         options,
