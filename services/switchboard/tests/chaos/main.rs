@@ -322,7 +322,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             if let Some(llm) = llm.as_ref().filter(|_| role == "parser") {
                 cmd.env("SWITCHBOARD__LLM__ENABLED", "true")
                     .env("SWITCHBOARD__LLM__BASE_URL", llm)
-                    .env("SWITCHBOARD__LLM__MODEL", LLM_MODEL);
+                    .env("SWITCHBOARD__LLM__MODEL", LLM_MODEL)
+                    // The stand-in has no quota; the default 5 requests a second would make the
+                    // parser the bottleneck below the offered rate.
+                    .env("SWITCHBOARD__LLM__REQUESTS_PER_SECOND", "0");
             }
             if role == "intake" {
                 cmd.env("SWITCHBOARD__BUS__NATS__URL", &proxied)
