@@ -250,10 +250,18 @@ def main():
         wait_for("switchboard run started on the chart's NATS users", started, 180)
         n_forbidden = asyncio.run(probe(url, stream, prefix, users, (env["SWITCHBOARD__BUS__NATS__PASSWORD"],
                                                                       secret["nats-connector-password"]), addr[0]))
+        # The server logs every refusal with the user: all of them must be the connector's, none a
+        # role's (a subject the roles need and the block forgot).
+        refused = [line.strip() for line in open(os.path.join(work, "nats.log")) if "Violation" in line]
+        by_roles = [line for line in refused if f'User "{users[0]}"' in line]
+        if by_roles:
+            fail(f"the server refused the roles' user: {by_roles[:3]}")
+        if not any(f'User "{users[1]}"' in line for line in refused):
+            fail(f"the server's log names no refusal of {users[1]}: {refused[:3]}")
         version = subprocess.run([args.nats_server, "--version"], capture_output=True, text=True).stdout.strip()
         print(f"bus permissions: {version} with the chart's authorization.conf refused a client without "
               f"credentials; a connector's CloudEvent on {prefix}.inbound.web was decided by every role connected "
-              f"as {users[0]} with the signing key; {users[1]} was refused publishing on {n_forbidden} internal, "
+              f"as {users[0]} with the signing key, and the server refused them nothing; {users[1]} was refused publishing on {n_forbidden} internal, "
               f"KV and JetStream API subjects and subscribing to {prefix}.> and the roles' replies; a message on "
               f"{prefix}.received from a client without the key was stored by the server and rejected and "
               f"counted by the parser")

@@ -360,7 +360,11 @@ async fn serve_grpc(
     stop: CancellationToken,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), AppError> {
     let (listener, local) = bind(listen.addr).await?;
-    let incoming = switchboard_listen::limited_incoming(listener, listen.max_connections);
+    let incoming = switchboard_listen::limited_incoming(
+        listener,
+        listen.max_connections,
+        listen.max_connections_per_client,
+    );
     let task = supervisor.spawn("gRPC server", async move {
         tonic::transport::Server::builder()
             // Peers that stop answering (a half-open TCP connection) are dropped, not held forever.

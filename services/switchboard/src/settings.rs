@@ -66,12 +66,14 @@ impl Default for Settings {
             http: HttpListen {
                 addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 max_connections: default_max_connections(),
+                max_connections_per_client: default_max_connections_per_client(),
                 header_read_timeout_secs: default_header_read_timeout_secs(),
                 body_read_timeout_secs: default_body_read_timeout_secs(),
             },
             grpc: GrpcListen {
                 addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
                 max_connections: default_max_connections(),
+                max_connections_per_client: default_max_connections_per_client(),
             },
             telemetry: TelemetryConfig::default(),
             runner: RunnerOptions::default(),
@@ -101,6 +103,11 @@ pub struct HttpListen {
     /// the process's file-descriptor limit.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Of those, connections open at once from one client address (1,024): one client that opens
+    /// connections and never finishes a request cannot take every place from everyone else. Behind
+    /// a proxy every client has the proxy's address: keep it above the proxy's connection pool.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
     /// Seconds a client has to send a request's head, from when it connected or its previous answer
     /// went out (10); then the connection is closed.
     #[serde(default = "default_header_read_timeout_secs")]
@@ -114,6 +121,7 @@ impl HttpListen {
     pub fn limits(&self) -> switchboard_listen::HttpLimits {
         switchboard_listen::HttpLimits {
             max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
         }
@@ -127,10 +135,17 @@ pub struct GrpcListen {
     /// Connections open at once (4,096); more are closed as soon as they are accepted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Of those, connections open at once from one client address (1,024), as for HTTP.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
 }
 
 fn default_max_connections() -> usize {
     4096
+}
+
+fn default_max_connections_per_client() -> usize {
+    1024
 }
 
 fn default_header_read_timeout_secs() -> u64 {
@@ -432,6 +447,14 @@ impl Settings {
                 self.http.body_read_timeout_secs,
             ),
             ("grpc.max_connections", self.grpc.max_connections as u64),
+            (
+                "http.max_connections_per_client",
+                self.http.max_connections_per_client as u64,
+            ),
+            (
+                "grpc.max_connections_per_client",
+                self.grpc.max_connections_per_client as u64,
+            ),
         ] {
             if value == 0 {
                 return invalid(format!("{key} must be at least 1"));

@@ -97,7 +97,7 @@ impl Receiver {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming(switchboard_listen::limited_incoming(listener, 64)),
+                .serve_with_incoming(switchboard_listen::limited_incoming(listener, 64, 64)),
         );
         addr
     }

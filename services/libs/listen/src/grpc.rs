@@ -17,26 +17,28 @@ use crate::connections::{ConnectionLimit, Limited};
 /// listener.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The connections `listener` accepts, at most `max_connections` open at once: one past it is closed
-/// as soon as it is accepted. For tonic's `serve_with_incoming_shutdown`. Failed accepts are logged and
-/// retried, never passed on, so one never stops the server.
+/// The connections `listener` accepts, at most `max_connections` open at once and `per_client` from
+/// one address: one past either is closed as soon as it is accepted. For tonic's
+/// `serve_with_incoming_shutdown`. Failed accepts are logged and retried, never passed on, so one
+/// never stops the server.
 pub fn limited_incoming(
     listener: TcpListener,
     max_connections: usize,
+    per_client: usize,
 ) -> impl Stream<Item = Result<Limited<TcpStream>, std::io::Error>> {
-    let limit = ConnectionLimit::new("grpc", max_connections);
+    let limit = ConnectionLimit::new("grpc", max_connections, per_client);
     futures::stream::unfold((listener, limit), |(listener, limit)| async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
-                    let Some(permit) = limit.admit() else {
+                Ok((stream, peer)) => {
+                    let Some(place) = limit.admit(peer.ip()) else {
                         continue;
                     };
                     // As tonic's own incoming does: small gRPC frames must not wait for Nagle.
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(error = %e, "TCP_NODELAY not set on a gRPC connection");
                     }
-                    return Some((Ok(Limited::new(stream, permit)), (listener, limit)));
+                    return Some((Ok(Limited::new(stream, place)), (listener, limit)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a gRPC connection failed");

@@ -25,6 +25,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct HttpLimits {
     /// Connections open at once; more are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// Connections open at once from one client address; more from it are closed on accept.
+    pub max_connections_per_client: usize,
     /// How long a client has to send a request's head, from when the connection opened (for its first
     /// request) or its previous response went out. A connection that misses it is closed.
     pub header_read_timeout: Duration,
@@ -40,7 +42,11 @@ pub async fn serve_http(
     limits: HttpLimits,
     stop: CancellationToken,
 ) {
-    let connections = ConnectionLimit::new("http", limits.max_connections);
+    let connections = ConnectionLimit::new(
+        "http",
+        limits.max_connections,
+        limits.max_connections_per_client,
+    );
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -57,7 +63,7 @@ pub async fn serve_http(
                 }
             },
         };
-        let Some(permit) = connections.admit() else {
+        let Some(place) = connections.admit(peer.ip()) else {
             continue;
         };
         let router = router.clone();
@@ -70,7 +76,7 @@ pub async fn serve_http(
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // The place is held until the connection ends, however it ends.
-            let _permit = permit;
+            let _place = place;
             if let Err(e) = connection.await {
                 // Timeouts, resets and malformed requests: the client's doing, not worth a warning.
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");

@@ -9,6 +9,6 @@ mod connections;
 mod grpc;
 mod http;
 
-pub use connections::{ConnectionLimit, Limited};
+pub use connections::{ConnectionLimit, Limited, Place};
 pub use grpc::{OversizedIsResourceExhausted, limited_incoming};
 pub use http::{HttpLimits, serve_http};

@@ -2,9 +2,9 @@
 //! half-sent request heads leave it answering a normal request at once and are closed after the head
 //! deadline; a stalled body gets its answer at the body deadline; an idle keep-alive connection is closed
 //! after the head deadline too; connections past the limit are closed on accept, and a freed place is
-//! usable again.
+//! usable again; one address that holds its share of the places leaves the others to everyone else.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::routing::{get, post};
 use switchboard_listen::{HttpLimits, serve_http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 struct Server {
@@ -40,7 +40,14 @@ async fn server(limits: HttpLimits) -> Server {
 
 /// A request head cut off before its blank line, as a slowloris client leaves it.
 async fn half_sent(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    half_sent_from(Ipv4Addr::LOCALHOST, addr).await
+}
+
+/// The same from the client address `from` (any of 127.0.0.0/8 reaches the listener on Linux).
+async fn half_sent_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
     stream
         .write_all(
             b"POST /echo HTTP/1.1\r\nHost: switchboard\r\nContent-Type: application/json\r\n",
@@ -78,6 +85,7 @@ async fn get_ok(addr: SocketAddr) -> reqwest::StatusCode {
 async fn two_thousand_half_sent_heads_neither_block_others_nor_stay() {
     let limits = HttpLimits {
         max_connections: 4096,
+        max_connections_per_client: 4096,
         header_read_timeout: Duration::from_secs(2),
         body_read_timeout: Duration::from_secs(2),
     };
@@ -122,6 +130,7 @@ async fn two_thousand_half_sent_heads_neither_block_others_nor_stay() {
 async fn a_stalled_body_is_answered_at_the_body_deadline() {
     let limits = HttpLimits {
         max_connections: 16,
+        max_connections_per_client: 16,
         header_read_timeout: Duration::from_secs(5),
         body_read_timeout: Duration::from_secs(1),
     };
@@ -163,6 +172,7 @@ async fn a_stalled_body_is_answered_at_the_body_deadline() {
 async fn connections_past_the_limit_are_closed_until_a_place_frees() {
     let limits = HttpLimits {
         max_connections: 50,
+        max_connections_per_client: 50,
         header_read_timeout: Duration::from_secs(30),
         body_read_timeout: Duration::from_secs(30),
     };
@@ -210,6 +220,7 @@ async fn connections_past_the_limit_are_closed_until_a_place_frees() {
 async fn an_idle_keep_alive_connection_is_closed_after_the_head_deadline() {
     let limits = HttpLimits {
         max_connections: 16,
+        max_connections_per_client: 16,
         header_read_timeout: Duration::from_secs(1),
         body_read_timeout: Duration::from_secs(1),
     };
@@ -234,4 +245,57 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_head_deadline() {
     );
     let idle = answered.elapsed();
     assert!(idle >= Duration::from_millis(900), "{idle:?}");
+}
+
+#[tokio::test]
+async fn one_address_holding_its_share_leaves_the_other_places_to_everyone_else() {
+    let limits = HttpLimits {
+        max_connections: 50,
+        max_connections_per_client: 20,
+        header_read_timeout: Duration::from_secs(30),
+        body_read_timeout: Duration::from_secs(30),
+    };
+    let server = server(limits).await;
+    let attacker = Ipv4Addr::new(127, 0, 0, 2);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(half_sent_from(attacker, server.addr).await);
+    }
+    // Its 21st is closed at once, though the listener has 30 places left.
+    let mut extra = half_sent_from(attacker, server.addr).await;
+    assert_eq!(
+        until_closed(&mut extra, Duration::from_secs(2)).await,
+        Ok(String::new())
+    );
+    // Everyone else is answered, from another address, while the 20 stay open.
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let reply = client
+        .get(format!("http://{}/ok", server.addr))
+        .send()
+        .await
+        .expect("another address is answered");
+    assert!(reply.status().is_success());
+    let mut first = held.remove(0);
+    assert_eq!(
+        until_closed(&mut first, Duration::from_millis(200)).await,
+        Err("still open")
+    );
+    // A place it gives back is its own again.
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let mut stream = half_sent_from(attacker, server.addr).await;
+        if until_closed(&mut stream, Duration::from_millis(100)).await == Err("still open") {
+            again = Some(stream);
+            break;
+        }
+    }
+    assert!(
+        again.is_some(),
+        "the freed place was not given back to its address"
+    );
 }
