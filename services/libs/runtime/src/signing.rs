@@ -29,8 +29,7 @@ pub struct KeyTooShort {
     pub len: usize,
 }
 
-/// Why a message on an internal subject was not taken: the `reason` label of
-/// `switchboard_messages_rejected_total`.
+/// Why a message on an internal subject was not taken, as its dead letter and log line say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("the message is not signed: it did not come from a Switchboard role")]
@@ -42,8 +41,6 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 2] = [Rejection::Unsigned, Rejection::BadSignature];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::Unsigned => "unsigned",
