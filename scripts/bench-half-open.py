@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import queue
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -167,6 +168,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
 
     closed_at = sorted(t for r in results for t in r["closed_at"])
     opened = sum(r["opened"] for r in results)
