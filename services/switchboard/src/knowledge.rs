@@ -11,7 +11,7 @@ use switchboard_embed::{
 use switchboard_knowledge::{ImportSummary, KnowledgeBase, KnowledgeError};
 
 use crate::app::AppError;
-use crate::settings::{EmbedderKind, EmbedderSettings, Settings};
+use crate::settings::{EmbedderKind, EmbedderSettings, Secret, Settings};
 
 /// Opens the knowledge base with the configured embedder behind a batcher: the collection on the
 /// Qdrant server `qdrant.url` names, or embedded in `<data_dir>/knowledge` without one. Without a model
@@ -37,7 +37,7 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
         let connect = || {
             KnowledgeBase::connect(
                 &qdrant.url,
-                qdrant.api_key.as_deref(),
+                qdrant.api_key.as_ref().map(Secret::expose),
                 &qdrant.collection,
                 embedder.clone(),
                 min_similarity,
@@ -94,7 +94,7 @@ async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder
             let client = OpenAiEmbedder::new(
                 &o.base_url,
                 o.model.clone(),
-                o.api_key.clone(),
+                o.api_key.as_ref().map(|k| k.expose().to_owned()),
                 Duration::from_secs(o.timeout_secs),
             )
             .map_err(AppError::Embedder)?;

@@ -277,7 +277,7 @@ pub struct QdrantSettings {
     /// knowledge base is embedded (qdrant-edge) in `<data_dir>/knowledge`.
     pub url: String,
     /// Sent with every request when set; prefer `SWITCHBOARD__QDRANT__API_KEY`.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The collection holding the knowledge base; created with its schema when missing.
     pub collection: String,
     /// Seconds a process keeps trying to reach the server at start before it gives up with the
@@ -368,7 +368,7 @@ pub struct OpenAiEmbedderSettings {
     pub base_url: String,
     pub model: String,
     /// Sent as a bearer token when set; prefer `SWITCHBOARD__EMBEDDER__OPENAI__API_KEY`.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub timeout_secs: u64,
     /// The vectors' length; 0: asked of the server at start.
     pub dimension: usize,

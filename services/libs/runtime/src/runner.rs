@@ -383,19 +383,30 @@ impl RoleRunner {
             if tries.is_power_of_two() {
                 tracing::warn!(role = self.role, error = %error_chain(e), tries, "a dependency is unavailable; trying again in place");
             }
-            let pause = self
-                .options
-                .backoff(tries)
-                .min(OUTAGE_LONGEST_PAUSE)
-                .min(self.options.ack_wait() / 2);
-            tokio::select! {
-                () = stop.cancelled() => return result,
-                () = tokio::time::sleep(pause) => {}
-            }
-            if let Err(e) = delivery.acker.in_progress().await {
-                tracing::warn!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
+            if !self.wait_out(delivery, tries, stop).await {
+                return result;
             }
         }
+    }
+
+    /// The pause after the `tries`-th try in place found something away (a dependency, the bus):
+    /// growing, at most [`OUTAGE_LONGEST_PAUSE`] and half the ack wait, then the delivery is kept this
+    /// replica's. `false` when the role stops meanwhile.
+    async fn wait_out(&self, delivery: &Delivery, tries: u64, stop: &CancellationToken) -> bool {
+        let pause = self
+            .options
+            .backoff(tries)
+            .min(OUTAGE_LONGEST_PAUSE)
+            .min(self.options.ack_wait() / 2);
+        tokio::select! {
+            () = stop.cancelled() => return false,
+            () = tokio::time::sleep(pause) => {}
+        }
+        // While the bus itself is away this fails too; the outage is what the caller logs.
+        if let Err(e) = delivery.acker.in_progress().await {
+            tracing::debug!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
+        }
+        true
     }
 
     /// Runs the handler, telling the bus every half ack-wait that the message is still being worked on,
@@ -460,19 +471,8 @@ impl RoleRunner {
             if tries.is_power_of_two() {
                 tracing::warn!(role = self.role, error = %error_chain(e), tries, "the bus does not answer; publishing again in place");
             }
-            let pause = self
-                .options
-                .backoff(tries)
-                .min(OUTAGE_LONGEST_PAUSE)
-                .min(self.options.ack_wait() / 2);
-            tokio::select! {
-                () = stop.cancelled() => return result,
-                () = tokio::time::sleep(pause) => {}
-            }
-            // While the bus is away this fails too; once it is back, it keeps the delivery this
-            // replica's until the publish lands.
-            if let Err(e) = delivery.acker.in_progress().await {
-                tracing::debug!(role = self.role, error = %error_chain(&e), "extending ack wait failed");
+            if !self.wait_out(delivery, tries, stop).await {
+                return result;
             }
         }
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_bus::memory::MemoryBus;
-use switchboard_bus::{Bus, ConsumerSpec};
 use switchboard_proto::Stage;
 use switchboard_runtime::{Handler, HandlerError, Inbound, Outbound, RunnerOptions, Subjects};
 
@@ -52,21 +51,8 @@ async fn an_outage_longer_than_the_retry_budget_dead_letters_nothing() {
         attempts: Mutex::default(),
         output: subjects.stage(Stage::Parsed),
     });
-    let read = |filter: String, durable: &str| {
-        let bus = bus.clone();
-        let durable = durable.to_owned();
-        async move {
-            bus.consumer(ConsumerSpec {
-                durable,
-                filter,
-                ack_wait: Duration::from_secs(30),
-            })
-            .await
-            .expect("consumer")
-        }
-    };
-    let parsed = read(subjects.stage(Stage::Parsed), "test-parsed").await;
-    let dead = read(subjects.deadletter_all(), "test-dead").await;
+    let parsed = support::reader(&bus, subjects.stage(Stage::Parsed), "test-parsed").await;
+    let dead = support::reader(&bus, subjects.deadletter_all(), "test-dead").await;
     let options = RunnerOptions {
         max_deliver: MAX_DELIVER,
         ack_wait_secs: 1,

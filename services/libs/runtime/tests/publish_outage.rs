@@ -89,21 +89,8 @@ async fn an_output_the_bus_cannot_take_is_published_once_it_is_back() {
         calls: AtomicUsize::new(0),
         output: subjects.stage(Stage::Parsed),
     });
-    let read = |filter: String, durable: &str| {
-        let bus = inner.clone();
-        let durable = durable.to_owned();
-        async move {
-            bus.consumer(ConsumerSpec {
-                durable,
-                filter,
-                ack_wait: Duration::from_secs(30),
-            })
-            .await
-            .expect("consumer")
-        }
-    };
-    let parsed = read(subjects.stage(Stage::Parsed), "test-parsed").await;
-    let dead = read(subjects.deadletter_all(), "test-dead").await;
+    let parsed = support::reader(&inner, subjects.stage(Stage::Parsed), "test-parsed").await;
+    let dead = support::reader(&inner, subjects.deadletter_all(), "test-dead").await;
     let options = RunnerOptions {
         max_deliver: MAX_DELIVER,
         ack_wait_secs: 30,

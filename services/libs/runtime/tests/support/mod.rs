@@ -1,9 +1,13 @@
-//! What the runner tests share: a parser role on the in-process bus, and a ticket for it.
+//! What the runner tests share: a parser role on the in-process bus, a ticket for it, and a reader of
+//! what it gives.
+
+#![allow(dead_code)] // Each test binary uses its own part of the support module.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_bus::memory::MemoryBus;
-use switchboard_bus::{Bus, OutMessage};
+use switchboard_bus::{Bus, Consumer, ConsumerSpec, OutMessage};
 use switchboard_proto::Stage;
 use switchboard_runtime::{
     Handler, Metrics, Publisher, RoleRunner, RunnerOptions, RunningRole, Subjects, Supervisor,
@@ -42,4 +46,15 @@ pub async fn publish_received(bus: &MemoryBus) {
     })
     .await
     .expect("publish");
+}
+
+/// A durable consumer of `filter` on `bus`, for a test to read what the role published.
+pub async fn reader(bus: &MemoryBus, filter: String, durable: &str) -> Arc<dyn Consumer> {
+    bus.consumer(ConsumerSpec {
+        durable: durable.to_owned(),
+        filter,
+        ack_wait: Duration::from_secs(30),
+    })
+    .await
+    .expect("consumer")
 }
