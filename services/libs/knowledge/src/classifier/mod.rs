@@ -173,11 +173,23 @@ impl Classifier {
             model_weight = ?training.model_weight,
             "classifier trained"
         );
-        *self
+        let mut state = self
             .inner
             .state
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = State {
+            .unwrap_or_else(PoisonError::into_inner);
+        // A write learnt in place while this retrain ran moved the model past the generation it read:
+        // that model has everything this one has, and more. Installing this one would take the model
+        // back a generation, and the next write would find it stale and wait for another retrain.
+        if state.generation.is_some_and(|g| g > generation) {
+            tracing::debug!(
+                generation,
+                current = ?state.generation,
+                "the model learnt past this retrain in place; it stays"
+            );
+            return Ok(None);
+        }
+        *state = State {
             model: fitted.map(|(model, ..)| model),
             generation: Some(generation),
             trained_at_ms: switchboard_runtime::now_ms(),
