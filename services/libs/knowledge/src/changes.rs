@@ -26,8 +26,9 @@ pub const KNOWLEDGE_BUCKET: &str = "knowledge";
 const CHANGES_KEY: &str = "changes";
 
 /// Writes of at most this many records travel whole and are learnt in place everywhere; larger ones
-/// (imports) only say how many, and every model retrains. A correction is one record.
-pub(crate) const LEARN_IN_PLACE: usize = 16;
+/// (imports) only say how many, and every model retrains. A correction is one record; the parts of
+/// history it moves to its department are one write of at most `demote_max_records` (60 by default).
+pub(crate) const LEARN_IN_PLACE: usize = 64;
 
 /// Announces writes on the feed.
 #[derive(Debug, Clone)]

@@ -183,6 +183,7 @@ impl FeedbackHandler {
                 query: &query,
                 received_at_ms: ticket.received_at_ms,
                 from_department: from,
+                to_department: &c.to_department,
                 reason: c.reason(),
             };
             let demoted = demote(&self.kb, &self.corrections, &corrected).await?;

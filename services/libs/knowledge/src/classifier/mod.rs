@@ -24,7 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use switchboard_proto::{DepartmentScore, Matches, SimilarTicket};
 
 pub use model::FitReport;
-use model::{HeldOut, Model, Sample};
+use model::{Example, HeldOut, Model, Sample};
 
 use crate::error::KnowledgeError;
 use crate::evidence::{Weighing, best_model_weight};
@@ -280,18 +280,23 @@ impl Classifier {
                 return None;
             }
             let model = state.model.as_mut()?;
-            let classes: Option<Vec<usize>> = records
+            let examples = records
                 .iter()
-                .map(|r| model.class(r.record.department.trim()))
-                .collect();
-            for (StoredRecord { record, dense }, class) in records.iter().zip(classes?) {
-                let weight = if record.weight > 0.0 {
-                    record.weight
-                } else {
-                    1.0
-                };
-                model.learn(&record.text, dense.as_deref(), class, weight);
-            }
+                .map(|StoredRecord { record, dense }| {
+                    Some(Example {
+                        id: &record.id,
+                        text: &record.text,
+                        dense: dense.as_deref(),
+                        class: model.class(record.department.trim())?,
+                        weight: if record.weight > 0.0 {
+                            record.weight
+                        } else {
+                            1.0
+                        },
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            model.learn(&examples);
             state.generation = Some(generation);
             state.learned += records.len() as u64;
             Some(false)
@@ -310,10 +315,10 @@ impl Classifier {
         }
     }
 
-    /// Moves records to new weights in place: each change is a stored record with its old weight and
-    /// its new one. `generation` is the store's generation after the write, as for [`Self::learn`]:
-    /// a model one write behind follows; one further behind, or without the record's department, is
-    /// left stale for the trainer.
+    /// Moves records to new weights in place: each change is a stored record and its new weight.
+    /// `generation` is the store's generation after the write, as for [`Self::learn`]: a model one
+    /// write behind follows; one further behind, or that has not seen one of the records, is left
+    /// stale for the trainer.
     pub(crate) async fn reweigh(&self, changes: Vec<(StoredRecord, f32)>, generation: u64) {
         let inner = Arc::clone(&self.inner);
         let followed = tokio::task::spawn_blocking(move || {
@@ -327,20 +332,12 @@ impl Classifier {
             let Some(model) = state.model.as_mut() else {
                 return false;
             };
-            let Some(classes) = changes
+            let weights: Vec<(&str, f32)> = changes
                 .iter()
-                .map(|(r, _)| model.class(r.record.department.trim()))
-                .collect::<Option<Vec<usize>>>()
-            else {
+                .map(|(r, to)| (r.record.id.as_str(), *to))
+                .collect();
+            if !model.reweigh(&weights) {
                 return false;
-            };
-            for ((StoredRecord { record, dense }, to), class) in changes.iter().zip(classes) {
-                let from = if record.weight > 0.0 {
-                    record.weight
-                } else {
-                    1.0
-                };
-                model.reweigh(&record.text, dense.as_deref(), class, from, *to);
             }
             state.generation = Some(generation);
             true
@@ -470,6 +467,7 @@ fn fit(records: &[StoredRecord]) -> (usize, Option<(Model, FitReport, Vec<HeldOu
     let samples: Vec<Sample> = records
         .iter()
         .map(|StoredRecord { record: r, dense }| Sample {
+            id: r.id.clone(),
             groups: features::extract(&r.text, dense.as_deref()),
             class: classes
                 .binary_search(&r.department)

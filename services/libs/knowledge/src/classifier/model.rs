@@ -6,9 +6,9 @@
 //! knowledge base, so a confidence of 0.8 is right about 80% of the time on tickets like the history.
 //! The same tenth chooses how much the dense embedding weighs against the n-grams.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use switchboard_learn::{Linear, Solver, SplitMix64, coordinate_step, squared_norm};
+use switchboard_learn::{Linear, Solver, SplitMix64};
 
 use super::centroids::Centroids;
 use super::features::{Group, extract};
@@ -54,6 +54,76 @@ pub(crate) struct Model {
     dense_weight: f32,
     /// Where each department's tickets lie, in the same features.
     centroids: Centroids,
+    /// What the last fit saw, kept so that learning in place reaches the model a retrain would.
+    memory: Memory,
+}
+
+/// Every record the model was fitted on or has learnt since, as the solver sees it, and each class's
+/// dual. A record learnt, replaced or reweighed in place changes the optimum of only the classes whose
+/// margin it is inside (its dual above zero, or about to be); the solver goes on from the dual it left
+/// there, over every record, and reaches in a few passes the model a retrain would reach in many. A
+/// single coordinate step on the record alone cannot: the other records never push back, so a
+/// correction raised its department on every word it has, common ones too, and (measured in
+/// `switchboard bench-drift`) took other departments' tickets with it.
+#[derive(Clone, Default)]
+struct Memory {
+    /// Record id to its sample.
+    ids: HashMap<String, usize>,
+    xs: Vec<Vec<(u32, f32)>>,
+    classes: Vec<usize>,
+    /// The solver's cost of each sample: its weight times [`COST`].
+    costs: Vec<f32>,
+    /// By class: the samples whose dual is above zero, with it, by sample. The rest are zero, and in a
+    /// one-against-the-rest problem most samples are well outside every other class's margin.
+    alphas: Vec<Vec<(u32, f32)>>,
+}
+
+impl Memory {
+    /// The samples of `samples` (sample `i` is record `i`) over their vectors.
+    fn new(samples: &[Sample], xs: Vec<Vec<(u32, f32)>>) -> Self {
+        Self {
+            ids: samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
+            xs,
+            classes: samples.iter().map(|s| s.class).collect(),
+            costs: samples.iter().map(|s| COST * s.weight).collect(),
+            alphas: Vec::new(),
+        }
+    }
+
+    /// Sample `i`'s side in `class`'s problem.
+    fn side(&self, i: usize, class: usize) -> f32 {
+        if self.classes[i] == class { 1.0 } else { -1.0 }
+    }
+
+    /// The dual of `sample` in `class`'s problem.
+    fn alpha(&self, class: usize, sample: usize) -> f32 {
+        let duals = &self.alphas[class];
+        duals
+            .binary_search_by_key(&(sample as u32), |&(i, _)| i)
+            .map_or(0.0, |at| duals[at].1)
+    }
+
+    fn dense_alphas(&self, class: usize) -> Vec<f32> {
+        let mut alpha = vec![0.0; self.xs.len()];
+        for &(i, a) in &self.alphas[class] {
+            alpha[i as usize] = a;
+        }
+        alpha
+    }
+}
+
+/// A record to learn in place: its id (a record learnt again replaces its sample), text, embedding,
+/// class and weight.
+pub(crate) struct Example<'a> {
+    pub id: &'a str,
+    pub text: &'a str,
+    pub dense: Option<&'a [f32]>,
+    pub class: usize,
+    pub weight: f32,
 }
 
 /// Millions of weights say nothing in a log line: the shape does.
@@ -68,8 +138,9 @@ impl std::fmt::Debug for Model {
     }
 }
 
-/// One training record: its text's feature groups, class and sample weight.
+/// One training record: its id, its text's feature groups, class and sample weight.
 pub(crate) struct Sample {
+    pub id: String,
     pub groups: [Group; 3],
     pub class: usize,
     pub weight: f32,
@@ -152,9 +223,12 @@ impl Model {
             for &weight in candidates {
                 let mut probe = model.clone();
                 probe.dense_weight = weight;
-                let xs = probe.vectorise_all(samples);
-                probe.train(&xs, samples, &train);
-                let logits: Vec<Vec<f32>> = holdout.iter().map(|&i| probe.logits(&xs[i])).collect();
+                let memory = Memory::new(samples, probe.vectorise_all(samples));
+                probe.train(&memory, &train);
+                let logits: Vec<Vec<f32>> = holdout
+                    .iter()
+                    .map(|&i| probe.logits(&memory.xs[i]))
+                    .collect();
                 let right = logits
                     .iter()
                     .zip(&gold)
@@ -196,12 +270,14 @@ impl Model {
                     .collect();
             }
         }
-        let xs = model.vectorise_all(samples);
+        let mut memory = Memory::new(samples, model.vectorise_all(samples));
         let all: Vec<usize> = (0..samples.len()).collect();
-        model.train(&xs, samples, &all);
+        let alphas = model.train(&memory, &all);
+        memory.alphas = alphas.into_iter().map(sparse).collect();
         model.temperature = report.temperature;
         let classes: Vec<usize> = samples.iter().map(|s| s.class).collect();
-        model.centroids = Centroids::fit(&xs, &classes, model.classes.len());
+        model.centroids = Centroids::fit(&memory.xs, &classes, model.classes.len());
+        model.memory = memory;
         Some((model, report, held_out))
     }
 
@@ -242,6 +318,7 @@ impl Model {
             temperature: 1.0,
             dense_weight: DENSE_WEIGHTS[0],
             centroids: Centroids::default(),
+            memory: Memory::default(),
         }
     }
 
@@ -327,126 +404,196 @@ impl Model {
             .collect()
     }
 
-    /// Fits every class against the rest on the samples in `order`, the classes spread over the cores:
-    /// each is its own problem, sharing only the read-only samples.
-    fn train(&mut self, xs: &[Vec<(u32, f32)>], samples: &[Sample], order: &[usize]) {
+    /// Fits every class against the rest on the samples of `memory` in `order`, from zero. Returns
+    /// each class's dual, by sample.
+    fn train(&mut self, memory: &Memory, order: &[usize]) -> Vec<Vec<f32>> {
+        self.weights.fill(0.0);
+        self.bias.fill(0.0);
+        let jobs = (0..self.classes.len())
+            .map(|class| (class, vec![0.0; memory.xs.len()]))
+            .collect();
+        self.solve(memory, order, jobs)
+            .into_iter()
+            .map(|(_, alpha)| alpha)
+            .collect()
+    }
+
+    /// Runs the solver for each job's class (one against the rest, from its weights and the job's
+    /// dual, over the samples in `order`) to the optimum, the classes spread
+    /// over the cores: each is its own problem, sharing only the read-only samples. Returns the jobs
+    /// with their duals moved, in the order given.
+    fn solve(
+        &mut self,
+        memory: &Memory,
+        order: &[usize],
+        jobs: Vec<(usize, Vec<f32>)>,
+    ) -> Vec<(usize, Vec<f32>)> {
         let k = self.classes.len();
         let rows = self.idf.len();
+        let mut jobs: Vec<(usize, Linear, Vec<f32>)> = jobs
+            .into_iter()
+            .map(|(class, alpha)| {
+                let weights = (0..rows).map(|r| self.weights[r * k + class]).collect();
+                let bias = self.bias[class];
+                (class, Linear { weights, bias }, alpha)
+            })
+            .collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(k);
-        let costs: Vec<f32> = samples.iter().map(|s| COST * s.weight).collect();
-        let costs = &costs;
-        let fitted: Vec<(usize, Linear)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    scope.spawn(move || {
-                        (t..k)
-                            .step_by(threads)
-                            .map(|class| {
-                                // One class against the rest.
-                                let positive: Vec<bool> =
-                                    samples.iter().map(|s| s.class == class).collect();
-                                let solver = Solver {
-                                    seed: SEED ^ class as u64,
-                                    ..SOLVER
-                                };
-                                let fitted =
-                                    solver.fit(rows, xs, &positive, costs, order, &mut |_| {});
-                                (class, fitted)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| {
-                    w.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        for (class, Linear { weights, bias }) in fitted {
-            for (row, v) in weights.into_iter().enumerate() {
-                self.weights[row * k + class] = v;
+            .min(jobs.len())
+            .max(1);
+        let per_thread = jobs.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for chunk in jobs.chunks_mut(per_thread) {
+                scope.spawn(move || {
+                    for (class, model, alpha) in chunk {
+                        let positive: Vec<bool> =
+                            memory.classes.iter().map(|c| c == class).collect();
+                        let solver = Solver {
+                            seed: SEED ^ *class as u64,
+                            ..SOLVER
+                        };
+                        solver.resume(
+                            &memory.xs,
+                            &positive,
+                            &memory.costs,
+                            order,
+                            model,
+                            alpha,
+                            &mut |_| {},
+                        );
+                    }
+                });
             }
-            self.bias[class] = bias;
-        }
+        });
+        jobs.into_iter()
+            .map(|(class, Linear { weights, bias }, alpha)| {
+                for (row, v) in weights.into_iter().enumerate() {
+                    self.weights[row * k + class] = v;
+                }
+                self.bias[class] = bias;
+                (class, alpha)
+            })
+            .collect()
     }
 
-    /// Learns one record online: the record joins each class's problem with one coordinate step of the
-    /// dual at its own cost (its weight times [`COST`]), on its words only. Not the bias: the bias is
-    /// every ticket's, and in a retrain the department's other tickets would hold it in place, so a
-    /// step on it here would move tickets that share nothing with the record (the step is then a little
-    /// short of exact, its size counting a bias feature it does not move). Nor more than the record's
-    /// cost: one that cost more until the model agreed pushed other departments down with it and
-    /// (measured in `switchboard bench-drift`) cost the departments no correction concerned tens of
-    /// points of accuracy. How far a correction moves routing is its weight's to say, with the demotion
-    /// of the history it contradicts. Buckets the model has not seen get rows, so new wording is learnt
-    /// too.
-    pub(crate) fn learn(&mut self, text: &str, dense: Option<&[f32]>, class: usize, weight: f32) {
-        let groups = extract(text, dense);
+    /// Learns records in place: each joins (or, learnt before under its id, replaces) its sample at its
+    /// own cost (its weight times [`COST`]), and every class whose optimum that changes is solved again
+    /// from where it was (see [`Memory`]). Buckets the model has not seen get rows, so new wording is
+    /// learnt too.
+    pub(crate) fn learn(&mut self, examples: &[Example<'_>]) {
         let k = self.classes.len();
-        for &(bucket, _) in groups.iter().flatten() {
-            if !self.rows.contains_key(&bucket) {
-                let row = self.idf.len();
-                self.rows.insert(bucket, row as u32);
-                self.idf.push(self.unseen_idf);
-                self.weights.extend(std::iter::repeat_n(0.0, k));
+        let mut touched = BTreeSet::new();
+        for e in examples {
+            let groups = extract(e.text, e.dense);
+            for &(bucket, _) in groups.iter().flatten() {
+                if !self.rows.contains_key(&bucket) {
+                    let row = self.idf.len();
+                    self.rows.insert(bucket, row as u32);
+                    self.idf.push(self.unseen_idf);
+                    self.weights.extend(std::iter::repeat_n(0.0, k));
+                }
             }
+            let x = self.vectorise(&groups);
+            self.centroids.add(&x, e.class);
+            let sample = match self.memory.ids.get(e.id) {
+                Some(&i) => {
+                    // The old sample leaves every problem it had a part in.
+                    touched.extend(self.forget(i));
+                    i
+                }
+                None => {
+                    let i = self.memory.xs.len();
+                    self.memory.ids.insert(e.id.to_owned(), i);
+                    self.memory.xs.push(Vec::new());
+                    self.memory.classes.push(e.class);
+                    self.memory.costs.push(0.0);
+                    i
+                }
+            };
+            // A class whose margin the sample is outside keeps its optimum: its dual stays 0.
+            for (class, margin) in self.logits(&x).into_iter().enumerate() {
+                let y = if class == e.class { 1.0 } else { -1.0 };
+                if y * margin < 1.0 {
+                    touched.insert(class);
+                }
+            }
+            self.memory.xs[sample] = x;
+            self.memory.classes[sample] = e.class;
+            self.memory.costs[sample] = COST * e.weight;
         }
-        let x = self.vectorise(&groups);
-        self.centroids.add(&x, class);
-        let norm = squared_norm(&x);
-        let margins = self.logits(&x);
-        for (other, margin) in margins.into_iter().enumerate() {
-            let y = if other == class { 1.0 } else { -1.0 };
-            let Some(step) = coordinate_step(y * margin, 0.0, COST * weight, norm) else {
+        self.resolve(touched);
+    }
+
+    /// Moves records the model knows (by id) to new weights in place: each class in whose problem one
+    /// has a part (its dual above zero) is solved again from where it was. `false`, changing nothing,
+    /// when a record is unknown to the model: only a retrain can weigh it.
+    pub(crate) fn reweigh(&mut self, changes: &[(&str, f32)]) -> bool {
+        let Some(samples) = changes
+            .iter()
+            .map(|(id, _)| self.memory.ids.get(*id).copied())
+            .collect::<Option<Vec<usize>>>()
+        else {
+            return false;
+        };
+        let mut touched = BTreeSet::new();
+        for (&sample, &(_, weight)) in samples.iter().zip(changes) {
+            self.memory.costs[sample] = COST * weight;
+            touched.extend(
+                (0..self.classes.len()).filter(|&class| self.memory.alpha(class, sample) > 0.0),
+            );
+        }
+        self.resolve(touched);
+        true
+    }
+
+    /// Takes sample `i`'s part out of every class's weights and dual; returns the classes it was in.
+    fn forget(&mut self, i: usize) -> Vec<usize> {
+        let k = self.classes.len();
+        let mut left = Vec::new();
+        for class in 0..k {
+            let duals = &mut self.memory.alphas[class];
+            let Ok(at) = duals.binary_search_by_key(&(i as u32), |&(s, _)| s) else {
                 continue;
             };
-            let d = step * y;
-            for &(row, v) in &x {
-                self.weights[row as usize * k + other] += d * v;
+            let (_, alpha) = duals.remove(at);
+            let y = self.memory.side(i, class);
+            for &(row, v) in &self.memory.xs[i] {
+                self.weights[row as usize * k + class] -= alpha * y * v;
             }
+            self.bias[class] -= alpha * y;
+            left.push(class);
         }
+        left
     }
 
-    /// Moves a record the model was trained or has learnt from to another sample weight, in place. The
-    /// squared-hinge SVM's dual variable for a record is, at the optimum, `2·C·(1 − y·margin)` where the
-    /// margin is short of 1, and zero beyond: so the record's part in its department's weights can be
-    /// read off its margin, and one exact coordinate step of the dual under the new cost moves it to
-    /// where the new weight puts it. A lighter record then pulls its department's weights towards its
-    /// words less.
-    ///
-    /// Only its own department's: the margins the dual is read from have drifted with what was learnt
-    /// in place since training, and read off the other departments' they credit the record with
-    /// pushes it never made. Demoting a department's tickets after corrections had raised another
-    /// department on their words then raised that department further, on every word the tickets
-    /// share with the rest, and (measured in `switchboard bench-drift`) cost the departments no
-    /// correction concerned over 20 points. For the same reason the dual read off is at most what a
-    /// record on the margin holds (`y·margin` taken as at least 0), and the bias is left alone: it is
-    /// every ticket's.
-    pub(crate) fn reweigh(
-        &mut self,
-        text: &str,
-        dense: Option<&[f32]>,
-        class: usize,
-        from_weight: f32,
-        to_weight: f32,
-    ) {
-        let x = self.vectorise(&extract(text, dense));
-        let norm = squared_norm(&x);
-        let k = self.classes.len();
-        let margin = self.logits(&x)[class];
-        let alpha = 2.0 * COST * from_weight * (1.0 - margin.max(0.0)).max(0.0);
-        let Some(step) = coordinate_step(margin, alpha, COST * to_weight, norm) else {
+    /// Solves the `touched` classes again from their duals, over every sample the model knows.
+    fn resolve(&mut self, touched: BTreeSet<usize>) {
+        if touched.is_empty() {
             return;
-        };
-        for &(row, v) in &x {
-            self.weights[row as usize * k + class] += step * v;
+        }
+        let jobs = touched
+            .into_iter()
+            .map(|class| (class, self.memory.dense_alphas(class)))
+            .collect();
+        let memory = std::mem::take(&mut self.memory);
+        let all: Vec<usize> = (0..memory.xs.len()).collect();
+        let solved = self.solve(&memory, &all, jobs);
+        self.memory = memory;
+        for (class, alpha) in solved {
+            self.memory.alphas[class] = sparse(alpha);
         }
     }
+}
+
+/// A dual by sample, as its samples above zero.
+fn sparse(alpha: Vec<f32>) -> Vec<(u32, f32)> {
+    alpha
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, a)| a > 0.0)
+        .map(|(i, a)| (i as u32, a))
+        .collect()
 }
 
 /// Per department, every [`HOLDOUT_EVERY`]-th record in a seeded shuffle: a stratified tenth.
@@ -541,7 +688,9 @@ mod tests {
 
     fn samples(rows: &[(&str, usize)]) -> Vec<Sample> {
         rows.iter()
-            .map(|&(text, class)| Sample {
+            .enumerate()
+            .map(|(i, &(text, class))| Sample {
+                id: format!("row-{i}"),
                 groups: extract(text, None),
                 class,
                 weight: 1.0,
@@ -595,34 +744,79 @@ mod tests {
         );
     }
 
-    #[test]
-    fn learning_a_correction_changes_the_answer() {
-        let mut m = model();
-        let text = "the courier charged me a fee for my parcel";
-        let before = m.predict(text, None, usize::MAX)[0].class;
-        let target = 1 - before;
-        m.learn(text, None, target, 3.0);
-        assert_eq!(m.predict(text, None, usize::MAX)[0].class, target);
+    fn example(id: &str, text: &'static str, class: usize, weight: f32) -> Example<'static> {
+        Example {
+            id: Box::leak(id.to_owned().into_boxed_str()),
+            text,
+            dense: None,
+            class,
+            weight,
+        }
+    }
+
+    /// The top class and its probability for every text, by two models, agree.
+    fn assert_close(a: &Model, b: &Model, texts: &[&str]) {
+        for text in texts {
+            let (pa, pb) = (a.predict(text, None, 1)[0], b.predict(text, None, 1)[0]);
+            assert_eq!(pa.class, pb.class, "{text}");
+            assert!(
+                (pa.probability - pb.probability).abs() < 0.02,
+                "{text}: {} in place, {} retrained",
+                pa.probability,
+                pb.probability
+            );
+        }
+    }
+
+    fn texts() -> Vec<&'static str> {
+        ROWS.iter().map(|&(t, _)| t).collect()
     }
 
     #[test]
-    fn a_lighter_record_counts_less_and_moves_like_a_retrain() {
+    fn learning_in_place_reaches_what_a_retrain_would() {
+        let mut m = model();
+        // Every word of it is known, so the retrain's IDF is the same as the model's.
+        let text = "my parcel amount is wrong";
+        let before = m.predict(text, None, 1)[0].class;
+        let target = 1 - before;
+        m.learn(&[example("new", text, target, 3.0)]);
+        assert_eq!(m.predict(text, None, 1)[0].class, target);
+        let mut rows = samples(ROWS);
+        rows.push(Sample {
+            id: "new".into(),
+            groups: extract(text, None),
+            class: target,
+            weight: 3.0,
+        });
+        let (retrained, ..) =
+            Model::fit(vec!["billing".into(), "delivery".into()], &rows).expect("fits");
+        let mut all = texts();
+        all.push(text);
+        assert_close(&m, &retrained, &all);
+        // Learnt again under its id, the record is replaced, not added: back to its first class.
+        m.learn(&[example("new", text, before, 3.0)]);
+        assert_eq!(m.predict(text, None, 1)[0].class, before);
+        assert_eq!(m.memory.xs.len(), ROWS.len() + 1);
+    }
+
+    #[test]
+    fn a_lighter_record_counts_less_as_in_a_retrain() {
         let text = ROWS[0].0;
         let p = |m: &Model| m.predict(text, None, usize::MAX)[0].probability;
         let mut m = model();
         let trained = p(&m);
-        m.reweigh(text, None, 0, 1.0, 0.05);
-        let demoted = p(&m);
-        assert!(demoted < trained, "{demoted} < {trained}");
-        // The direction a retrain at the lighter weight takes.
+        assert!(m.reweigh(&[("row-0", 0.05)]));
+        assert!(p(&m) < trained, "{} < {trained}", p(&m));
         let mut light = samples(ROWS);
         light[0].weight = 0.05;
         let (retrained, ..) =
             Model::fit(vec!["billing".into(), "delivery".into()], &light).expect("fits");
-        assert!(p(&retrained) < trained, "{} < {trained}", p(&retrained));
-        // And back: the record's weight restored, it counts as before, near enough.
-        m.reweigh(text, None, 0, 0.05, 1.0);
-        assert!(p(&m) > demoted, "{} > {demoted}", p(&m));
+        assert_close(&m, &retrained, &texts());
+        // And back: the record's weight restored, it counts as before.
+        assert!(m.reweigh(&[("row-0", 1.0)]));
+        assert_close(&m, &model(), &texts());
+        // A record the model never saw cannot be moved in place.
+        assert!(!m.reweigh(&[("row-0", 0.5), ("unknown", 0.5)]));
     }
 
     /// 900 records of 3 classes: the class shows in the text's words, in the embedding, or both, and
@@ -644,6 +838,7 @@ mod tests {
                     .map(|d| noise() + if dense_tells && d == class { 0.5 } else { 0.0 })
                     .collect();
                 Sample {
+                    id: format!("mixed-{i}"),
                     groups: extract(&text, Some(&dense)),
                     class,
                     weight: 1.0,
