@@ -262,13 +262,16 @@ async fn a_change_of_responsibility_demotes_only_close_older_tickets_of_the_old_
         CorrectionReason::ResponsibilityChanged,
     );
     handle(&f, f.subjects.corrected(), change.encode_to_vec()).await;
-    let weights: Vec<(String, String, f32)> =
-        f.kb.records()
-            .await
-            .expect("records")
-            .into_iter()
-            .map(|r| (r.record.id, r.record.department, r.record.weight))
-            .collect();
+    let factor = CorrectionsConfig::default().demote_factor;
+    let records = f.kb.records().await.expect("records");
+    let weights: Vec<(String, String, f32)> = records
+        .iter()
+        .filter(|r| r.record.source != "moved")
+        .map(|r| {
+            let r = &r.record;
+            (r.id.clone(), r.department.clone(), r.weight)
+        })
+        .collect();
     let demoted: Vec<&str> = weights
         .iter()
         .filter(|(_, _, w)| *w < 1.0)
@@ -278,8 +281,24 @@ async fn a_change_of_responsibility_demotes_only_close_older_tickets_of_the_old_
     for (id, department, weight) in &weights {
         if *weight < 1.0 {
             assert_eq!(department, "front_desk", "{id}");
-            assert_eq!(*weight, 0.5, "{id}: one demotion by the factor");
+            assert_eq!(*weight, factor, "{id}: one demotion by the factor");
         }
+    }
+    // What each demoted ticket lost is a record of the department the correction chose, and no
+    // other record moved anywhere.
+    let moved: Vec<&KnowledgeRecord> = records
+        .iter()
+        .map(|r| &r.record)
+        .filter(|r| r.source == "moved")
+        .collect();
+    assert_eq!(moved.len(), demoted.len(), "{moved:?}");
+    for id in &demoted {
+        let part = moved
+            .iter()
+            .find(|r| r.id == format!("moved:facilities:{id}"))
+            .unwrap_or_else(|| panic!("no moved part of {id}: {moved:?}"));
+        assert_eq!(part.department, "facilities");
+        assert!((part.weight - (1.0 - factor)).abs() < 1e-6, "{part:?}");
     }
     // The permit ticket is demoted; the front desk's late one and far one, and every other
     // department's, not.
