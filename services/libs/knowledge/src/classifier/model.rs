@@ -419,9 +419,9 @@ impl Model {
     }
 
     /// Runs the solver for each job's class (one against the rest, from its weights and the job's
-    /// dual, over the samples in `order`) to the optimum, the classes spread
-    /// over the cores: each is its own problem, sharing only the read-only samples. Returns the jobs
-    /// with their duals moved, in the order given.
+    /// dual, over the samples in `order`) to the optimum, the classes spread over the cores: each is
+    /// its own problem, sharing only the read-only samples. Returns the jobs with their duals moved, in
+    /// the order given.
     fn solve(
         &mut self,
         memory: &Memory,
