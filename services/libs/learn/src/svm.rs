@@ -133,8 +133,8 @@ impl Solver {
 /// The exact minimisation of the dual along one sample's coordinate: the change to its `alpha`, kept at
 /// or above zero, or `None` when it is already optimal. `margin` is y·(w·x + bias), `cost` the sample's
 /// C and `squared_norm` that of x without the bias feature. Whoever takes the step adds step·y·x to the
-/// weights and step·y to the bias: online learning folds a new sample in with it.
-pub fn coordinate_step(margin: f32, alpha: f32, cost: f32, squared_norm: f32) -> Option<f32> {
+/// weights and step·y to the bias.
+fn coordinate_step(margin: f32, alpha: f32, cost: f32, squared_norm: f32) -> Option<f32> {
     let diag = diag(cost);
     let gradient = margin - 1.0 + alpha * diag;
     let next = (alpha - gradient / (squared_norm + 1.0 + diag)).max(0.0);
