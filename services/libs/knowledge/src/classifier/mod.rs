@@ -7,8 +7,10 @@
 //! counts its writes (its generation: with a change feed, the revision of the last write any process
 //! announced; see [`crate::changes`]); the model remembers the generation it reflects:
 //! - a write of a few records (a correction, a resolution) is learnt in place, by this process when it
-//!   made the write and by every other process when the change feed brings it: exact coordinate steps
-//!   of the SVM fold the records in and move the model to the new generation, with no retrain;
+//!   made the write and by every other process when the change feed brings it: the SVM, which keeps
+//!   its dual, is solved again from there for the departments the records touch, reaching what a
+//!   retrain would, and the model moves to the new generation; so is a change of weights, in the
+//!   process that made it;
 //! - any other change (an import, a write the model missed) leaves the model stale, and the trainer
 //!   ([`Classifier::train_in_background`]) retrains it from every record. Tickets never wait for it:
 //!   they are scored by the model there is, which is at most one retrain behind.
