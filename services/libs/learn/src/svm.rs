@@ -49,27 +49,13 @@ impl Solver {
         order: &[usize],
         progress: &mut dyn FnMut(Pass),
     ) -> Linear {
-        self.fit_dual(dim, xs, positive, costs, order, progress).0
-    }
-
-    /// [`Self::fit`], also returning the dual: each sample's `alpha` (zero for those left out), from
-    /// which [`Self::resume`] goes on after the samples or their costs change.
-    pub fn fit_dual(
-        &self,
-        dim: usize,
-        xs: &[Vec<(u32, f32)>],
-        positive: &[bool],
-        costs: &[f32],
-        order: &[usize],
-        progress: &mut dyn FnMut(Pass),
-    ) -> (Linear, Vec<f32>) {
         let mut model = Linear {
             weights: vec![0.0; dim],
             bias: 0.0,
         };
         let mut alpha = vec![0.0; xs.len()];
         self.resume(xs, positive, costs, order, &mut model, &mut alpha, progress);
-        (model, alpha)
+        model
     }
 
     /// Goes on from `model` and its dual `alpha` (`model` = Σ αᵢ yᵢ xᵢ, as a fit left them) to the
@@ -260,7 +246,24 @@ mod tests {
         };
         let mut costs = vec![1.0; xs.len()];
         let first: Vec<usize> = (0..30).collect();
-        let (mut model, mut alpha) = tight.fit_dual(4, &xs, &positive, &costs, &first, &mut |_| {});
+        let from_zero = |order: &[usize], costs: &[f32]| {
+            let mut model = Linear {
+                weights: vec![0.0; 4],
+                bias: 0.0,
+            };
+            let mut alpha = vec![0.0; xs.len()];
+            tight.resume(
+                &xs,
+                &positive,
+                costs,
+                order,
+                &mut model,
+                &mut alpha,
+                &mut |_| {},
+            );
+            (model, alpha)
+        };
+        let (mut model, mut alpha) = from_zero(&first, &costs);
         // Ten samples join, and one of the first gets a tenth of its cost.
         costs[3] = 0.1;
         let all: Vec<usize> = (0..xs.len()).collect();
@@ -273,7 +276,7 @@ mod tests {
             &mut alpha,
             &mut |_| {},
         );
-        let (scratch, scratch_alpha) = tight.fit_dual(4, &xs, &positive, &costs, &all, &mut |_| {});
+        let (scratch, scratch_alpha) = from_zero(&all, &costs);
         for (x, _) in xs.iter().zip(&positive) {
             let (a, b) = (decision(&model, x), decision(&scratch, x));
             assert!((a - b).abs() < 1e-2, "{a} against {b} from zero");
