@@ -1,13 +1,14 @@
 //! Hashed n-gram features of a text, in the shape of scikit-learn's vectorisers: character n-grams over
 //! the whole text (its `char` analyzer) or within each word (`char_wb`), and word unigrams and bigrams
 //! from [`switchboard_text::tokens`] (jieba for Chinese). Character n-grams carry Chinese, where words are
-//! segmented unreliably, and misspellings; words and bigrams carry phrases.
+//! segmented unreliably, and misspellings; words and bigrams carry phrases. Han text can have n-grams
+//! of its own length ([`NgramConfig::han_char_max`]).
 //!
 //! Hashing keeps the vocabulary out of a model's state: a feature's bucket is a fixed function of its
 //! text, so nothing has to be learnt or stored to name it, and a model file means the same thing on every
 //! platform and release.
 
-use switchboard_text::tokens;
+use switchboard_text::{is_han, tokens};
 
 /// FNV-1a 64, the published constants.
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -52,6 +53,12 @@ pub struct NgramConfig {
     pub word_bounded: bool,
     /// 0: no word features, 1: unigrams, 2: unigrams and bigrams.
     pub word_ngrams: u8,
+    /// `Some(n)`: runs of Han characters get character n-grams up to `n` long, apart from the letters
+    /// around them, and give no word features. A Han character is about what a word is in a Latin
+    /// script, so its unigrams and bigrams are Chinese's words and phrases, where longer n-grams are too
+    /// rare to learn from and a segmenter's one guess at the words adds only its mistakes. `None`: Han
+    /// text is cut like any other.
+    pub han_char_max: Option<u8>,
     pub counts: Counts,
 }
 
@@ -72,6 +79,11 @@ impl NgramConfig {
             Some("character n-grams need 1 ≤ min ≤ max ≤ 6")
         } else if self.word_ngrams > 2 {
             Some("word_ngrams must be 0, 1 or 2")
+        } else if self
+            .han_char_max
+            .is_some_and(|n| n < self.char_min || n > MAX_NGRAM)
+        {
+            Some("Han character n-grams need min ≤ max ≤ 6")
         } else {
             None
         }
@@ -109,11 +121,13 @@ impl NgramConfig {
         let text = normalise(text);
         let mut padded: Vec<char> = Vec::new();
         let mut pad = |part: &str| {
-            padded.clear();
-            padded.push(EDGE);
-            padded.extend(part.chars());
-            padded.push(EDGE);
-            self.char_ngrams(&padded, chars);
+            for (run, max) in self.script_runs(part) {
+                padded.clear();
+                padded.push(EDGE);
+                padded.extend(run.chars());
+                padded.push(EDGE);
+                self.char_ngrams(&padded, max, chars);
+            }
         };
         if self.word_bounded {
             text.split(' ').filter(|w| !w.is_empty()).for_each(pad);
@@ -121,7 +135,10 @@ impl NgramConfig {
             pad(&text);
         }
         if self.word_ngrams > 0 {
-            let tokens = tokens(&text);
+            let mut tokens = tokens(&text);
+            if self.han_char_max.is_some() {
+                tokens.retain(|w| !w.chars().any(is_han));
+            }
             for w in &tokens {
                 words.push(self.bucket(Fnv::new(WORD_TAG).bytes(w.as_bytes())));
             }
@@ -137,8 +154,32 @@ impl NgramConfig {
         }
     }
 
-    fn char_ngrams(&self, chars: &[char], out: &mut Vec<u32>) {
-        for n in usize::from(self.char_min)..=usize::from(self.char_max) {
+    /// `part` with the longest n-gram for it: whole, or with [`NgramConfig::han_char_max`] cut where
+    /// it turns from Han characters to others or back, each run with its script's longest.
+    fn script_runs<'t>(&self, part: &'t str) -> Vec<(&'t str, u8)> {
+        let Some(han_max) = self.han_char_max else {
+            return vec![(part, self.char_max)];
+        };
+        let max = |han: bool| if han { han_max } else { self.char_max };
+        let mut runs = Vec::new();
+        let (mut start, mut han) = (0, None);
+        for (at, c) in part.char_indices() {
+            let this = is_han(c);
+            match han {
+                Some(before) if before != this => {
+                    runs.push((&part[start..at], max(before)));
+                    start = at;
+                }
+                _ => {}
+            }
+            han = Some(this);
+        }
+        runs.push((&part[start..], max(han.unwrap_or(false))));
+        runs
+    }
+
+    fn char_ngrams(&self, chars: &[char], max: u8, out: &mut Vec<u32>) {
+        for n in usize::from(self.char_min)..=usize::from(max) {
             if chars.len() <= n {
                 // Exactly n long, the sequence is its one window; shorter, `char_wb` counts it whole.
                 if chars.len() == n || self.word_bounded {
@@ -244,6 +285,7 @@ mod tests {
         char_max: 3,
         word_bounded: false,
         word_ngrams: 2,
+        han_char_max: None,
         counts: Counts::Presence,
     };
 
@@ -254,6 +296,7 @@ mod tests {
         char_max: 4,
         word_bounded: true,
         word_ngrams: 0,
+        han_char_max: None,
         counts: Counts::Sublinear,
     };
 
@@ -352,6 +395,39 @@ mod tests {
             .extract("")
             .chars
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn han_runs_can_have_their_own_length_and_no_words() {
+        let words = NgramConfig {
+            word_ngrams: 2,
+            ..WB
+        };
+        let han = NgramConfig {
+            han_char_max: Some(2),
+            ..words
+        };
+        // Edge, 登, 录, edge: 3 distinct unigrams and 3 bigrams, where 1 to 4 gives 3 + 3 + 2 + 1.
+        assert_eq!(han.extract("登录").chars.len(), 6);
+        assert_eq!(words.extract("登录").chars.len(), 9);
+        assert!(han.extract("登录失败").words.is_empty());
+        assert!(!words.extract("登录失败").words.is_empty());
+        // Letters keep their length and their words, also inside a Han word.
+        let vpn = han.extract("vpn");
+        let mixed = han.extract("vpn登录");
+        let buckets = |f: &NgramFeatures| f.chars.iter().map(|&(b, _)| b).collect::<Vec<_>>();
+        assert!(buckets(&vpn).iter().all(|b| buckets(&mixed).contains(b)));
+        assert_eq!(mixed.words, vpn.words);
+        assert_eq!(vpn, words.extract("vpn"));
+        assert!(han.problem().is_none());
+        assert!(
+            NgramConfig {
+                han_char_max: Some(7),
+                ..han
+            }
+            .problem()
+            .is_some()
         );
     }
 

@@ -27,6 +27,7 @@ pub(crate) const FEATURES: NgramConfig = NgramConfig {
     char_max: 3,
     word_bounded: false,
     word_ngrams: 2,
+    han_char_max: None,
     counts: Counts::Presence,
 };
 

@@ -1,18 +1,22 @@
 //! The classifier's text features, in the shape of scikit-learn's TF-IDF over character n-grams (1 to 4,
 //! word-boundary aware like its `char_wb`) joined with word unigrams and bigrams, each counted
-//! sublinearly; the IDF and the normalisation are the model's ([`super::model`]).
+//! sublinearly; Chinese gets character unigrams and bigrams instead. The IDF and the normalisation are
+//! the model's ([`super::model`]).
 
 use switchboard_learn::{Counts, NgramConfig};
 
 /// 2^20 buckets keep collisions rare at the hundreds of thousands of distinct n-grams a knowledge base
 /// of tens of thousands of tickets holds. A repeated word in a ticket says a little more about its topic,
-/// so occurrences count, sublinearly.
+/// so occurrences count, sublinearly. Han characters get n-grams up to 2 and no jieba words: on a
+/// Chinese history, 5-fold cross-validation of the SVM went from 0.898 (1 to 4, with words) to 0.914,
+/// and English is cut as before.
 const FEATURES: NgramConfig = NgramConfig {
     hash_bits: 20,
     char_min: 1,
     char_max: 4,
     word_bounded: true,
     word_ngrams: 2,
+    han_char_max: Some(2),
     counts: Counts::Sublinear,
 };
 
@@ -45,12 +49,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chinese_gets_character_ngrams_and_words() {
+    fn chinese_gets_character_unigrams_and_bigrams_and_no_words() {
         assert_eq!(FEATURES.problem(), None);
+        // Edges and 10 characters: 11 distinct unigrams (the edges are one), 11 bigrams.
         let [chars, words, dense] = extract("密码正确但是无法登录", None);
-        assert!(chars.len() > 20, "{chars:?}");
-        assert!(!words.is_empty());
+        assert_eq!(chars.len(), 22, "{chars:?}");
+        assert!(words.is_empty());
         assert!(dense.is_empty());
+        // The English in a Chinese ticket is cut as English: words, and n-grams up to 4.
+        let [mixed, words, _] = extract("vpn无法登录", None);
+        let [vpn, vpn_words, _] = extract("vpn", None);
+        assert!(vpn.iter().all(|(b, _)| mixed.iter().any(|(m, _)| m == b)));
+        assert_eq!(words, vpn_words);
         assert_eq!(extract("Login FAILED", None), extract("login failed", None));
     }
 
