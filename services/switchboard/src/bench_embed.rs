@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use switchboard_embed::{Embedder, LocalBert, LocalBertOptions};
+use switchboard_embed::{LocalBertOptions, load_local};
 
 use crate::measure::{Machine, peak_memory_mib, quantile};
 use crate::settings::EmbedderSettings;
@@ -65,7 +65,7 @@ pub async fn run(
         name: None,
     };
     let dir = settings.model_dir.clone();
-    let model = tokio::task::spawn_blocking(move || LocalBert::load(&dir, options))
+    let model = tokio::task::spawn_blocking(move || load_local(&dir, options))
         .await?
         .with_context(|| {
             format!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_embed::{
-    Batcher, BatcherOptions, EmbedError, Embedder, LocalBert, LocalBertOptions, OpenAiEmbedder,
+    Batcher, BatcherOptions, EmbedError, Embedder, LocalBertOptions, OpenAiEmbedder, load_local,
     read_chinese,
 };
 use switchboard_knowledge::{ImportSummary, KnowledgeBase, KnowledgeError};
@@ -74,11 +74,11 @@ async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder
                 threads: settings.threads,
                 name: None,
             };
-            let loaded = tokio::task::spawn_blocking(move || LocalBert::load(&dir, options))
+            let loaded = tokio::task::spawn_blocking(move || load_local(&dir, options))
                 .await
                 .map_err(AppError::Task)?;
             match loaded {
-                Ok(model) => Arc::new(model),
+                Ok(model) => model,
                 Err(EmbedError::ModelMissing { dir }) if settings.kind == EmbedderKind::Auto => {
                     tracing::warn!(
                         model_dir = %dir.display(),
@@ -133,9 +133,10 @@ pub async fn language_notice(
         "note: {} of the {} tickets imported are Chinese, and the sentence model {} reads Chinese \
          poorly (it told {} of {} Chinese rewordings from look-alikes), so similar tickets are found by \
          their words alone and the classifier leans on character n-grams. For Chinese similar tickets: \
-         a multilingual or Chinese model you may use, served through embedder.kind = \"openai\" \
-         (text-embeddings-inference, Ollama, vLLM), or m3e-small (scripts/fetch-model.sh --model \
-         m3e-small; licensed for non-commercial research only) as embedder.model_dir.",
+         the multilingual use-multilingual (the default: scripts/fetch-model.sh, Apache-2.0) as \
+         embedder.model_dir; a multilingual or Chinese model you may use, served through \
+         embedder.kind = \"openai\" (text-embeddings-inference, Ollama, vLLM); or m3e-small \
+         (scripts/fetch-model.sh --model m3e-small; licensed for non-commercial research only).",
         summary.chinese,
         summary.imported,
         embedder.name(),

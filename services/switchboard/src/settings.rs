@@ -334,9 +334,10 @@ pub enum EmbedderKind {
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedderSettings {
     pub kind: EmbedderKind,
-    /// A sentence-transformers model directory (`model.safetensors` or `pytorch_model.bin`,
-    /// `config.json`, `tokenizer.json`), as `scripts/fetch-model.sh` lays out all-MiniLM-L6-v2 and
-    /// m3e-small.
+    /// A local model's directory: an ONNX sentence encoder (`model.onnx`, `tokenizer.json`,
+    /// `libonnxruntime.so`), as `scripts/fetch-model.sh` lays out the default use-multilingual, or a
+    /// sentence-transformers checkpoint (`model.safetensors` or `pytorch_model.bin`, `config.json`,
+    /// `tokenizer.json`), as it lays out all-MiniLM-L6-v2 and m3e-small.
     pub model_dir: PathBuf,
     /// Tokens kept per text; the rest is cut.
     pub max_sequence_length: usize,
@@ -352,7 +353,7 @@ impl Default for EmbedderSettings {
     fn default() -> Self {
         Self {
             kind: EmbedderKind::Auto,
-            model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            model_dir: PathBuf::from("models/use-multilingual"),
             max_sequence_length: 128,
             threads: 0,
             max_batch: 32,

@@ -149,7 +149,7 @@ fn import_names_a_missing_column_and_lists_the_header() {
 /// when it has not been fetched.
 fn fetched_model(name: &str) -> Option<std::path::PathBuf> {
     let dir = support::repo().join("models").join(name);
-    if dir.join("config.json").is_file() {
+    if dir.join("tokenizer.json").is_file() {
         Some(dir)
     } else {
         eprintln!("note: skipping: no model in {}", dir.display());
@@ -177,12 +177,13 @@ fn import_with(model: &std::path::Path, csv: &std::path::Path) -> String {
 }
 
 /// A mostly Chinese history (3 of 4 rows) under the English sentence model is said once, naming the options; under the
-/// Chinese model, or with an English history, nothing is said.
+/// Chinese model or the multilingual default, or with an English history, nothing is said.
 #[test]
 fn import_says_once_when_the_sentence_model_reads_the_history_poorly() {
-    let (Some(english), Some(chinese)) = (
+    let (Some(english), Some(chinese), Some(multilingual)) = (
         fetched_model("all-MiniLM-L6-v2"),
         fetched_model("m3e-small"),
+        fetched_model("use-multilingual"),
     ) else {
         return;
     };
@@ -199,13 +200,16 @@ fn import_says_once_when_the_sentence_model_reads_the_history_poorly() {
     assert_eq!(said.matches("reads Chinese poorly").count(), 1, "{said}");
     assert!(
         said.contains("all-MiniLM-L6-v2")
+            && said.contains("use-multilingual")
             && said.contains("embedder.kind = \"openai\"")
             && said.contains("m3e-small"),
         "{said}"
     );
 
-    let said = import_with(&chinese, &chinese_csv);
-    assert!(!said.contains("reads Chinese"), "{said}");
+    for model in [&chinese, &multilingual] {
+        let said = import_with(model, &chinese_csv);
+        assert!(!said.contains("reads Chinese"), "{said}");
+    }
 
     let csv = data.path().join("english.csv");
     std::fs::write(

@@ -28,7 +28,7 @@ async function environment(dataDir) {
     SWITCHBOARD__DATA_DIR: dataDir,
     SWITCHBOARD__HTTP__ADDR: `127.0.0.1:${await freePort()}`,
     SWITCHBOARD__GRPC__ADDR: `127.0.0.1:${await freePort()}`,
-    SWITCHBOARD__EMBEDDER__MODEL_DIR: path.join(ROOT, 'models/all-MiniLM-L6-v2'),
+    SWITCHBOARD__EMBEDDER__MODEL_DIR: path.join(ROOT, 'models/use-multilingual'),
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
 }

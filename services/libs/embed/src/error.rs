@@ -8,8 +8,8 @@ pub enum EmbedError {
     /// caller logs this once and searches with BM25 only.
     #[error(
         "no embedding model in {}: run scripts/fetch-model.sh [--model NAME] with that directory to \
-         fetch all-MiniLM-L6-v2 (or m3e-small for Chinese) there (until then Switchboard searches with \
-         BM25 only)",
+         fetch use-multilingual (or all-MiniLM-L6-v2, or m3e-small) there (until then Switchboard \
+         searches with BM25 only)",
         dir.display()
     )]
     ModelMissing { dir: PathBuf },
@@ -49,6 +49,24 @@ pub enum EmbedError {
         #[source]
         source: candle_core::Error,
     },
+
+    /// ONNX Runtime's library could not be loaded, or is not one this build can use.
+    #[error("could not load ONNX Runtime from {} (scripts/fetch-model.sh puts it beside the model)", path.display())]
+    Runtime {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    #[error("could not load the ONNX model {}", path.display())]
+    OnnxModel {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+
+    #[error("the ONNX model failed while embedding")]
+    OnnxInference(#[source] ort::Error),
 
     #[error("could not tokenize a text")]
     Tokenize(#[source] tokenizers::Error),

@@ -250,7 +250,7 @@ fn read_pooling(path: &Path) -> Result<Pooling, EmbedError> {
 
 /// Loads the tokenizer with its normaliser and vocabulary as the model was trained, but without
 /// the file's fixed padding (each pass pads only to its longest text) and with our truncation.
-fn read_tokenizer(path: &Path, max_length: usize) -> Result<Tokenizer, EmbedError> {
+pub(crate) fn read_tokenizer(path: &Path, max_length: usize) -> Result<Tokenizer, EmbedError> {
     let error = |source| EmbedError::Tokenizer {
         path: path.to_path_buf(),
         source,

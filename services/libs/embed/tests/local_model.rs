@@ -1,5 +1,5 @@
-//! Checks against the real all-MiniLM-L6-v2 (safetensors weights) and m3e-small (PyTorch's pickled
-//! weights), when `scripts/fetch-model.sh` has fetched them into `models/` at the repository root, as
+//! Checks against the real all-MiniLM-L6-v2 (safetensors weights), m3e-small (PyTorch's pickled
+//! weights) and the multilingual Universal Sentence Encoder (ONNX, run by ONNX Runtime), when `scripts/fetch-model.sh` has fetched them into `models/` at the repository root, as
 //! `scripts/test.sh` does. Without them these tests print a note and pass: a fresh checkout builds
 //! and tests without the 90 MB models.
 
@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard_embed::{
-    Batcher, BatcherOptions, Embedder, LocalBert, LocalBertOptions, read_chinese,
+    Batcher, BatcherOptions, Embedder, LocalBert, LocalBertOptions, OnnxEncoder, load_local,
+    read_chinese,
 };
 
 const MINILM: &str = "all-MiniLM-L6-v2";
 const M3E: &str = "m3e-small";
+const USE: &str = "use-multilingual";
 
 /// `models/NAME` when it holds `weights`.
 fn fetched(name: &str, weights: &str) -> Option<PathBuf> {
@@ -36,6 +38,10 @@ fn model_dir() -> Option<PathBuf> {
 
 fn m3e_dir() -> Option<PathBuf> {
     fetched(M3E, "pytorch_model.bin")
+}
+
+fn use_dir() -> Option<PathBuf> {
+    fetched(USE, "model.onnx")
 }
 
 fn load(dir: &std::path::Path) -> LocalBert {
@@ -95,7 +101,7 @@ struct ReferenceSentence {
 /// (accents, CJK, punctuation, WordPiece), the network, pooling and normalisation are all checked
 /// at once.
 async fn assert_matches_reference(dir: &std::path::Path, fixture: &str) {
-    let model = load(dir);
+    let model = load_local(dir, LocalBertOptions::default()).unwrap();
     let reference: Reference = serde_json::from_str(fixture).unwrap();
     let vectors = model
         .embed(reference.sentences.iter().map(|s| s.text.clone()).collect())
@@ -126,6 +132,57 @@ async fn vectors_match_the_reference_implementation() {
 async fn pickled_weights_give_the_reference_vectors() {
     let Some(dir) = m3e_dir() else { return };
     assert_matches_reference(&dir, include_str!("fixtures/m3e_reference.json")).await;
+}
+
+/// The ONNX encoder's fixture comes from the published graph run whole, its tokenizer operator
+/// included (`fixtures/use_reference.py`): so the graph the fetch script cut and the tokenizer it
+/// converted are checked with ONNX Runtime's reading of the rest. Quantised weights, hence the
+/// same tolerance as float32 BERT.
+#[tokio::test]
+async fn the_onnx_encoder_gives_the_published_graphs_vectors() {
+    let Some(dir) = use_dir() else { return };
+    assert_matches_reference(&dir, include_str!("fixtures/use_reference.json")).await;
+    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    assert_eq!((model.name(), model.dimension()), (USE, 512));
+}
+
+/// The multilingual encoder reads both languages: the probe says so, and a paraphrase is nearer than
+/// another request in Chinese and in English, also across the two.
+#[tokio::test]
+async fn the_multilingual_encoder_reads_chinese_and_english() {
+    let Some(dir) = use_dir() else { return };
+    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    let reading = read_chinese(&model).await.unwrap();
+    eprintln!("use-multilingual {reading:?}");
+    assert!(reading.reads(), "{reading:?}");
+    let vectors = model
+        .embed(texts(&[
+            "输对密码进不去",
+            "密码正确但是无法登录",
+            "明天北京的天气怎么样",
+            "I cannot log in with the right password",
+            "what is the weather in Beijing tomorrow",
+        ]))
+        .await
+        .unwrap();
+    let close = |a: usize, b: usize| dot(&vectors[a], &vectors[b]);
+    assert!(close(0, 1) > close(0, 2) + 0.1, "{vectors:?}");
+    assert!(close(3, 0) > close(3, 4), "across languages");
+    assert!(close(4, 2) > close(4, 0), "across languages");
+}
+
+/// A text's vector does not depend on the texts embedded with it: the export quantises activations
+/// by the range of a whole run, so the encoder runs each text alone.
+#[tokio::test]
+async fn a_texts_vector_does_not_depend_on_its_batch() {
+    let Some(dir) = use_dir() else { return };
+    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    let items = ["退款", "refund", "我的卡丢了", "lost card", "x"];
+    let together = model.embed(texts(&items)).await.unwrap();
+    for (item, vector) in items.iter().zip(&together) {
+        let alone = model.embed(texts(&[item])).await.unwrap();
+        assert_eq!(&alone[0], vector, "{item}");
+    }
 }
 
 #[tokio::test]
