@@ -122,14 +122,20 @@ pub fn render(t: &Ticket) -> String {
     }
     let _ = writeln!(
         out,
-        "priority     {}",
-        switchboard_policy::level(d.priority(), Lang::En)
+        "priority     {}（{}）",
+        switchboard_policy::level(d.priority(), Lang::En),
+        switchboard_policy::level(d.priority(), Lang::Zh)
     );
     for step in &d.priority_steps {
         let _ = writeln!(
             out,
             "             {}",
             switchboard_policy::describe(step, Lang::En)
+        );
+        let _ = writeln!(
+            out,
+            "             {}",
+            switchboard_policy::describe(step, Lang::Zh)
         );
     }
     if let Some(a) = &t.assessment {
@@ -138,8 +144,11 @@ pub fn render(t: &Ticket) -> String {
             "sentiment    {:.2} (anger {:.2}, urgency {:.2})",
             a.sentiment, a.anger, a.urgency
         );
-        for r in &a.escalation_reasons {
+        for (i, r) in a.escalation_reasons.iter().enumerate() {
             let _ = writeln!(out, "             escalate: {r}");
+            if let Some(zh) = a.escalation_reasons_zh.get(i) {
+                let _ = writeln!(out, "             转人工：{zh}");
+            }
         }
     }
     if let Some(p) = &t.parsed {

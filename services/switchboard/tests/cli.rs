@@ -277,6 +277,27 @@ fn route_prints_the_decision_in_english_and_in_chinese() {
         let (_, reason) = under("decision     human review: ");
         assert!(reason.starts_with("             转人工审核："), "{out}");
     }
+    let (priority, _) = under("priority     ");
+    assert!(
+        ["（紧急）", "（高）", "（普通）", "（低）"]
+            .iter()
+            .any(|zh| priority.ends_with(zh)),
+        "{out}"
+    );
+    // An angry ticket is escalated, and each reason has its Chinese wording under it.
+    let out = run(&[
+        "route",
+        "MY CARD IS BLOCKED AGAIN!!! This is outrageous, I am furious, fix it NOW!!!",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    let escalations: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("escalate: "))
+        .collect();
+    assert!(!escalations.is_empty(), "{out}");
+    for i in escalations {
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        assert!(next.starts_with("             转人工："), "{out}");
+    }
 }
 
 /// `deadletter list` shows what a role gave up on; `replay` sends it back to that role, which handles
