@@ -215,3 +215,23 @@ impl Worker {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing in this test binary loads ONNX Runtime before, so the missing library is found out.
+    #[test]
+    fn a_model_without_its_runtime_is_an_error_naming_where_it_was_looked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(MODEL), b"not a model").unwrap();
+        assert!(OnnxEncoder::is_in(dir.path()));
+        let error = OnnxEncoder::load(dir.path(), LocalBertOptions::default()).unwrap_err();
+        assert!(matches!(error, EmbedError::Runtime { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains(&dir.path().join(RUNTIME).display().to_string())
+        );
+    }
+}

@@ -146,6 +146,25 @@ async fn the_onnx_encoder_gives_the_published_graphs_vectors() {
     assert_eq!((model.name(), model.dimension()), (USE, 512));
 }
 
+/// A model file ONNX Runtime cannot read is an error naming it, not a panic or an encoder that never
+/// answers.
+#[test]
+fn an_unreadable_onnx_model_is_an_error_naming_the_file() {
+    let Some(dir) = use_dir() else { return };
+    let broken = tempfile::tempdir().unwrap();
+    for file in ["libonnxruntime.so", "tokenizer.json"] {
+        std::fs::copy(dir.join(file), broken.path().join(file)).unwrap();
+    }
+    std::fs::write(broken.path().join("model.onnx"), b"not a model").unwrap();
+    let error = OnnxEncoder::load(broken.path(), LocalBertOptions::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("could not load the ONNX model"),
+        "{message}"
+    );
+    assert!(message.contains("model.onnx"), "{message}");
+}
+
 /// The multilingual encoder reads both languages: the probe says so, and a paraphrase is nearer than
 /// another request in Chinese and in English, also across the two.
 #[tokio::test]
