@@ -15,6 +15,7 @@ mod onnx;
 mod openai;
 mod pooling;
 mod probe;
+mod worker;
 
 pub use batcher::{Batcher, BatcherOptions};
 pub use embedder::Embedder;

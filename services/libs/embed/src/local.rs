@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::mpsc;
 use std::thread;
 
 use async_trait::async_trait;
@@ -13,9 +12,9 @@ use candle_transformers::models::bert::{BertModel, Config};
 use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
-use tokio::sync::oneshot;
 
 use crate::pooling::{Pooling, normalize};
+use crate::worker::ModelThread;
 use crate::{EmbedError, Embedder};
 
 const WEIGHTS: &str = "model.safetensors";
@@ -64,12 +63,7 @@ impl Default for LocalBertOptions {
 pub struct LocalBert {
     name: String,
     dimension: usize,
-    jobs: mpsc::Sender<Job>,
-}
-
-struct Job {
-    texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
+    thread: ModelThread,
 }
 
 impl LocalBert {
@@ -153,11 +147,7 @@ impl LocalBert {
             tokenizer,
             pool,
         };
-        let (jobs, queue) = mpsc::channel();
-        thread::Builder::new()
-            .name("embed-worker".into())
-            .spawn(move || worker.run(queue))
-            .map_err(EmbedError::Spawn)?;
+        let thread = ModelThread::spawn(move |texts| worker.pool.install(|| worker.embed(texts)))?;
 
         tracing::info!(
             model = %name,
@@ -169,7 +159,7 @@ impl LocalBert {
         Ok(LocalBert {
             name,
             dimension: config.hidden_size,
-            jobs,
+            thread,
         })
     }
 }
@@ -194,14 +184,7 @@ impl Embedder for LocalBert {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { texts, reply })
-            .map_err(|_| EmbedError::Stopped)?;
-        answer.await.map_err(|_| EmbedError::Stopped)?
+        self.thread.embed(texts).await
     }
 }
 
@@ -274,20 +257,6 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self, queue: mpsc::Receiver<Job>) {
-        // Ends when every sender is gone, that is when the LocalBert is dropped.
-        while let Ok(job) = queue.recv() {
-            if job.reply.is_closed() {
-                // The caller gave up (timeout, shutdown): spend no CPU on an answer nobody reads.
-                continue;
-            }
-            let result = self.pool.install(|| self.embed(&job.texts));
-            // A caller that stopped waiting meanwhile is not an error.
-            let _ = job.reply.send(result);
-        }
-        tracing::debug!("embedding worker stopped");
-    }
-
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = texts
             .iter()

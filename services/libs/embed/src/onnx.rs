@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 use async_trait::async_trait;
@@ -16,10 +16,10 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 use tokenizers::Tokenizer;
-use tokio::sync::oneshot;
 
 use crate::local::read_tokenizer;
 use crate::pooling::normalize;
+use crate::worker::ModelThread;
 use crate::{EmbedError, Embedder, LocalBertOptions};
 
 const MODEL: &str = "model.onnx";
@@ -33,12 +33,7 @@ const RUNTIME: &str = "libonnxruntime.so";
 pub struct OnnxEncoder {
     name: String,
     dimension: usize,
-    jobs: mpsc::Sender<Job>,
-}
-
-struct Job {
-    texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
+    thread: ModelThread,
 }
 
 impl OnnxEncoder {
@@ -86,11 +81,7 @@ impl OnnxEncoder {
                 |n| n.to_string_lossy().into_owned(),
             )
         });
-        let (jobs, queue) = mpsc::channel();
-        thread::Builder::new()
-            .name("embed-worker".into())
-            .spawn(move || worker.run(queue))
-            .map_err(EmbedError::Spawn)?;
+        let thread = ModelThread::spawn(move |texts| worker.embed(texts))?;
         tracing::info!(
             model = %name,
             dimension,
@@ -101,7 +92,7 @@ impl OnnxEncoder {
         Ok(OnnxEncoder {
             name,
             dimension,
-            jobs,
+            thread,
         })
     }
 }
@@ -150,14 +141,7 @@ impl Embedder for OnnxEncoder {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { texts, reply })
-            .map_err(|_| EmbedError::Stopped)?;
-        answer.await.map_err(|_| EmbedError::Stopped)?
+        self.thread.embed(texts).await
     }
 }
 
@@ -167,17 +151,6 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, queue: mpsc::Receiver<Job>) {
-        while let Ok(job) = queue.recv() {
-            if job.reply.is_closed() {
-                continue;
-            }
-            let result = self.embed(&job.texts);
-            let _ = job.reply.send(result);
-        }
-        tracing::debug!("embedding worker stopped");
-    }
-
     /// One unit vector per text, in order, each text run alone: the export quantises its activations
     /// by the range of the whole run, so in a run with others a text's vector would depend on them
     /// (cosine 0.9988 to 0.9998 to its vector alone, measured), and the same ticket would get

@@ -121,13 +121,13 @@ impl NgramConfig {
         let text = normalise(text);
         let mut padded: Vec<char> = Vec::new();
         let mut pad = |part: &str| {
-            for (run, max) in self.script_runs(part) {
+            self.script_runs(part, |run, max| {
                 padded.clear();
                 padded.push(EDGE);
                 padded.extend(run.chars());
                 padded.push(EDGE);
                 self.char_ngrams(&padded, max, chars);
-            }
+            });
         };
         if self.word_bounded {
             text.split(' ').filter(|w| !w.is_empty()).for_each(pad);
@@ -154,28 +154,27 @@ impl NgramConfig {
         }
     }
 
-    /// `part` with the longest n-gram for it: whole, or with [`NgramConfig::han_char_max`] cut where
-    /// it turns from Han characters to others or back, each run with its script's longest.
-    fn script_runs<'t>(&self, part: &'t str) -> Vec<(&'t str, u8)> {
+    /// Calls `run` with `part` and the longest n-gram for it: whole, or with
+    /// [`NgramConfig::han_char_max`] cut where it turns from Han characters to others or back, each
+    /// run with its script's longest. A callback, not a list: this is on the path of every text.
+    fn script_runs(&self, part: &str, mut run: impl FnMut(&str, u8)) {
         let Some(han_max) = self.han_char_max else {
-            return vec![(part, self.char_max)];
+            return run(part, self.char_max);
         };
         let max = |han: bool| if han { han_max } else { self.char_max };
-        let mut runs = Vec::new();
         let (mut start, mut han) = (0, None);
         for (at, c) in part.char_indices() {
             let this = is_han(c);
             match han {
                 Some(before) if before != this => {
-                    runs.push((&part[start..at], max(before)));
+                    run(&part[start..at], max(before));
                     start = at;
                 }
                 _ => {}
             }
             han = Some(this);
         }
-        runs.push((&part[start..], max(han.unwrap_or(false))));
-        runs
+        run(&part[start..], max(han.unwrap_or(false)));
     }
 
     fn char_ngrams(&self, chars: &[char], max: u8, out: &mut Vec<u32>) {
