@@ -10,4 +10,4 @@ pub mod svm;
 
 pub use ngrams::{Counts, NgramConfig, NgramFeatures, fnv1a64};
 pub use rng::SplitMix64;
-pub use svm::{Linear, Pass, Solver, squared_norm};
+pub use svm::{Block, Linear, Pass, Solver, squared_norm};

@@ -32,9 +32,27 @@ pub struct Linear {
 pub struct Pass {
     /// From 1.
     pub number: u32,
-    /// The width of the band the projected gradients lay in; the fit stops once it is within
-    /// [`Solver::tolerance`].
+    /// The width of the band the projected gradients lay in, the widest of the problems still being
+    /// solved; a problem stops once its band is within [`Solver::tolerance`].
     pub spread: f32,
+    /// The samples still in play in some problem after the pass: all of them at first, fewer once
+    /// those sure to stay outside the margin are shrunk away, and all again on the pass that ends a fit.
+    pub active: usize,
+}
+
+/// Several problems over the same samples, each one class against the rest, solved together: what a
+/// one-against-the-rest model fits. Each sample is read once per pass for all of them, and its margins
+/// and updates are a short contiguous vector per feature. Solved one by one, every problem read every
+/// sample from memory again: a knowledge base's vectors with their embeddings do not fit in a cache,
+/// and those reads were most of a fit's time.
+pub struct Block<'a> {
+    /// The positive class of each problem, as the samples' labels name classes.
+    pub classes: &'a [usize],
+    /// Row-major `dim × classes.len()`: feature r's weight in problem j is at `r * classes.len() + j`.
+    pub weights: &'a mut [f32],
+    pub bias: &'a mut [f32],
+    /// Each problem's dual, by sample: `model = Σ αᵢ yᵢ xᵢ`.
+    pub alphas: &'a mut [Vec<f32>],
 }
 
 impl Solver {
@@ -49,66 +67,155 @@ impl Solver {
         order: &[usize],
         progress: &mut dyn FnMut(Pass),
     ) -> Linear {
-        let mut model = Linear {
-            weights: vec![0.0; dim],
-            bias: 0.0,
+        let labels: Vec<usize> = positive.iter().map(|&p| usize::from(p)).collect();
+        let mut weights = vec![0.0; dim];
+        let mut bias = [0.0];
+        let mut alphas = [vec![0.0; xs.len()]];
+        let block = Block {
+            classes: &[1],
+            weights: &mut weights,
+            bias: &mut bias,
+            alphas: &mut alphas,
         };
-        let mut alpha = vec![0.0; xs.len()];
-        self.resume(xs, positive, costs, order, &mut model, &mut alpha, progress);
-        model
+        self.resume(xs, &labels, costs, order, block, progress);
+        Linear {
+            weights,
+            bias: bias[0],
+        }
     }
 
-    /// Goes on from `model` and its dual `alpha` (`model` = Σ αᵢ yᵢ xᵢ, as a fit left them) to the
-    /// optimum for the samples and costs as they are now. Dual coordinate descent converges from any
-    /// feasible point, so after a few samples were added (at `alpha` 0), removed (their part taken out
-    /// of `model`) or given another cost, a few passes reach the optimum a fit from zero would reach,
-    /// for a fraction of its passes. Returns the passes taken.
-    #[allow(clippy::too_many_arguments)]
+    /// Goes on from the block's models and duals (as a fit left them, or any duals at or above zero
+    /// with the models they give) to the optimum of each problem for the samples and costs as they are
+    /// now. Dual coordinate descent converges from any feasible point, so after a few samples were
+    /// added (at dual 0), removed (their part taken out of the models) or given another cost, a few
+    /// passes reach the optimum a fit from zero would reach, for a fraction of its passes. Returns the
+    /// passes taken.
     pub fn resume(
         &self,
         xs: &[Vec<(u32, f32)>],
-        positive: &[bool],
+        labels: &[usize],
         costs: &[f32],
         order: &[usize],
-        model: &mut Linear,
-        alpha: &mut [f32],
+        block: Block<'_>,
         progress: &mut dyn FnMut(Pass),
     ) -> u32 {
-        let Linear { weights: w, bias } = model;
+        let Block {
+            classes,
+            weights: w,
+            bias,
+            alphas,
+        } = block;
+        let b = classes.len();
+        let n = order.len();
         let norms: Vec<f32> = order.iter().map(|&i| squared_norm(&xs[i])).collect();
         // Positions into `order`, shuffled each pass, so each sample keeps its norm.
-        let mut turns: Vec<usize> = (0..order.len()).collect();
+        let mut turns: Vec<usize> = (0..n).collect();
+        // liblinear's shrinking, per problem: a sample at dual 0 whose gradient lies above the largest
+        // projected gradient of the problem's last pass would stay at 0, and in one class against the
+        // rest most samples are far outside the margin, so later passes skip it. Once a problem's
+        // active samples converge, every sample is checked again before it stops, so it stops where
+        // it would without shrinking. `shrunk[t * b + j]`: position t is out of problem j.
+        let mut shrunk = vec![false; n * b];
+        let mut shrunk_count = vec![0usize; b];
+        // Problems a position is still in; a position out of all of them is not even read.
+        let mut live = vec![b; n];
+        let mut shrink_above = vec![f32::INFINITY; b];
+        let mut done = vec![false; b];
+        let (mut margins, mut steps) = (vec![0.0f32; b], vec![0.0f32; b]);
+        let (mut low, mut high) = (vec![0.0f32; b], vec![0.0f32; b]);
         let mut rng = SplitMix64::new(self.seed);
         for number in 1..=self.max_passes {
             rng.shuffle(&mut turns);
-            let (mut low, mut high) = (f32::INFINITY, f32::NEG_INFINITY);
+            low.fill(f32::INFINITY);
+            high.fill(f32::NEG_INFINITY);
             for &t in &turns {
+                if live[t] == 0 {
+                    continue;
+                }
                 let i = order[t];
                 let x = &xs[i];
-                let y = if positive[i] { 1.0 } else { -1.0 };
-                let margin = y * (x.iter().map(|&(r, v)| w[r as usize] * v).sum::<f32>() + *bias);
-                let gradient = margin - 1.0 + alpha[i] * diag(costs[i]);
-                // The projected gradient: at the bound alpha = 0 only a descent into the feasible side
-                // counts towards convergence.
-                let projected = if alpha[i] == 0.0 {
-                    gradient.min(0.0)
-                } else {
-                    gradient
-                };
-                low = low.min(projected);
-                high = high.max(projected);
-                if let Some(step) = coordinate_step(margin, alpha[i], costs[i], norms[t]) {
-                    alpha[i] += step;
-                    let d = step * y;
-                    for &(r, v) in x {
-                        w[r as usize] += d * v;
+                margins.copy_from_slice(bias);
+                for &(r, v) in x {
+                    let row = &w[r as usize * b..(r as usize + 1) * b];
+                    for (m, w) in margins.iter_mut().zip(row) {
+                        *m += w * v;
                     }
-                    *bias += d;
+                }
+                let mut moved = false;
+                for j in 0..b {
+                    steps[j] = 0.0;
+                    if done[j] || shrunk[t * b + j] {
+                        continue;
+                    }
+                    let y = if labels[i] == classes[j] { 1.0 } else { -1.0 };
+                    let alpha = &mut alphas[j][i];
+                    let margin = y * margins[j];
+                    let gradient = margin - 1.0 + *alpha * diag(costs[i]);
+                    // The projected gradient: at the bound 0 only a descent into the feasible side
+                    // counts towards convergence.
+                    let projected = if *alpha == 0.0 {
+                        if gradient > shrink_above[j] {
+                            shrunk[t * b + j] = true;
+                            shrunk_count[j] += 1;
+                            live[t] -= 1;
+                            continue;
+                        }
+                        gradient.min(0.0)
+                    } else {
+                        gradient
+                    };
+                    low[j] = low[j].min(projected);
+                    high[j] = high[j].max(projected);
+                    if let Some(step) = coordinate_step(margin, *alpha, costs[i], norms[t]) {
+                        *alpha += step;
+                        steps[j] = step * y;
+                        bias[j] += step * y;
+                        moved = true;
+                    }
+                }
+                if moved {
+                    for &(r, v) in x {
+                        let row = &mut w[r as usize * b..(r as usize + 1) * b];
+                        for (w, d) in row.iter_mut().zip(&steps) {
+                            *w += d * v;
+                        }
+                    }
                 }
             }
-            let spread = high - low;
-            progress(Pass { number, spread });
-            if spread <= self.tolerance {
+            let active = live.iter().filter(|&&l| l > 0).count();
+            let mut spread = f32::NEG_INFINITY;
+            for j in 0..b {
+                if done[j] {
+                    continue;
+                }
+                let band = high[j] - low[j];
+                spread = spread.max(band);
+                if band > self.tolerance {
+                    shrink_above[j] = if high[j] > 0.0 {
+                        high[j]
+                    } else {
+                        f32::INFINITY
+                    };
+                } else if shrunk_count[j] == 0 {
+                    done[j] = true;
+                    live.iter_mut().for_each(|l| *l -= 1);
+                } else {
+                    // Converged on what is left: every sample comes back for the pass that checks.
+                    for t in 0..n {
+                        if std::mem::take(&mut shrunk[t * b + j]) {
+                            live[t] += 1;
+                        }
+                    }
+                    shrunk_count[j] = 0;
+                    shrink_above[j] = f32::INFINITY;
+                }
+            }
+            progress(Pass {
+                number,
+                spread,
+                active,
+            });
+            if done.iter().all(|&d| d) {
                 return number;
             }
         }
@@ -189,6 +296,8 @@ mod tests {
                 .all(|(i, p)| p.number as usize == i + 1)
         );
         assert!(passes.last().is_some_and(|p| p.spread <= SOLVER.tolerance));
+        // The fit ends on a pass over every sample, whatever was shrunk away before it.
+        assert!(passes.last().is_some_and(|p| p.active == xs.len()));
         // The same seed, the same model.
         assert_eq!(
             model,
@@ -246,36 +355,30 @@ mod tests {
         };
         let mut costs = vec![1.0; xs.len()];
         let first: Vec<usize> = (0..30).collect();
+        let labels: Vec<usize> = positive.iter().map(|&p| usize::from(p)).collect();
+        let resume = |order: &[usize], costs: &[f32], model: &mut Linear, alpha: &mut Vec<f32>| {
+            let block = Block {
+                classes: &[1],
+                weights: &mut model.weights,
+                bias: std::slice::from_mut(&mut model.bias),
+                alphas: std::slice::from_mut(alpha),
+            };
+            tight.resume(&xs, &labels, costs, order, block, &mut |_| {})
+        };
         let from_zero = |order: &[usize], costs: &[f32]| {
             let mut model = Linear {
                 weights: vec![0.0; 4],
                 bias: 0.0,
             };
             let mut alpha = vec![0.0; xs.len()];
-            tight.resume(
-                &xs,
-                &positive,
-                costs,
-                order,
-                &mut model,
-                &mut alpha,
-                &mut |_| {},
-            );
+            resume(order, costs, &mut model, &mut alpha);
             (model, alpha)
         };
         let (mut model, mut alpha) = from_zero(&first, &costs);
         // Ten samples join, and one of the first gets a tenth of its cost.
         costs[3] = 0.1;
         let all: Vec<usize> = (0..xs.len()).collect();
-        let passes = tight.resume(
-            &xs,
-            &positive,
-            &costs,
-            &all,
-            &mut model,
-            &mut alpha,
-            &mut |_| {},
-        );
+        let passes = resume(&all, &costs, &mut model, &mut alpha);
         let (scratch, scratch_alpha) = from_zero(&all, &costs);
         for (x, _) in xs.iter().zip(&positive) {
             let (a, b) = (decision(&model, x), decision(&scratch, x));
@@ -293,6 +396,80 @@ mod tests {
             passes < from_zero,
             "{passes} passes resumed, {from_zero} from zero"
         );
+    }
+
+    #[test]
+    fn problems_solved_together_reach_what_each_reaches_alone() {
+        // Three classes in a row along feature 0, each with a feature of its own: class c against the
+        // rest, for each c, in one block and one at a time.
+        let mut rng = SplitMix64::new(5);
+        let mut noise = move || (rng.next_u64() % 1000) as f32 / 4000.0;
+        let (xs, labels): (Vec<Vec<(u32, f32)>>, Vec<usize>) = (0..60)
+            .map(|i| {
+                let class = i % 3;
+                let x = vec![(0, class as f32 - 1.0 + noise()), (1 + class as u32, 1.0)];
+                (x, class)
+            })
+            .unzip();
+        let costs = vec![1.0; xs.len()];
+        let order: Vec<usize> = (0..xs.len()).collect();
+        let tight = Solver {
+            tolerance: 1e-4,
+            max_passes: 5000,
+            ..SOLVER
+        };
+        let classes = [0, 1, 2];
+        let mut weights = vec![0.0; 4 * 3];
+        let mut bias = vec![0.0; 3];
+        let mut alphas = vec![vec![0.0; xs.len()]; 3];
+        let block = Block {
+            classes: &classes,
+            weights: &mut weights,
+            bias: &mut bias,
+            alphas: &mut alphas,
+        };
+        tight.resume(&xs, &labels, &costs, &order, block, &mut |_| {});
+        for class in classes {
+            let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+            let alone = tight.fit(4, &xs, &positive, &costs, &order, &mut |_| {});
+            for r in 0..4 {
+                let (together, alone) = (weights[r * 3 + class], alone.weights[r]);
+                assert!(
+                    (together - alone).abs() < 1e-2,
+                    "class {class} feature {r}: {together} against {alone}"
+                );
+            }
+            assert!((bias[class] - alone.bias).abs() < 1e-2, "class {class}");
+        }
+    }
+
+    #[test]
+    fn samples_far_outside_the_margin_are_shrunk_away_without_moving_the_optimum() {
+        // The clusters, and many negatives far out along feature 0: after a pass or two they are
+        // skipped, and the fit is the one every pass over every sample reaches.
+        let (mut xs, mut positive) = clusters();
+        for i in 0..400 {
+            xs.push(vec![(0, -3.0 - (i % 7) as f32), (2, 0.5)]);
+            positive.push(false);
+        }
+        let costs = vec![1.0; xs.len()];
+        let order: Vec<usize> = (0..xs.len()).collect();
+        let tight = Solver {
+            tolerance: 1e-4,
+            max_passes: 5000,
+            ..SOLVER
+        };
+        let mut passes = Vec::new();
+        let model = tight.fit(4, &xs, &positive, &costs, &order, &mut |p| passes.push(p));
+        assert!(passes.iter().any(|p| p.active < xs.len() / 2), "{passes:?}");
+        // The clusters are still told apart, and the far negatives, shrunk or not, lie outside the
+        // margin, where the optimum leaves them.
+        for (x, &p) in xs.iter().zip(&positive).take(40) {
+            assert_eq!(decision(&model, x) > 0.0, p, "{x:?}");
+        }
+        for x in &xs[40..] {
+            assert!(decision(&model, x) < -1.0, "{x:?}");
+        }
     }
 
     #[test]

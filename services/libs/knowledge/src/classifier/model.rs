@@ -7,8 +7,9 @@
 //! The same tenth chooses how much the dense embedding weighs against the n-grams.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::PoisonError;
 
-use switchboard_learn::{Linear, Solver, SplitMix64};
+use switchboard_learn::{Block, Solver, SplitMix64};
 
 use super::centroids::Centroids;
 use super::features::{Group, extract};
@@ -25,6 +26,9 @@ const SOLVER: Solver = Solver {
     max_passes: 200,
     seed: SEED,
 };
+/// Classes solved together in one block: their weights for one feature fill a cache line, and each
+/// pass reads the samples once for all of them.
+const BLOCK: usize = 16;
 /// One record in this many per department is held out to fit the temperature.
 const HOLDOUT_EVERY: usize = 10;
 /// Fewer held-out records than this fit no temperature worth having: the model keeps temperature 1.
@@ -171,6 +175,8 @@ struct Probe {
     temperature: f32,
     weight: f32,
     logits: Vec<Vec<f32>>,
+    /// Each class's dual, by sample.
+    duals: Vec<Vec<f32>>,
 }
 
 /// What fitting found out, for logs and the bench.
@@ -206,6 +212,9 @@ impl Model {
             dense_weight: dense.then_some(model.dense_weight),
         };
         let mut held_out = Vec::new();
+        // The chosen probe's duals, where the fit on every sample starts: the held-out tenth joins at
+        // zero, a few passes from that fit's optimum.
+        let mut start = None;
         if holdout.len() >= MIN_HOLDOUT {
             let held: std::collections::HashSet<usize> = holdout.iter().copied().collect();
             let train: Vec<usize> = (0..samples.len()).filter(|i| !held.contains(i)).collect();
@@ -219,12 +228,15 @@ impl Model {
                 &DENSE_WEIGHTS[..1]
             };
             // The most accurate on the tenth; between equals, the lower log-loss at its temperature.
+            // Each probe starts from the last one's duals: another weight of the embedding moves the
+            // optimum only a little, so it is a few passes away rather than a fit from zero.
             let mut best: Option<Probe> = None;
+            let mut last = None;
             for &weight in candidates {
                 let mut probe = model.clone();
                 probe.dense_weight = weight;
                 let memory = Memory::new(samples, probe.vectorise_all(samples));
-                probe.train(&memory, &train);
+                let duals = probe.train(&memory, &train, last.take());
                 let logits: Vec<Vec<f32>> = holdout
                     .iter()
                     .map(|&i| probe.logits(&memory.xs[i]))
@@ -245,17 +257,21 @@ impl Model {
                         temperature,
                         weight,
                         logits,
+                        duals: duals.clone(),
                     });
                 }
+                last = Some(duals);
             }
             if let Some(Probe {
                 right,
                 temperature,
                 weight,
                 logits,
+                duals,
                 ..
             }) = best
             {
+                start = Some(duals);
                 report.holdout_accuracy = Some(right as f32 / holdout.len() as f32);
                 report.temperature = temperature;
                 model.dense_weight = weight;
@@ -272,7 +288,7 @@ impl Model {
         }
         let mut memory = Memory::new(samples, model.vectorise_all(samples));
         let all: Vec<usize> = (0..samples.len()).collect();
-        let alphas = model.train(&memory, &all);
+        let alphas = model.train(&memory, &all, start);
         memory.alphas = alphas.into_iter().map(sparse).collect();
         model.temperature = report.temperature;
         let classes: Vec<usize> = samples.iter().map(|s| s.class).collect();
@@ -404,14 +420,37 @@ impl Model {
             .collect()
     }
 
-    /// Fits every class against the rest on the samples of `memory` in `order`, from zero. Returns
+    /// Fits every class against the rest on the samples of `memory` in `order`, starting from the
+    /// duals `start` (by class, then sample; zero for samples outside `order`) or from zero. Returns
     /// each class's dual, by sample.
-    fn train(&mut self, memory: &Memory, order: &[usize]) -> Vec<Vec<f32>> {
+    fn train(
+        &mut self,
+        memory: &Memory,
+        order: &[usize],
+        start: Option<Vec<Vec<f32>>>,
+    ) -> Vec<Vec<f32>> {
         self.weights.fill(0.0);
         self.bias.fill(0.0);
-        let jobs = (0..self.classes.len())
-            .map(|class| (class, vec![0.0; memory.xs.len()]))
-            .collect();
+        let k = self.classes.len();
+        let jobs = match start {
+            // Any duals at or above zero are a feasible start, and the solver converges from there to
+            // the one optimum; the weights are what the duals give over these vectors.
+            Some(duals) => {
+                for (class, alpha) in duals.iter().enumerate() {
+                    for (i, &a) in alpha.iter().enumerate().filter(|(_, a)| **a > 0.0) {
+                        let d = a * memory.side(i, class);
+                        for &(row, v) in &memory.xs[i] {
+                            self.weights[row as usize * k + class] += d * v;
+                        }
+                        self.bias[class] += d;
+                    }
+                }
+                duals.into_iter().enumerate().collect()
+            }
+            None => (0..k)
+                .map(|class| (class, vec![0.0; memory.xs.len()]))
+                .collect(),
+        };
         self.solve(memory, order, jobs)
             .into_iter()
             .map(|(_, alpha)| alpha)
@@ -419,60 +458,95 @@ impl Model {
     }
 
     /// Runs the solver for each job's class (one against the rest, from its weights and the job's
-    /// dual, over the samples in `order`) to the optimum, the classes spread over the cores: each is
-    /// its own problem, sharing only the read-only samples. Returns the jobs with their duals moved, in
-    /// the order given.
+    /// dual, over the samples in `order`) to the optimum. The classes go in blocks of [`BLOCK`], solved
+    /// together (see [`Block`]), the blocks spread over the cores: each is its own problem, sharing only
+    /// the read-only samples. Blocks and seeds follow the jobs, not the cores, so every machine fits
+    /// the same model. Returns the jobs with their duals moved, in the order given.
     fn solve(
         &mut self,
         memory: &Memory,
         order: &[usize],
         jobs: Vec<(usize, Vec<f32>)>,
     ) -> Vec<(usize, Vec<f32>)> {
+        struct Part {
+            classes: Vec<usize>,
+            weights: Vec<f32>,
+            bias: Vec<f32>,
+            alphas: Vec<Vec<f32>>,
+        }
         let k = self.classes.len();
         let rows = self.idf.len();
-        let mut jobs: Vec<(usize, Linear, Vec<f32>)> = jobs
-            .into_iter()
-            .map(|(class, alpha)| {
-                let weights = (0..rows).map(|r| self.weights[r * k + class]).collect();
-                let bias = self.bias[class];
-                (class, Linear { weights, bias }, alpha)
-            })
-            .collect();
+        let mut parts: Vec<std::sync::Mutex<Part>> = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let (classes, alphas): (Vec<usize>, Vec<Vec<f32>>) = jobs.by_ref().take(BLOCK).unzip();
+            let weights = (0..rows)
+                .flat_map(|r| classes.iter().map(move |&c| (r, c)))
+                .map(|(r, c)| self.weights[r * k + c])
+                .collect();
+            let bias = classes.iter().map(|&c| self.bias[c]).collect();
+            parts.push(std::sync::Mutex::new(Part {
+                classes,
+                weights,
+                bias,
+                alphas,
+            }));
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(jobs.len())
+            .min(parts.len())
             .max(1);
-        let per_thread = jobs.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
-            for chunk in jobs.chunks_mut(per_thread) {
-                scope.spawn(move || {
-                    for (class, model, alpha) in chunk {
-                        let positive: Vec<bool> =
-                            memory.classes.iter().map(|c| c == class).collect();
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    while let Some(part) =
+                        parts.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        let mut part = part.lock().unwrap_or_else(PoisonError::into_inner);
+                        let Part {
+                            classes,
+                            weights,
+                            bias,
+                            alphas,
+                        } = &mut *part;
                         let solver = Solver {
-                            seed: SEED ^ *class as u64,
+                            seed: SEED ^ classes[0] as u64,
                             ..SOLVER
+                        };
+                        let block = Block {
+                            classes,
+                            weights,
+                            bias,
+                            alphas,
                         };
                         solver.resume(
                             &memory.xs,
-                            &positive,
+                            &memory.classes,
                             &memory.costs,
                             order,
-                            model,
-                            alpha,
+                            block,
                             &mut |_| {},
                         );
                     }
                 });
             }
         });
-        jobs.into_iter()
-            .map(|(class, Linear { weights, bias }, alpha)| {
-                for (row, v) in weights.into_iter().enumerate() {
-                    self.weights[row * k + class] = v;
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                let part = part.into_inner().unwrap_or_else(PoisonError::into_inner);
+                let b = part.classes.len();
+                for (j, &class) in part.classes.iter().enumerate() {
+                    for row in 0..rows {
+                        self.weights[row * k + class] = part.weights[row * b + j];
+                    }
+                    self.bias[class] = part.bias[j];
                 }
-                self.bias[class] = bias;
-                (class, alpha)
+                part.classes
+                    .into_iter()
+                    .zip(part.alphas)
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
