@@ -253,6 +253,12 @@ mod tests {
         max_passes: 500,
         seed: 1,
     };
+    /// For tests that compare fits with each other or with the optimum: close to exact.
+    const TIGHT: Solver = Solver {
+        tolerance: 1e-4,
+        max_passes: 5000,
+        ..SOLVER
+    };
 
     fn decision(model: &Linear, x: &[(u32, f32)]) -> f32 {
         x.iter()
@@ -312,12 +318,7 @@ mod tests {
         let (xs, positive) = clusters();
         let costs = vec![0.5; xs.len()];
         let order: Vec<usize> = (0..xs.len()).collect();
-        let tight = Solver {
-            tolerance: 1e-4,
-            max_passes: 5000,
-            ..SOLVER
-        };
-        let model = tight.fit(4, &xs, &positive, &costs, &order, &mut |_| {});
+        let model = TIGHT.fit(4, &xs, &positive, &costs, &order, &mut |_| {});
         let primal = |m: &Linear| {
             let reg = 0.5 * (m.weights.iter().map(|w| w * w).sum::<f32>() + m.bias * m.bias);
             let loss: f32 = xs
@@ -348,11 +349,6 @@ mod tests {
     #[test]
     fn resuming_after_samples_join_or_change_cost_reaches_the_fit_from_zero() {
         let (xs, positive) = clusters();
-        let tight = Solver {
-            tolerance: 1e-4,
-            max_passes: 5000,
-            ..SOLVER
-        };
         let mut costs = vec![1.0; xs.len()];
         let first: Vec<usize> = (0..30).collect();
         let labels: Vec<usize> = positive.iter().map(|&p| usize::from(p)).collect();
@@ -363,7 +359,7 @@ mod tests {
                 bias: std::slice::from_mut(&mut model.bias),
                 alphas: std::slice::from_mut(alpha),
             };
-            tight.resume(&xs, &labels, costs, order, block, &mut |_| {})
+            TIGHT.resume(&xs, &labels, costs, order, block, &mut |_| {})
         };
         let from_zero = |order: &[usize], costs: &[f32]| {
             let mut model = Linear {
@@ -389,7 +385,7 @@ mod tests {
         }
         let from_zero = {
             let mut n = 0;
-            tight.fit(4, &xs, &positive, &costs, &all, &mut |_| n += 1);
+            TIGHT.fit(4, &xs, &positive, &costs, &all, &mut |_| n += 1);
             n
         };
         assert!(
@@ -413,11 +409,6 @@ mod tests {
             .unzip();
         let costs = vec![1.0; xs.len()];
         let order: Vec<usize> = (0..xs.len()).collect();
-        let tight = Solver {
-            tolerance: 1e-4,
-            max_passes: 5000,
-            ..SOLVER
-        };
         let classes = [0, 1, 2];
         let mut weights = vec![0.0; 4 * 3];
         let mut bias = vec![0.0; 3];
@@ -428,10 +419,10 @@ mod tests {
             bias: &mut bias,
             alphas: &mut alphas,
         };
-        tight.resume(&xs, &labels, &costs, &order, block, &mut |_| {});
+        TIGHT.resume(&xs, &labels, &costs, &order, block, &mut |_| {});
         for class in classes {
             let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-            let alone = tight.fit(4, &xs, &positive, &costs, &order, &mut |_| {});
+            let alone = TIGHT.fit(4, &xs, &positive, &costs, &order, &mut |_| {});
             for r in 0..4 {
                 let (together, alone) = (weights[r * 3 + class], alone.weights[r]);
                 assert!(
@@ -454,13 +445,8 @@ mod tests {
         }
         let costs = vec![1.0; xs.len()];
         let order: Vec<usize> = (0..xs.len()).collect();
-        let tight = Solver {
-            tolerance: 1e-4,
-            max_passes: 5000,
-            ..SOLVER
-        };
         let mut passes = Vec::new();
-        let model = tight.fit(4, &xs, &positive, &costs, &order, &mut |p| passes.push(p));
+        let model = TIGHT.fit(4, &xs, &positive, &costs, &order, &mut |p| passes.push(p));
         assert!(passes.iter().any(|p| p.active < xs.len() / 2), "{passes:?}");
         // The clusters are still told apart, and the far negatives, shrunk or not, lie outside the
         // margin, where the optimum leaves them.
