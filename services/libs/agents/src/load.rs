@@ -33,6 +33,18 @@ pub struct Held {
     /// Whether they picked it up (it is in progress).
     #[serde(default)]
     pub started: bool,
+    /// When it should be started by: its arrival plus its priority's response target (ms since the
+    /// Unix epoch). Absent in a record written before targets were kept; it then counts from
+    /// `since_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_by_ms: Option<i64>,
+}
+
+impl Held {
+    /// [`Self::start_by_ms`], or `since_ms` when the record has none.
+    pub fn start_by(&self) -> i64 {
+        self.start_by_ms.unwrap_or(self.since_ms)
+    }
 }
 
 impl Load {

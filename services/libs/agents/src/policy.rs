@@ -8,13 +8,16 @@
 //! The agent who resolved this customer's last ticket gets it when they fit and are among those first;
 //! otherwise the least loaded does (open tickets weighted by priority, as a share of capacity), then the
 //! higher skill level, then the lower id, so the choice is the same on every replica.
+//!
+//! Once an agent holds tickets, [`work_order`] says which to start next: what can still be started
+//! within its priority's response target, the soonest due first.
 
 use std::cmp::Ordering;
 
 use switchboard_proto::Priority;
 
 use crate::agent::{Agent, Status, Tier};
-use crate::load::Load;
+use crate::load::{Held, Load};
 
 /// What a ticket asks of its agent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -163,6 +166,23 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], at_ms: i64) -> Outc
         returning: returning.is_some(),
         reason: reason(need, chosen, returning.is_some(), fit.len()),
     })
+}
+
+/// The tickets `load` holds in the order its agent should work them at `now_ms`: the one in
+/// progress, then those that can still be started by their target, the soonest due first, then those
+/// already late, the longest late first.
+///
+/// Why the late ones go last: when the desk is overloaded (a morning peak), working an already late
+/// ticket first makes the next one late too, while starting the one still in time saves it; the late
+/// ones wait a little longer instead. `switchboard bench-assign` measures what this does to breaches
+/// and to the longest waits.
+pub fn work_order(load: &Load, now_ms: i64) -> Vec<&str> {
+    let mut held: Vec<(&String, &Held)> = load.tickets.iter().collect();
+    held.sort_by_key(|(id, h)| {
+        let due = h.start_by();
+        (!h.started, due < now_ms, due, h.since_ms, *id)
+    });
+    held.into_iter().map(|(id, _)| id.as_str()).collect()
 }
 
 /// Load as a share of capacity: four weighted tickets of eight is as busy as two of four.

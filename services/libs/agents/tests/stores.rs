@@ -25,6 +25,7 @@ fn held() -> Held {
         weight: 1.0,
         since_ms: 1,
         started: false,
+        start_by_ms: None,
     }
 }
 

@@ -165,16 +165,38 @@ impl Assigner {
                 .await?;
         }
         if let Some(holder) = holder {
-            let held = Held {
-                weight: weight(state.priority()),
-                since_ms: state.updated_at_ms,
-                started: state.state() == TicketState::InProgress,
-            };
+            let held = self.held(
+                state,
+                state.updated_at_ms,
+                state.state() == TicketState::InProgress,
+            );
             self.loads.hold(holder, &state.ticket_id, held).await?;
         }
         self.name_on_decision(&state.ticket_id, holder.unwrap_or_default())
             .await?;
         Ok(freed)
+    }
+
+    /// The place `state`'s ticket takes in its agent's load, given at `since_ms`: weighed by its
+    /// priority, due to be started within that priority's target of its arrival.
+    fn held(&self, state: &WorkState, since_ms: i64, started: bool) -> Held {
+        // A state without its arrival time (the intake writes one for every ticket it accepts) counts
+        // from the moment it was given.
+        let arrived = if state.received_at_ms > 0 {
+            state.received_at_ms
+        } else {
+            since_ms
+        };
+        Held {
+            weight: weight(state.priority()),
+            since_ms,
+            started,
+            start_by_ms: Some(
+                self.config
+                    .start_within
+                    .start_by_ms(state.priority(), arrived),
+            ),
+        }
     }
 
     /// Writes the ticket's agent into its stored decision (`Decision.assignee`), which the decision
@@ -270,11 +292,7 @@ impl Assigner {
                 Outcome::Chosen(choice) => choice,
             };
             let capacity = agents.get(&choice.agent).map_or(0, |a| a.capacity);
-            let held = Held {
-                weight: weight(state.priority()),
-                since_ms: now_ms(),
-                started: false,
-            };
+            let held = self.held(state, now_ms(), false);
             match self
                 .loads
                 .reserve(&choice.agent, capacity, &state.ticket_id, held)
@@ -480,11 +498,7 @@ impl Assigner {
                 state: state_name(state.state()),
             });
         }
-        let held = Held {
-            weight: weight(state.priority()),
-            since_ms: now_ms(),
-            started: false,
-        };
+        let held = self.held(&state, now_ms(), false);
         let reserved = match self
             .loads
             .reserve(agent, found.capacity, ticket_id, held)

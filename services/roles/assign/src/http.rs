@@ -10,8 +10,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use switchboard_accounts::{Capability, Principal};
-use switchboard_agents::{Agent, Load, Status};
+use switchboard_agents::{Agent, Load, Status, policy};
 use switchboard_proto::WorkState;
+use switchboard_runtime::now_ms;
 
 use crate::assigner::Assigner;
 use crate::error::AssignError;
@@ -49,6 +50,25 @@ pub struct AgentView {
     /// Open tickets (assigned or in progress), of `agent.capacity`.
     pub open: u32,
     pub load: Load,
+    /// The ticket ids of `load` in the order to work them: the one in progress, then those that can
+    /// still be started within their priority's target (`assign.start_within`), the soonest due
+    /// first, then those already late, the longest late first.
+    pub work_order: Vec<String>,
+}
+
+impl AgentView {
+    fn new(agent: Agent, load: Load) -> Self {
+        let work_order = policy::work_order(&load, now_ms())
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Self {
+            open: load.open(),
+            agent,
+            load,
+            work_order,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -103,11 +123,7 @@ async fn list_agents(State(a): State<Arc<Assigner>>, principal: Principal) -> An
         .into_values()
         .map(|agent| {
             let load = loads.remove(&agent.id).unwrap_or_default();
-            AgentView {
-                open: load.open(),
-                agent,
-                load,
-            }
+            AgentView::new(agent, load)
         })
         .collect();
     Ok(Json(AgentPage { agents }))
@@ -128,11 +144,7 @@ async fn agent(
         .await?
         .ok_or_else(|| AssignError::UnknownAgent(id.clone()))?;
     let load = a.loads().get(&id).await?;
-    Ok(Json(AgentView {
-        open: load.open(),
-        agent,
-        load,
-    }))
+    Ok(Json(AgentView::new(agent, load)))
 }
 
 #[utoipa::path(put, path = "/v1/agents/{id}", tag = "agents", params(("id" = String, Path)),

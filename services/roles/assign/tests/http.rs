@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchboard_accounts::{Auth, AuthConfig, Role};
 use switchboard_assign::{AssignConfig, routes};
 use switchboard_bus::Bus;
-use switchboard_runtime::Subjects;
+use switchboard_runtime::{Subjects, now_ms};
 
 use support::*;
 
@@ -190,6 +190,11 @@ async fn every_route_checks_who_asks(bus: Arc<dyn Bus>, subjects: Subjects) {
 
     // Assigning by hand is a supervisor's, within the agent's capacity, recorded with who and why.
     let work = work_states(&bus, &subjects).await;
+    // t-1 came in through the intake ten minutes ago.
+    let received = now_ms() - 10 * 60_000;
+    work.receive("t-1", "web", received)
+        .await
+        .expect("received");
     decide(&bus, &work, "t-1", "hr", "leave", "").await;
     decide(&bus, &work, "t-2", "hr", "leave", "").await;
     let by_hand = |agent: &str| Some(json!({"agent": agent, "reason": "knows this customer"}));
@@ -216,6 +221,16 @@ async fn every_route_checks_who_asks(bus: Arc<dyn Bus>, subjects: Subjects) {
     assert_eq!(
         (last["actor"].as_str(), last["reason"].as_str()),
         (Some("sam"), Some("by sam: knows this customer"))
+    );
+    // The agent's record says which ticket to start first and by when: a normal ticket within the
+    // default 60 minutes of its arrival.
+    let (status, agent) = s.call("sam", "GET", "/v1/agents/ben", None).await;
+    assert_eq!(status, StatusCode::OK, "{agent}");
+    assert_eq!(agent["work_order"], json!(["t-1"]), "{agent}");
+    assert_eq!(
+        agent["load"]["tickets"]["t-1"]["start_by_ms"].as_i64(),
+        Some(received + 60 * 60_000),
+        "{agent}"
     );
     let (status, body) = s
         .call("sam", "POST", "/v1/tickets/t-2/assign", by_hand("ben"))

@@ -1,5 +1,7 @@
-//! One policy through the simulated day, minute by minute. Agents work one ticket at a time, the
-//! most urgent of what they hold first, and are online while on shift and not on a break. Each minute:
+//! One policy through the simulated day, minute by minute. Agents work one ticket at a time and are
+//! online while on shift and not on a break. Under Switchboard they start the next ticket of the work
+//! order the service gives them; under the baselines, which give no order, the most urgent of what
+//! they hold, then the oldest. Each minute:
 //! agents come and go, finished tickets free their place, new tickets arrive and are given out, and
 //! free agents start their next ticket. What is measured is in [`Measured`].
 //!
@@ -41,14 +43,10 @@ impl Dispatch {
     }
 }
 
-/// How long a ticket of each priority may wait for an agent to start on it (minutes).
+/// How long a ticket of each priority may wait for an agent to start on it (minutes): the assign
+/// role's default targets (`assign.start_within`).
 pub fn sla_minutes(priority: Priority) -> i64 {
-    match priority {
-        Priority::Urgent => 15,
-        Priority::High => 30,
-        Priority::Normal | Priority::Unspecified => 60,
-        Priority::Low => 120,
-    }
+    AssignConfig::default().start_within.minutes(priority) as i64
 }
 
 /// What one policy's day came to.
@@ -186,7 +184,7 @@ impl Day<'_> {
             if was && !online {
                 self.desks[i].current = None;
                 if self.dispatch == Dispatch::Switchboard {
-                    let held: Vec<usize> = self.held(i);
+                    let held: Vec<usize> = self.holding(i);
                     for t in held {
                         self.drop_from(i, t);
                         self.reassigned += 1;
@@ -232,16 +230,26 @@ impl Day<'_> {
             return true;
         }
         // No one else fits: it stays where it was, its wait for pickup running on.
-        let held = Held {
-            weight: weight(self.world.tickets[t].priority),
-            since_ms: self.world.at_ms(minute),
-            started: false,
-        };
+        let held = self.held(t, minute);
         self.desks[from].load.tickets.insert(t.to_string(), held);
         false
     }
 
-    fn held(&self, agent: usize) -> Vec<usize> {
+    /// Ticket `t`'s place in a load, given at `minute`, due within its priority's target of its arrival.
+    fn held(&self, t: usize, minute: i64) -> Held {
+        let ticket = &self.world.tickets[t];
+        Held {
+            weight: weight(ticket.priority),
+            since_ms: self.world.at_ms(minute),
+            started: false,
+            start_by_ms: Some(
+                self.world
+                    .at_ms(ticket.arrival + sla_minutes(ticket.priority)),
+            ),
+        }
+    }
+
+    fn holding(&self, agent: usize) -> Vec<usize> {
         self.desks[agent]
             .load
             .tickets
@@ -418,22 +426,18 @@ impl Day<'_> {
                 }
             }
         }
+        let held = self.held(t, minute);
         let desk = &mut self.desks[agent];
-        desk.load.tickets.insert(
-            t.to_string(),
-            Held {
-                weight: weight(ticket.priority),
-                since_ms: self.world.at_ms(minute),
-                started: false,
-            },
-        );
+        desk.load.tickets.insert(t.to_string(), held);
         if desk.load.open() > desk.agent.capacity {
             self.violations += 1;
         }
         self.progress[t].given = true;
     }
 
-    /// Each free online agent starts the most urgent, then oldest, ticket they hold.
+    /// Each free online agent starts their next ticket: under Switchboard the first of the work order
+    /// the service gives them ([`policy::work_order`]), under the baselines the most urgent, then
+    /// oldest, they hold.
     fn start(&mut self, minute: i64) {
         for i in 0..self.desks.len() {
             let desk = &self.desks[i];
@@ -441,13 +445,24 @@ impl Day<'_> {
                 continue;
             }
             let tickets = &self.world.tickets;
-            let Some(t) = self.held(i).into_iter().min_by(|&a, &b| {
-                weight(tickets[b].priority)
-                    .total_cmp(&weight(tickets[a].priority))
-                    .then(tickets[a].arrival.cmp(&tickets[b].arrival))
-            }) else {
+            let next = match self.dispatch {
+                Dispatch::Switchboard => policy::work_order(&desk.load, self.world.at_ms(minute))
+                    .first()
+                    .and_then(|t| t.parse().ok()),
+                Dispatch::RoundRobin | Dispatch::LeastLoaded => {
+                    self.holding(i).into_iter().min_by(|&a, &b| {
+                        weight(tickets[b].priority)
+                            .total_cmp(&weight(tickets[a].priority))
+                            .then(tickets[a].arrival.cmp(&tickets[b].arrival))
+                    })
+                }
+            };
+            let Some(t) = next else {
                 continue;
             };
+            if let Some(held) = self.desks[i].load.tickets.get_mut(&t.to_string()) {
+                held.started = true;
+            }
             let minutes = handling_minutes(&self.desks[i].agent, &tickets[t]);
             self.desks[i].current = Some((t, minute + minutes.ceil().max(1.0) as i64));
             self.progress[t].started.get_or_insert(minute);

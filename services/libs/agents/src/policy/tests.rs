@@ -29,6 +29,7 @@ fn load(open: usize, weight: f32) -> Load {
                     weight,
                     since_ms: NOW,
                     started: false,
+                    start_by_ms: None,
                 };
                 (format!("t{i}"), held)
             })
@@ -286,4 +287,52 @@ fn ties_break_on_skill_level_then_id_so_every_replica_agrees() {
         },
     ];
     assert_eq!(chosen(choose(&need(), &candidates, NOW)).agent, "b");
+}
+
+#[test]
+fn work_goes_in_progress_first_then_soonest_due_still_in_time_then_longest_late() {
+    let minute = 60_000;
+    let held = |started: bool, start_by_ms: Option<i64>| Held {
+        weight: 1.0,
+        since_ms: NOW - 30 * minute,
+        started,
+        start_by_ms,
+    };
+    let load = Load {
+        tickets: BTreeMap::from([
+            ("late-a-little".to_owned(), held(false, Some(NOW - minute))),
+            ("due-later".to_owned(), held(false, Some(NOW + 40 * minute))),
+            (
+                "in-progress".to_owned(),
+                held(true, Some(NOW - 20 * minute)),
+            ),
+            ("due-soon".to_owned(), held(false, Some(NOW + 5 * minute))),
+            ("late-long".to_owned(), held(false, Some(NOW - 50 * minute))),
+            // A record from before targets were kept: due when it was given, so late by now.
+            ("no-target".to_owned(), held(false, None)),
+        ]),
+    };
+    assert_eq!(
+        work_order(&load, NOW),
+        [
+            "in-progress",
+            "due-soon",
+            "due-later",
+            "late-long",
+            "no-target",
+            "late-a-little"
+        ]
+    );
+    // The same tickets an hour earlier: every one still in time, soonest due first.
+    assert_eq!(
+        work_order(&load, NOW - 60 * minute),
+        [
+            "in-progress",
+            "late-long",
+            "no-target",
+            "late-a-little",
+            "due-soon",
+            "due-later"
+        ]
+    );
 }
