@@ -1,9 +1,10 @@
 // The console in real headless Chromium against the real binary (embedded default, demo history):
 // login and role-dependent navigation, a new ticket appearing on the board without a reload, its
 // five similar tickets, a one-click correction that the next similar ticket follows, a rule's
-// what-if preview, the cockpit's accuracy changing live, the review queue from the keyboard,
-// markup in a ticket shown as text, both languages, and tablet width. Screenshots of every step go
-// to target/browser-screenshots/. Run by scripts/test-browser.sh.
+// what-if preview, the cockpit's accuracy changing live, the review queue from the keyboard, an
+// agent's work order and picking a ticket up, markup in a ticket shown as text, both languages, and
+// tablet width. Screenshots of every step go to target/browser-screenshots/. Run by
+// scripts/test-browser.sh.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
@@ -82,7 +83,7 @@ async function main() {
     await shot(page, 'login');
     await page.click('#login-submit');
     await page.locator('#board').waitFor();
-    for (const nav of ['board', 'review', 'cockpit', 'rules', 'departments', 'accounts']) {
+    for (const nav of ['board', 'review', 'cockpit', 'agents', 'rules', 'departments', 'accounts']) {
       assert.ok(await page.locator(`#nav-${nav}`).isVisible(), `an admin sees ${nav}`);
     }
     await page.locator('#live[data-status="live"]').waitFor({ timeout: WAIT });
@@ -226,6 +227,16 @@ async function main() {
 
     // An agent: no admin pages, and the review queue from the keyboard.
     await admin('/v1/users', { method: 'POST', body: { name: 'ana', role: 'agent', password: 'ana-password-1234' } });
+    // Ana is also an agent of every department, online around the clock: the decided tickets waiting in
+    // the departments' queues (nobody worked there) come to her, up to her capacity.
+    const { departments } = await admin('/v1/departments?limit=1000');
+    await admin('/v1/agents/ana', { method: 'PUT', body: {
+      id: 'ana', name: 'Ana', departments: departments.map((d) => d.id), skills: {}, tier: 'L3', capacity: 3,
+      status: 'online', shift: { time_zone: '+00:00', hours: 'mon-sun 00:00-24:00' },
+    } });
+    const given = Date.now() + WAIT;
+    while ((await admin('/v1/agents/ana')).open === 0 && Date.now() < given) await new Promise((r) => setTimeout(r, 250));
+    assert.ok((await admin('/v1/agents/ana')).open >= 1, 'waiting tickets went to the new agent');
     const odd = await submit('zqxv wplm krrt 9941 ffjq');
     const agentContext = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
     const agent = await agentContext.newPage();
@@ -254,7 +265,39 @@ async function main() {
     const move = after.state.history.at(-1);
     assert.deepEqual([move.actor, move.kind, move.department], ['ana', 'wrong_department', after.state.department]);
     log(`agent ana claimed ${claimed} with n and corrected it with 1 to ${after.state.department}`);
+
+    // Her own work, in the server's work order; picking up the first puts it in progress, and she
+    // steps away from her own status switch.
+    await agent.click('#nav-agents');
+    const mine = agent.locator('#agents-rows tr[data-id="ana"]');
+    await mine.waitFor();
+    let shown = [];
+    let order = [];
+    for (const until = Date.now() + WAIT; Date.now() < until; await agent.waitForTimeout(500)) {
+      order = (await admin('/v1/agents/ana')).work_order;
+      shown = await mine.locator('ol.work-order > li').evaluateAll((items) => items.map((li) => li.dataset.id));
+      if (shown.length && JSON.stringify(shown) === JSON.stringify(order)) break;
+    }
+    assert.deepEqual(shown, order, 'the console shows the work order the server gives');
+    const next = shown[0];
+    await mine.locator(`li[data-id="${next}"] button.accept`).click();
+    await agent.locator('#agents-status', { hasText: '已接单' }).waitFor();
+    await mine.locator(`li[data-id="${next}"] .tag`, { hasText: '处理中' }).waitFor();
+    assert.equal((await admin(`/v1/tickets/${next}`)).state.state, 'TICKET_STATE_IN_PROGRESS');
+    await mine.locator('select.agent-status').selectOption('away');
+    await agent.locator('#agents-status', { hasText: '暂离' }).waitFor();
+    assert.equal((await admin('/v1/agents/ana')).agent.status, 'away');
+    await shot(agent, 'agents-own-work-zh');
+    log(`agent ana saw her work order (${shown.length} tickets), picked up ${next} and stepped away`);
     await agentContext.close();
+
+    // A supervisor's view: every agent, with what they hold.
+    await page.click('#nav-agents');
+    const ana = page.locator('#agents-rows tr[data-id="ana"]');
+    await ana.locator(`li[data-id="${next}"] .tag`, { hasText: 'in progress' }).waitFor({ timeout: WAIT });
+    assert.equal(await ana.locator('select.agent-status').inputValue(), 'away');
+    assert.match(await ana.locator('td.load').textContent(), /^\d+ \/ 3$/);
+    await shot(page, 'agents');
 
     assert.deepEqual(problems, [], 'no script errors and no policy violations');
     await context.close();

@@ -54,6 +54,7 @@ assets! {
     "js/screens/rules.js" => JS,
     "js/screens/departments.js" => JS,
     "js/screens/accounts.js" => JS,
+    "js/screens/agents.js" => JS,
 }
 
 /// Scripts and styles only from the console's own files (no inline code, so an injected tag does

@@ -14,6 +14,7 @@ import * as cockpit from './screens/cockpit.js';
 import * as rules from './screens/rules.js';
 import * as departments from './screens/departments.js';
 import * as accounts from './screens/accounts.js';
+import * as agents from './screens/agents.js';
 
 // Each screen, the capability it needs, and whether the navigation lists it. The server checks
 // every request again; this only keeps people from links that would answer 403.
@@ -21,6 +22,7 @@ const SCREENS = {
   board: { screen: board, needs: 'read', nav: true },
   review: { screen: review, needs: 'work', nav: true },
   cockpit: { screen: cockpit, needs: 'read', nav: true },
+  agents: { screen: agents, needs: 'work', nav: true },
   rules: { screen: rules, needs: 'admin', nav: true },
   departments: { screen: departments, needs: 'admin', nav: true },
   accounts: { screen: accounts, needs: 'admin', nav: true },
