@@ -227,16 +227,6 @@ async function main() {
 
     // An agent: no admin pages, and the review queue from the keyboard.
     await admin('/v1/users', { method: 'POST', body: { name: 'ana', role: 'agent', password: 'ana-password-1234' } });
-    // Ana is also an agent of every department, online around the clock: the decided tickets waiting in
-    // the departments' queues (nobody worked there) come to her, up to her capacity.
-    const { departments } = await admin('/v1/departments?limit=1000');
-    await admin('/v1/agents/ana', { method: 'PUT', body: {
-      id: 'ana', name: 'Ana', departments: departments.map((d) => d.id), skills: {}, tier: 'L3', capacity: 3,
-      status: 'online', shift: { time_zone: '+00:00', hours: 'mon-sun 00:00-24:00' },
-    } });
-    const given = Date.now() + WAIT;
-    while ((await admin('/v1/agents/ana')).open === 0 && Date.now() < given) await new Promise((r) => setTimeout(r, 250));
-    assert.ok((await admin('/v1/agents/ana')).open >= 1, 'waiting tickets went to the new agent');
     const odd = await submit('zqxv wplm krrt 9941 ffjq');
     const agentContext = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
     const agent = await agentContext.newPage();
@@ -265,6 +255,17 @@ async function main() {
     const move = after.state.history.at(-1);
     assert.deepEqual([move.actor, move.kind, move.department], ['ana', 'wrong_department', after.state.department]);
     log(`agent ana claimed ${claimed} with n and corrected it with 1 to ${after.state.department}`);
+
+    // Now Ana becomes an agent of every department, online around the clock: the decided tickets
+    // waiting in the departments' queues (nobody worked there) come to her, up to her capacity.
+    const { departments } = await admin('/v1/departments?limit=1000');
+    await admin('/v1/agents/ana', { method: 'PUT', body: {
+      id: 'ana', name: 'Ana', departments: departments.map((d) => d.id), skills: {}, tier: 'L3', capacity: 3,
+      status: 'online', shift: { time_zone: '+00:00', hours: 'mon-sun 00:00-24:00' },
+    } });
+    const given = Date.now() + WAIT;
+    while ((await admin('/v1/agents/ana')).open === 0 && Date.now() < given) await new Promise((r) => setTimeout(r, 250));
+    assert.ok((await admin('/v1/agents/ana')).open >= 1, 'waiting tickets went to the new agent');
 
     // Her own work, in the server's work order; picking up the first puts it in progress, and she
     // steps away from her own status switch.
