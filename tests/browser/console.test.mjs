@@ -334,6 +334,24 @@ async function main() {
     await assert.rejects(admin('/v1/agents/bo'), /404/);
     log('the admin added an agent (a bad skill level named first), edited and removed it');
 
+    // The cockpit's load and SLA risk agree with the assign role's records.
+    await page.click('#nav-cockpit');
+    const anaLoad = page.locator('#agent-load tr[data-id="ana"]');
+    await anaLoad.waitFor({ timeout: WAIT });
+    const record = await admin('/v1/agents/ana');
+    const lateNow = Object.values(record.load.tickets).filter((h) => !h.started && h.start_by_ms < Date.now()).length;
+    assert.equal((await anaLoad.locator('td.load').textContent()).trim(), `${record.open} / 3`);
+    assert.equal((await anaLoad.locator('td.late').textContent()).trim(), String(lateNow));
+    const { waiting } = await admin('/v1/queue');
+    await page.locator('#cockpit-queue_waiting strong', { hasText: new RegExp(`^${waiting.length}$`) }).waitFor({ timeout: WAIT });
+    // Ana is away, so no one in billing is online to take what waits there.
+    assert.equal((await page.locator('#department-load tr[data-id="billing"] td').nth(1).textContent()).trim(), '0');
+    const loadCsv = page.waitForEvent('download');
+    await page.click('#cockpit-csv');
+    assert.match(readFileSync(await (await loadCsv).path(), 'utf8'), new RegExp(`"agent_open","ana","${record.open}"`));
+    await shot(page, 'cockpit-workload');
+    log(`the cockpit shows ana's ${record.open} of 3, ${lateNow} late, and ${waiting.length} waiting in the queues`);
+
     assert.deepEqual(problems, [], 'no script errors and no policy violations');
     await context.close();
     log(`passed; screenshots in ${SHOTS}`);

@@ -55,6 +55,7 @@ assets! {
     "js/screens/departments.js" => JS,
     "js/screens/accounts.js" => JS,
     "js/screens/agents.js" => JS,
+    "js/screens/workload.js" => JS,
 }
 
 /// Scripts and styles only from the console's own files (no inline code, so an injected tag does

@@ -315,4 +315,11 @@ export default {
   'agents.remove': 'Remove',
   'agents.confirm_remove': 'Remove for good?',
   'agents.removed': 'Removed {name}; what they held goes to others.',
+  'cockpit.workload': 'Load and SLA risk',
+  'cockpit.risk_explained': 'Tickets held but not started: late once their start-by time has passed, at risk within {n} minutes of it.',
+  'cockpit.online': 'Agents online',
+  'cockpit.open_capacity': 'Open / capacity online',
+  'cockpit.queue_waiting': 'Waiting in queue',
+  'cockpit.sla_late': 'Late',
+  'cockpit.sla_at_risk': 'At risk',
 };

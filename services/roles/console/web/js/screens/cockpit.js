@@ -2,11 +2,14 @@
 // rate, counts, handling time overall and by department, hot problem types, corrections by reason),
 // beside each department's hot keywords mined from the history by the router (/v1/stats/keywords),
 // fetched again whenever the live feed reports a change (at most every two seconds) and every ten
-// seconds, and the same figures as a CSV download.
+// seconds, and the same figures as a CSV download. Supervisors and admins also see the desk's load and
+// the tickets at SLA risk ([`workload`]).
 
 import { el, fill } from '../dom.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
+import { can } from '../session.js';
+import { workload } from './workload.js';
 import { subscribe, throttle } from '../live.js';
 import { dateTime, duration, number, percent, reasonLabel, shortName } from '../format.js';
 
@@ -67,6 +70,8 @@ export function render(main) {
   const keywordsError = el('p', { class: 'muted' });
   const updated = el('p', { class: 'muted', id: 'cockpit-updated' });
   const error = el('p', { class: 'error', role: 'alert' });
+  const work = can('read_all') ? workload() : null;
+  const workError = el('p', { class: 'error', id: 'workload-error' });
   let last = [];
 
   async function load() {
@@ -91,6 +96,7 @@ export function render(main) {
         el('td', { class: 'num' }, duration(h.median_minutes)),
         el('td', { class: 'num' }, duration(h.p90_minutes)))));
       last.push(...await loadKeywords());
+      if (work) last.push(...await loadWorkload());
       fill(updated, t('cockpit.updated', { at: dateTime(Date.now()) }));
       fill(error);
     } catch (e) {
@@ -111,6 +117,18 @@ export function render(main) {
     } catch (e) {
       fill(keywords);
       fill(keywordsError, e.message);
+      return [];
+    }
+  }
+
+  // Apart too: the assign role's figures, which a process without it cannot give.
+  async function loadWorkload() {
+    try {
+      const rows = await work.load();
+      fill(workError);
+      return rows;
+    } catch (e) {
+      fill(workError, e.message);
       return [];
     }
   }
@@ -143,7 +161,8 @@ export function render(main) {
     el('section', { class: 'card' }, el('h2', {}, t('cockpit.hot_keywords')), keywordsError,
       el('table', { class: 'rows' },
         el('thead', {}, el('tr', {}, ['departments.id', 'cockpit.keywords'].map((k) => el('th', {}, t(k))))),
-        keywords))));
+        keywords)),
+    work ? [workError, work.node] : null));
   load();
   return () => {
     unsubscribe();
