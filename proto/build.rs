@@ -20,6 +20,7 @@ const JSON_MESSAGES: &[&str] = &[
     "Transition",
     "StatsReply",
     "IssueCount",
+    "RisingIssue",
     "ReasonCount",
     "DepartmentHandling",
 ];

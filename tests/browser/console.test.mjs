@@ -178,6 +178,16 @@ async function main() {
     await admin(`/v1/tickets/${followed}/resolution`, { method: 'POST', body: { note: 'printer driver reinstalled' } });
     await page.locator('#cockpit-dispatch_accuracy strong', { hasText: /^50%$/ }).waitFor({ timeout: WAIT });
     await page.locator('#correction-reasons tr', { hasText: 'Policy updated' }).waitFor();
+    // Rising problem types: every ticket here came in this hour and none a week ago, so each decided
+    // type rises; the card shows the rows the server gives.
+    let risingApi = [];
+    let risingShown = [];
+    for (const until = Date.now() + WAIT; Date.now() < until; await page.waitForTimeout(500)) {
+      risingApi = (await admin('/v1/stats')).rising_issues.map((r) => `${r.problem_type}:${r.this_hour}:${r.same_hour_last_week}`);
+      risingShown = await page.locator('#rising-issues tr').evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent.trim()).join(':')));
+      if (risingApi.length && JSON.stringify(risingApi) === JSON.stringify(risingShown)) break;
+    }
+    assert.deepEqual(risingShown, risingApi, 'the cockpit shows the rising types the server counts');
     await page.locator('#handling tr', { hasText: target }).waitFor();
     const download = page.waitForEvent('download');
     await page.click('#cockpit-csv');
@@ -186,7 +196,7 @@ async function main() {
     assert.match(csv, /"corrections_by_reason","policy_updated","1"/);
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the cockpit refreshed without a reload');
     await shot(page, 'cockpit-after');
-    log(`cockpit accuracy went from 0% to ${await accuracy.textContent()} without a reload`);
+    log(`cockpit accuracy went from 0% to ${await accuracy.textContent()} without a reload; rising: ${risingShown.join(', ')}`);
 
     // Markup in a ticket is text: shown as typed, never run.
     await page.click('#nav-board');

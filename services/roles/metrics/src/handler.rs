@@ -74,7 +74,7 @@ impl Handler for MetricsHandler {
                 .map(|d| d.department.as_str())
                 .unwrap_or_default();
             let mut tally = self.tally();
-            tally.decided(&t.id, routed, department, problem);
+            tally.decided(&t.id, routed, department, problem, t.received_at_ms);
             self.publish_quality(&tally);
         } else if subject == s.corrected() {
             let Some(c) = readable::<Corrected>(msg) else {
@@ -144,7 +144,7 @@ mod tests {
             let out = handler.handle(&garbage).await;
             assert!(matches!(out.as_deref(), Ok([])), "{subject}: {out:?}");
         }
-        let report = tally.lock().unwrap().report(5);
+        let report = tally.lock().unwrap().report(5, 0);
         assert_eq!(
             (
                 report.received,
@@ -166,7 +166,7 @@ mod tests {
             attempt: 1,
         };
         handler.handle(&received).await.unwrap();
-        assert_eq!(tally.lock().unwrap().report(5).received, 1);
+        assert_eq!(tally.lock().unwrap().report(5, 0).received, 1);
     }
 
     #[tokio::test]

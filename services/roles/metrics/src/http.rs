@@ -74,7 +74,7 @@ mod tests {
         {
             let mut t = tally.lock().unwrap();
             t.received("t-1", 1_000);
-            t.decided("t-1", true, "auth", "password reset");
+            t.decided("t-1", true, "auth", "password reset", 1_000);
         }
         let app = routes(tally.clone())
             .merge(auth.router())

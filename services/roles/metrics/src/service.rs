@@ -18,7 +18,7 @@ pub fn figures(tally: &Mutex<Tally>) -> StatsReply {
     tally
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .report(HOT_ISSUES)
+        .report(HOT_ISSUES, switchboard_runtime::now_ms())
 }
 
 #[derive(Debug)]

@@ -1,9 +1,9 @@
 //! The running figures, in memory. Each metrics replica sees only its share of events, so run one
 //! replica (the chart's default) for the cockpit's figures to be whole.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use switchboard_proto::{DepartmentHandling, IssueCount, ReasonCount, StatsReply};
+use switchboard_proto::{DepartmentHandling, IssueCount, ReasonCount, RisingIssue, StatsReply};
 
 /// Handling times kept for the median and the 90th percentile; older ones fall out.
 const HANDLING_WINDOW: usize = 10_000;
@@ -16,6 +16,9 @@ const OPEN_TICKETS: usize = 200_000;
 /// corrections cover every ticket still open by that assumption, in memory of the same order (some
 /// tens of MB for 200 000 ids).
 const CORRECTED_TICKETS: usize = OPEN_TICKETS;
+const HOUR_MS: i64 = 3_600_000;
+/// Hours in a week: a problem type's count this hour is set against the same hour this long before.
+const WEEK_HOURS: i64 = 7 * 24;
 
 #[derive(Debug)]
 pub struct Tally {
@@ -31,6 +34,9 @@ pub struct Tally {
     /// Each recent resolution's department and minutes from receipt.
     handling_minutes: VecDeque<(String, f64)>,
     problem_types: HashMap<String, u64>,
+    /// Decisions by the hour their ticket was received (hours since the Unix epoch) and problem type,
+    /// for a week and a day back from the latest hour seen.
+    issue_hours: BTreeMap<i64, HashMap<String, u64>>,
     reasons: HashMap<String, u64>,
 }
 
@@ -56,6 +62,7 @@ impl Default for Tally {
             open: Recent::new(OPEN_TICKETS),
             handling_minutes: VecDeque::new(),
             problem_types: HashMap::new(),
+            issue_hours: BTreeMap::new(),
             reasons: HashMap::new(),
         }
     }
@@ -71,7 +78,15 @@ impl Tally {
         self.open.insert(ticket_id, open);
     }
 
-    pub fn decided(&mut self, ticket_id: &str, routed: bool, department: &str, problem_type: &str) {
+    /// `received_at_ms` is when the ticket came in; 0 when unknown, and then it counts in no hour.
+    pub fn decided(
+        &mut self,
+        ticket_id: &str,
+        routed: bool,
+        department: &str,
+        problem_type: &str,
+        received_at_ms: i64,
+    ) {
         self.open
             .update(ticket_id, |o| o.department = department.to_owned());
         if routed {
@@ -84,7 +99,57 @@ impl Tally {
                 .problem_types
                 .entry(problem_type.to_owned())
                 .or_default() += 1;
+            if received_at_ms > 0 {
+                self.count_hour(problem_type, received_at_ms.div_euclid(HOUR_MS));
+            }
         }
+    }
+
+    fn count_hour(&mut self, problem_type: &str, hour: i64) {
+        *self
+            .issue_hours
+            .entry(hour)
+            .or_default()
+            .entry(problem_type.to_owned())
+            .or_default() += 1;
+        let latest = *self.issue_hours.keys().next_back().expect("just counted");
+        // The hours a comparison can still reach: this one and the same hour a week before.
+        while self
+            .issue_hours
+            .first_key_value()
+            .is_some_and(|(&h, _)| h < latest - WEEK_HOURS - 24)
+        {
+            self.issue_hours.pop_first();
+        }
+    }
+
+    /// Problem types decided more often in the hour of `now_ms` than in the same hour a week before,
+    /// the largest rise first (then by name), at most `limit`.
+    fn rising(&self, now_ms: i64, limit: usize) -> Vec<RisingIssue> {
+        let hour = now_ms.div_euclid(HOUR_MS);
+        let Some(this) = self.issue_hours.get(&hour) else {
+            return Vec::new();
+        };
+        let before = self.issue_hours.get(&(hour - WEEK_HOURS));
+        let mut rising: Vec<RisingIssue> = this
+            .iter()
+            .map(|(problem_type, &count)| RisingIssue {
+                problem_type: problem_type.clone(),
+                this_hour: count,
+                same_hour_last_week: before
+                    .and_then(|b| b.get(problem_type))
+                    .copied()
+                    .unwrap_or(0),
+            })
+            .filter(|r| r.this_hour > r.same_hour_last_week)
+            .collect();
+        rising.sort_by(|a, b| {
+            (b.this_hour - b.same_hour_last_week)
+                .cmp(&(a.this_hour - a.same_hour_last_week))
+                .then_with(|| a.problem_type.cmp(&b.problem_type))
+        });
+        rising.truncate(limit);
+        rising
     }
 
     /// `reason` is the reason's name; the ticket is `to_department`'s from now on.
@@ -139,7 +204,8 @@ impl Tally {
         self.dead_lettered += 1;
     }
 
-    pub fn report(&self, hot_issues: usize) -> StatsReply {
+    /// The figures as of `now_ms` (the hour the rising problem types are counted in).
+    pub fn report(&self, hot_issues: usize, now_ms: i64) -> StatsReply {
         let mut hot: Vec<IssueCount> = self
             .problem_types
             .iter()
@@ -195,6 +261,7 @@ impl Tally {
             hot_issues: hot,
             corrections_by_reason: reasons,
             handling,
+            rising_issues: self.rising(now_ms, hot_issues),
         }
     }
 }
@@ -275,13 +342,13 @@ mod tests {
         let mut t = Tally::default();
         for (id, at) in [("a", 0), ("b", 0), ("c", 0)] {
             t.received(id, at);
-            t.decided(id, true, "auth", "login");
+            t.decided(id, true, "auth", "login", 0);
         }
         t.corrected("b", "CORRECTION_REASON_POLICY_UPDATED", "billing");
         t.resolved("a", 120_000, "");
         t.resolved("b", 60_000, "");
         t.resolved("c", 600_000, "");
-        let r = t.report(5);
+        let r = t.report(5, 0);
         assert_eq!(
             (r.received, r.routed, r.corrected, r.resolved),
             (3, 3, 1, 3)
@@ -300,19 +367,19 @@ mod tests {
         for (i, minutes) in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].into_iter().enumerate() {
             let id = format!("t{i}");
             t.received(&id, 0);
-            t.decided(&id, true, "auth", "login");
+            t.decided(&id, true, "auth", "login", 0);
             t.resolved(&id, minutes * 60_000, "");
         }
         t.received("moved", 0);
-        t.decided("moved", false, "auth", "login");
+        t.decided("moved", false, "auth", "login", 0);
         t.corrected("moved", "CORRECTION_REASON_WRONG_DEPARTMENT", "billing");
         t.resolved("moved", 30 * 60_000, "");
         t.received("named", 0);
-        t.decided("named", true, "auth", "login");
+        t.decided("named", true, "auth", "login", 0);
         t.corrected("named", "CORRECTION_REASON_WRONG_DEPARTMENT", "billing");
         t.corrected("named", "CORRECTION_REASON_OTHER", "auth");
         t.resolved("named", 50 * 60_000, "billing");
-        let r = t.report(5);
+        let r = t.report(5, 0);
         let reasons: Vec<(&str, u64)> = r
             .corrections_by_reason
             .iter()
@@ -361,7 +428,7 @@ mod tests {
         for i in beyond..CORRECTED_TICKETS + beyond {
             t.resolved(&id(i), 0, "");
         }
-        let r = t.report(0);
+        let r = t.report(0, 0);
         assert_eq!(r.resolved, CORRECTED_TICKETS as u64);
         assert_eq!(
             t.resolved_uncorrected, 0,
@@ -384,5 +451,54 @@ mod tests {
         assert_eq!(t.resolved_uncorrected, 1, "the renewed correction was kept");
         t.resolved(&id(beyond + 1), 0, "");
         assert_eq!(t.resolved_uncorrected, 2);
+    }
+
+    #[test]
+    fn rising_types_set_this_hour_against_the_same_hour_a_week_before() {
+        let mut t = Tally::default();
+        let week = WEEK_HOURS * HOUR_MS;
+        let now = 1_796_601_600_000 + 30 * 60_000;
+        let mut n = 0;
+        let mut decide = |t: &mut Tally, problem: &str, at: i64, times: usize| {
+            for _ in 0..times {
+                n += 1;
+                t.decided(&format!("t-{n}"), true, "auth", problem, at);
+            }
+        };
+        // This hour: login 5 (1 a week ago), billing 3 (3 a week ago), vpn 2 (none a week ago).
+        decide(&mut t, "login", now - 10 * 60_000, 5);
+        decide(&mut t, "billing", now, 3);
+        decide(&mut t, "vpn", now, 2);
+        decide(&mut t, "login", now - week, 1);
+        decide(&mut t, "billing", now - week, 3);
+        // The hour before this one, and a week before that, count in neither.
+        decide(&mut t, "printer", now - HOUR_MS, 9);
+        decide(&mut t, "printer", now - week - HOUR_MS, 1);
+        let rising: Vec<(String, u64, u64)> = t
+            .report(10, now)
+            .rising_issues
+            .into_iter()
+            .map(|r| (r.problem_type, r.this_hour, r.same_hour_last_week))
+            .collect();
+        assert_eq!(
+            rising,
+            [("login".to_owned(), 5, 1), ("vpn".to_owned(), 2, 0)],
+            "billing held level; printer rose in another hour"
+        );
+        assert_eq!(t.report(1, now).rising_issues.len(), 1);
+        // A ticket whose receipt time is unknown counts in the totals, in no hour.
+        decide(&mut t, "vpn", 0, 4);
+        assert_eq!(t.report(10, now).rising_issues[1].this_hour, 2);
+        // Hours more than a week and a day before the latest are forgotten.
+        decide(&mut t, "vpn", now + 2 * HOUR_MS, 1);
+        assert!(
+            t.issue_hours
+                .contains_key(&((now - week).div_euclid(HOUR_MS)))
+        );
+        decide(&mut t, "vpn", now + week, 1);
+        assert!(
+            !t.issue_hours
+                .contains_key(&((now - week).div_euclid(HOUR_MS)))
+        );
     }
 }

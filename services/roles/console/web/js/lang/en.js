@@ -322,4 +322,7 @@ export default {
   'cockpit.queue_waiting': 'Waiting in queue',
   'cockpit.sla_late': 'Late',
   'cockpit.sla_at_risk': 'At risk',
+  'cockpit.rising_issues': 'Rising problem types (this hour against the same hour last week)',
+  'cockpit.this_hour': 'This hour',
+  'cockpit.same_hour_last_week': 'Same hour last week',
 };

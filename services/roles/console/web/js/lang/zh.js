@@ -322,4 +322,7 @@ export default {
   'cockpit.queue_waiting': '队列中等待',
   'cockpit.sla_late': '已超时',
   'cockpit.sla_at_risk': '有风险',
+  'cockpit.rising_issues': '上升的问题类型（本小时对比上周同一小时）',
+  'cockpit.this_hour': '本小时',
+  'cockpit.same_hour_last_week': '上周同一小时',
 };

@@ -1,5 +1,6 @@
 // The data cockpit: the metrics role's figures (/v1/stats) as tiles and tables (accuracy, review
-// rate, counts, handling time overall and by department, hot problem types, corrections by reason),
+// rate, counts, handling time overall and by department, hot problem types, those rising against the
+// same hour a week before, corrections by reason),
 // beside each department's hot keywords mined from the history by the router (/v1/stats/keywords),
 // fetched again whenever the live feed reports a change (at most every two seconds) and every ten
 // seconds, and the same figures as a CSV download. Supervisors and admins also see the desk's load and
@@ -32,6 +33,7 @@ export function figures(s) {
     ['summary', 'p90_handling_minutes', s.resolved ? s.p90_handling_minutes : null],
   ];
   for (const h of s.hot_issues ?? []) rows.push(['hot_issues', h.problem_type, h.count]);
+  for (const r of s.rising_issues ?? []) rows.push(['rising_issues', r.problem_type, r.this_hour], ['rising_issues_last_week', r.problem_type, r.same_hour_last_week]);
   for (const c of s.corrections_by_reason ?? []) rows.push(['corrections_by_reason', shortName(c.reason, 'CORRECTION_REASON_'), c.count]);
   for (const h of s.handling ?? []) {
     rows.push(['handling_median_minutes', h.department, h.median_minutes], ['handling_p90_minutes', h.department, h.p90_minutes]);
@@ -64,6 +66,7 @@ function csv(rows) {
 export function render(main) {
   const tiles = el('div', { class: 'tiles', id: 'cockpit-tiles' });
   const hot = el('tbody', { id: 'hot-issues' });
+  const rising = el('tbody', { id: 'rising-issues' });
   const reasons = el('tbody', { id: 'correction-reasons' });
   const handling = el('tbody', { id: 'handling' });
   const keywords = el('tbody', { id: 'hot-keywords' });
@@ -85,6 +88,10 @@ export function render(main) {
         el('td', {}, h.problem_type),
         el('td', {}, el('meter', { min: 0, max: top, value: h.count })),
         el('td', { class: 'num' }, number(h.count, 0)))));
+      fill(rising, (stats.rising_issues ?? []).map((r) => el('tr', { data: { type: r.problem_type } },
+        el('td', {}, r.problem_type),
+        el('td', { class: 'num' }, number(r.this_hour, 0)),
+        el('td', { class: 'num' }, number(r.same_hour_last_week, 0)))));
       const most = Math.max(1, ...(stats.corrections_by_reason ?? []).map((c) => c.count));
       fill(reasons, (stats.corrections_by_reason ?? []).map((c) => el('tr', {},
         el('td', {}, reasonLabel(c.reason)),
@@ -150,6 +157,10 @@ export function render(main) {
         el('table', { class: 'rows' },
           el('thead', {}, el('tr', {}, ['cockpit.problem_type', 'cockpit.share', 'cockpit.count'].map((k) => el('th', {}, t(k))))),
           hot)),
+      el('section', { class: 'card' }, el('h2', {}, t('cockpit.rising_issues')),
+        el('table', { class: 'rows' },
+          el('thead', {}, el('tr', {}, ['cockpit.problem_type', 'cockpit.this_hour', 'cockpit.same_hour_last_week'].map((k) => el('th', {}, t(k))))),
+          rising)),
       el('section', { class: 'card' }, el('h2', {}, t('cockpit.corrections_by_reason')),
         el('table', { class: 'rows' },
           el('thead', {}, el('tr', {}, ['correct.reason', 'cockpit.share', 'cockpit.count'].map((k) => el('th', {}, t(k))))),
