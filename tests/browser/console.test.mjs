@@ -354,6 +354,9 @@ async function main() {
     assert.equal((await anaLoad.locator('td.late').textContent()).trim(), String(lateNow));
     const { waiting } = await admin('/v1/queue');
     await page.locator('#cockpit-queue_waiting strong', { hasText: new RegExp(`^${waiting.length}$`) }).waitFor({ timeout: WAIT });
+    assert.ok(waiting.every((w) => w.start_by_ms > w.since_ms), 'every waiting ticket has its start-by time');
+    const lateAll = lateNow + waiting.filter((w) => w.start_by_ms < Date.now()).length;
+    await page.locator('#cockpit-sla_late strong', { hasText: new RegExp(`^${lateAll}$`) }).waitFor({ timeout: WAIT });
     // Ana is away, so no one in billing is online to take what waits there.
     assert.equal((await page.locator('#department-load tr[data-id="billing"] td').nth(1).textContent()).trim(), '0');
     const loadCsv = page.waitForEvent('download');

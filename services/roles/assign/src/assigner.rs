@@ -180,23 +180,26 @@ impl Assigner {
     /// The place `state`'s ticket takes in its agent's load, given at `since_ms`: weighed by its
     /// priority, due to be started within that priority's target of its arrival.
     fn held(&self, state: &WorkState, since_ms: i64, started: bool) -> Held {
-        // A state without its arrival time (the intake writes one for every ticket it accepts) counts
-        // from the moment it was given.
+        Held {
+            weight: weight(state.priority()),
+            since_ms,
+            started,
+            start_by_ms: Some(self.start_by(state, since_ms)),
+        }
+    }
+
+    /// When `state`'s ticket should be started by: its arrival plus its priority's target. A state
+    /// without its arrival time (the intake writes one for every ticket it accepts) counts from
+    /// `since_ms`, when it was given or queued.
+    fn start_by(&self, state: &WorkState, since_ms: i64) -> i64 {
         let arrived = if state.received_at_ms > 0 {
             state.received_at_ms
         } else {
             since_ms
         };
-        Held {
-            weight: weight(state.priority()),
-            since_ms,
-            started,
-            start_by_ms: Some(
-                self.config
-                    .start_within
-                    .start_by_ms(state.priority(), arrived),
-            ),
-        }
+        self.config
+            .start_within
+            .start_by_ms(state.priority(), arrived)
     }
 
     /// Writes the ticket's agent into its stored decision (`Decision.assignee`), which the decision
@@ -261,14 +264,16 @@ impl Assigner {
             let candidates = candidates(&agents, &loads);
             let choice = match policy::choose(&need, &candidates, now_ms()) {
                 Outcome::Waiting(reason) => {
+                    let now = now_ms();
                     let queued = self
                         .queue
                         .wait(Waiting {
                             ticket_id: state.ticket_id.clone(),
                             department: state.department.clone(),
                             reason: reason.clone(),
-                            since_ms: now_ms(),
+                            since_ms: now,
                             weight: weight(state.priority()),
+                            start_by_ms: Some(self.start_by(state, now)),
                         })
                         .await?;
                     // Another replica may have given the ticket to someone (and emptied its queue

@@ -21,6 +21,10 @@ pub struct Waiting {
     pub since_ms: i64,
     /// Its priority's weight: the heavier go first when a place frees up.
     pub weight: f32,
+    /// When it should be started by: its arrival plus its priority's target (`assign.start_within`),
+    /// as on an agent's load. Absent in an entry written before targets were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_by_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

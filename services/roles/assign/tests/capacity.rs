@@ -75,6 +75,16 @@ async fn two_replicas_never_exceed_capacity(buses: Vec<Arc<dyn Bus>>, subjects: 
     }
     let waiting = one.queue().all().await.expect("queue");
     assert_eq!(waiting.len(), TICKETS - 6);
+    // Each waiting ticket says when it should be started by: these came in with no receipt time, so
+    // a normal ticket's 60 minutes count from when it was first queued (its reason rewritten since
+    // keeps that time and may move the target by the seconds between).
+    for w in &waiting {
+        let target = w.start_by_ms.expect("a start-by time") - w.since_ms;
+        assert!(
+            (60 * 60_000..60 * 60_000 + 60_000).contains(&target),
+            "{w:?}"
+        );
+    }
     assert!(
         waiting
             .iter()

@@ -316,7 +316,7 @@ export default {
   'agents.confirm_remove': 'Remove for good?',
   'agents.removed': 'Removed {name}; what they held goes to others.',
   'cockpit.workload': 'Load and SLA risk',
-  'cockpit.risk_explained': 'Tickets held but not started: late once their start-by time has passed, at risk within {n} minutes of it.',
+  'cockpit.risk_explained': 'Tickets not yet started, held by an agent or waiting in a queue: late once their start-by time has passed, at risk within {n} minutes of it.',
   'cockpit.online': 'Agents online',
   'cockpit.open_capacity': 'Open / capacity online',
   'cockpit.queue_waiting': 'Waiting in queue',

@@ -316,7 +316,7 @@ export default {
   'agents.confirm_remove': '确定删除？',
   'agents.removed': '已删除 {name}；其手上的工单改派他人。',
   'cockpit.workload': '负荷与时限风险',
-  'cockpit.risk_explained': '已分配但未开始的工单：过了应开始时间为已超时，距应开始时间不到 {n} 分钟为有风险。',
+  'cockpit.risk_explained': '尚未开始的工单（在坐席手上或在队列中等待）：过了应开始时间为已超时，距应开始时间不到 {n} 分钟为有风险。',
   'cockpit.online': '在线坐席',
   'cockpit.open_capacity': '在办 / 在线容量',
   'cockpit.queue_waiting': '队列中等待',

@@ -1,8 +1,8 @@
 // The cockpit's view of the desk's load and SLA risk, from the assign role (/v1/agents, /v1/queue):
 // each department's agents online, the open tickets its agents hold against the capacity of those
-// online, and the tickets waiting in its queue; each agent's load; and the tickets held but not yet
-// started whose start-by time (assign.start_within) has passed (late) or comes within RISK_MINUTES
-// (at risk). Supervisors and admins only: the agents API answers no one else.
+// online, and the tickets waiting in its queue; each agent's load; and the tickets not yet started,
+// held or waiting in a queue, whose start-by time (assign.start_within) has passed (late) or comes
+// within RISK_MINUTES (at risk). Supervisors and admins only: the agents API answers no one else.
 
 import { el, fill } from '../dom.js';
 import { t } from '../i18n.js';
@@ -12,17 +12,22 @@ import { number } from '../format.js';
 /** How close a start-by time must be for a ticket to count as at risk. */
 export const RISK_MINUTES = 15;
 
-/** Per agent: open tickets, and of those not started, how many are late and how many at risk at `now`. */
-export function agentLoad(view, now) {
+/** Of tickets not started (`{start_by_ms, since_ms}`), how many are late and how many at risk at `now`. */
+export function timing(tickets, now) {
   let late = 0;
   let risk = 0;
-  for (const held of Object.values(view.load.tickets)) {
-    if (held.started) continue;
-    const due = held.start_by_ms ?? held.since_ms;
+  for (const ticket of tickets) {
+    const due = ticket.start_by_ms ?? ticket.since_ms;
     if (due < now) late += 1;
     else if (due < now + RISK_MINUTES * 60_000) risk += 1;
   }
-  return { id: view.agent.id, status: view.agent.status, open: view.open, capacity: view.agent.capacity, late, risk };
+  return { late, risk };
+}
+
+/** Per agent: open tickets, and of those not started, how many are late and how many at risk at `now`. */
+export function agentLoad(view, now) {
+  const waiting = Object.values(view.load.tickets).filter((held) => !held.started);
+  return { id: view.agent.id, status: view.agent.status, open: view.open, capacity: view.agent.capacity, ...timing(waiting, now) };
 }
 
 /** Per department: agents online, capacity online, open tickets its agents hold, tickets in its queue. */
@@ -66,9 +71,10 @@ export function workload() {
     const [{ agents: views }, { waiting }] = await Promise.all([api('/v1/agents'), api('/v1/queue')]);
     const perAgent = views.map((v) => agentLoad(v, now)).sort((a, b) => a.id.localeCompare(b.id));
     const perDepartment = departmentLoad(views, waiting);
+    const queued = timing(waiting, now);
     const totals = {
-      sla_late: perAgent.reduce((n, a) => n + a.late, 0),
-      sla_at_risk: perAgent.reduce((n, a) => n + a.risk, 0),
+      sla_late: perAgent.reduce((n, a) => n + a.late, queued.late),
+      sla_at_risk: perAgent.reduce((n, a) => n + a.risk, queued.risk),
       queue_waiting: waiting.length,
     };
     fill(tiles, Object.entries(totals).map(([name, value]) =>
