@@ -243,8 +243,9 @@ impl Day<'_> {
             since_ms: self.world.at_ms(minute),
             started: false,
             start_by_ms: Some(
-                self.world
-                    .at_ms(ticket.arrival + sla_minutes(ticket.priority)),
+                AssignConfig::default()
+                    .start_within
+                    .start_by_ms(ticket.priority, self.world.at_ms(ticket.arrival)),
             ),
         }
     }

@@ -54,3 +54,9 @@ export function stateLabel(s) {
 export function reasonLabel(code) {
   return t(`reason.${shortName(code, 'CORRECTION_REASON_')}`);
 }
+
+/** When a ticket an agent holds or a queue keeps should be started by: its `start_by_ms`, or for an
+ * older record that has none, the moment it was given or queued (as the server's work order counts). */
+export function startBy(ticket) {
+  return ticket.start_by_ms ?? ticket.since_ms;
+}

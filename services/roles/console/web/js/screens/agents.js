@@ -10,7 +10,7 @@ import { t, lang } from '../i18n.js';
 import { api, ApiError } from '../api.js';
 import { session, can } from '../session.js';
 import { subscribe, throttle } from '../live.js';
-import { number } from '../format.js';
+import { number, startBy } from '../format.js';
 
 const STATUSES = ['online', 'away', 'offline'];
 const TIERS = ['L1', 'L2', 'L3'];
@@ -60,18 +60,19 @@ export function render(main) {
   const form = can('admin') ? editor() : null;
 
   function editor() {
-    const input = (field, attrs = {}) => el('input', { id: `agent-${field.replaceAll('.', '-').replace('_', '-')}`, data: { field }, ...attrs });
+    // Each input names the agent's field it edits (`data-field`), as the server's errors name it.
+    const input = (id, field, attrs = {}) => el('input', { id: `agent-${id}`, data: { field }, ...attrs });
     const fields = {
-      id: input('id', { required: true }),
-      name: input('name', { required: true }),
-      departments: input('departments', { placeholder: 'billing, unified_auth' }),
-      skills: input('skills', { placeholder: '登录认证:4, billing:3' }),
-      languages: input('languages', { placeholder: 'zh, en' }),
-      channels: input('channels', { placeholder: 'web, email' }),
+      id: input('id', 'id', { required: true }),
+      name: input('name', 'name', { required: true }),
+      departments: input('departments', 'departments', { placeholder: 'billing, unified_auth' }),
+      skills: input('skills', 'skills', { placeholder: '登录认证:4, billing:3' }),
+      languages: input('languages', 'languages', { placeholder: 'zh, en' }),
+      channels: input('channels', 'channels', { placeholder: 'web, email' }),
       tier: select({ id: 'agent-tier', data: { field: 'tier' } }, TIERS.map((x) => [x, x]), 'L1'),
-      capacity: input('capacity', { type: 'number', min: 1, value: '5' }),
-      time_zone: input('shift.time_zone', { value: '+08:00' }),
-      hours: input('shift.hours', { value: 'mon-fri 09:00-18:00' }),
+      capacity: input('capacity', 'capacity', { type: 'number', min: 1, value: '5' }),
+      time_zone: input('time-zone', 'shift.time_zone', { value: '+08:00' }),
+      hours: input('hours', 'shift.hours', { value: 'mon-fri 09:00-18:00' }),
     };
     const label = (key, node) => el('label', {}, t(`agents.field_${key}`), node);
     const node = el('form', { id: 'agent-form', class: 'card', on: { submit: (e) => { e.preventDefault(); save(); } } },
@@ -168,7 +169,7 @@ export function render(main) {
   }
 
   function item(id, held, own) {
-    const due = held.start_by_ms ?? held.since_ms;
+    const due = startBy(held);
     const late = !held.started && due < Date.now();
     return el('li', { data: { id }, class: late ? 'late' : '' },
       el('a', { href: `#/ticket/${encodeURIComponent(id)}` }, id.slice(-8)),

@@ -7,7 +7,7 @@
 import { el, fill } from '../dom.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { number } from '../format.js';
+import { number, startBy } from '../format.js';
 
 /** How close a start-by time must be for a ticket to count as at risk. */
 export const RISK_MINUTES = 15;
@@ -17,7 +17,7 @@ export function timing(tickets, now) {
   let late = 0;
   let risk = 0;
   for (const ticket of tickets) {
-    const due = ticket.start_by_ms ?? ticket.since_ms;
+    const due = startBy(ticket);
     if (due < now) late += 1;
     else if (due < now + RISK_MINUTES * 60_000) risk += 1;
   }
