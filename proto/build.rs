@@ -12,6 +12,7 @@ const JSON_MESSAGES: &[&str] = &[
     "SimilarTicket",
     "Matches",
     "DepartmentScore",
+    "DutyMatch",
     "DepartmentEvidence",
     "FiredRule",
     "Decision",

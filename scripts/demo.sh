@@ -21,6 +21,8 @@ export SWITCHBOARD__DATA_DIR="${SWITCHBOARD__DATA_DIR:-data}"
 echo "== importing the demo knowledge base"
 "$bin" import deploy/demo/history.csv --id-column id --created-at-column created_at --resolved-at-column resolved_at \
     --problem-type-column problem_type
+echo "== the departments' duty descriptions (evidence for departments without history)"
+"$bin" departments import deploy/demo/departments.csv
 echo "== routing the demo tickets (fresh knowledge base, same history)"
 "$bin" bench --history deploy/demo/history.csv --tickets deploy/demo/tickets.csv
 echo "== the demo agents"

@@ -12,7 +12,7 @@ use switchboard::settings::BusKind;
 use switchboard::{Roles, Running, Settings};
 use switchboard_accounts::{Accounts, Role};
 use switchboard_bus::{Bus, ConsumerSpec};
-use switchboard_knowledge::{CsvColumns, import_csv};
+use switchboard_knowledge::{ColumnMap, import_csv};
 use switchboard_proto::{Stage, Ticket};
 use switchboard_runtime::Subjects;
 use tokio::sync::Mutex;
@@ -101,10 +101,10 @@ pub async fn start(settings: &Settings, roles: &str, bus: Arc<dyn Bus>) -> anyho
     if let Some(kb) = &running.shared.kb
         && kb.count().await? == 0
     {
-        let columns = CsvColumns {
+        let columns = ColumnMap {
             id: Some("id".into()),
             problem_type: Some("problem_type".into()),
-            ..CsvColumns::default()
+            ..ColumnMap::default()
         };
         import_csv(kb, &demo_history(), &columns, &mut |_| {}).await?;
         if running.shared.kb.is_some() && roles.contains(switchboard::Role::Retriever) {

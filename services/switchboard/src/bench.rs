@@ -4,6 +4,7 @@
 //! throughput, latency and peak memory. With `--valid`, a separate labelled set is routed first and the
 //! threshold and typicality floor and weight that score best on it are applied to the tickets.
 
+mod cold_start;
 mod score;
 
 use std::collections::HashMap;
@@ -18,13 +19,14 @@ use switchboard_bus::ConsumerSpec;
 use switchboard_embed::Embedder;
 use switchboard_intake::{Intake, Submission};
 use switchboard_knowledge::{
-    CsvColumns, ImportProgress, ImportSummary, KnowledgeBase, TrainingPlan, import_csv,
+    ColumnMap, ImportProgress, ImportSummary, KnowledgeBase, TrainingPlan, import_csv,
 };
 use switchboard_proto::{Outcome, Stage, Ticket};
 use switchboard_router::Gate;
-use switchboard_runtime::Subjects;
+use switchboard_runtime::{Subjects, buckets, departments};
 use tokio::sync::{Semaphore, mpsc};
 
+pub use cold_start::{ColdStartReport, run_cold_start};
 pub use score::{Bin, Fixed, Routed, Scores, best_gate, score};
 
 use crate::measure::{Machine, peak_memory_mib, quantile};
@@ -39,7 +41,7 @@ pub struct BenchArgs {
     pub valid: Option<PathBuf>,
     /// Parts of the gate fixed instead of taken from `[router]` or chosen on `valid`.
     pub gate: Fixed,
-    pub columns: CsvColumns,
+    pub columns: ColumnMap,
     /// Tickets submitted but not yet decided, at most.
     pub in_flight: usize,
 }
@@ -92,7 +94,7 @@ pub(crate) type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
 
 /// Reads `text,department` rows (column names as configured); rows with a blank text are skipped, and a
 /// blank department is an out-of-scope ticket.
-pub fn read_labelled(path: &Path, columns: &CsvColumns) -> anyhow::Result<Vec<(String, String)>> {
+pub fn read_labelled(path: &Path, columns: &ColumnMap) -> anyhow::Result<Vec<(String, String)>> {
     let rows = switchboard_knowledge::read_labelled(path, &columns.text, &columns.department)?;
     Ok(rows.into_iter().map(|row| (row.text, row.label)).collect())
 }
@@ -128,6 +130,7 @@ pub async fn run(mut settings: Settings, args: &BenchArgs) -> anyhow::Result<Ben
         &args.history,
         &args.columns,
         BusUse::Volatile,
+        &[],
     )
     .await?;
     let training = kb.classifier().last_training();
@@ -242,13 +245,14 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Starts every role on `settings` (its data directory and listeners made scratch) on the bus
-    /// `bus` says, imports `history` and trains the classifier before the first ticket, so that
+    /// `bus` says, with `duties` as the departments' duty descriptions, imports `history` and trains the classifier before the first ticket, so that
     /// training time is not counted as latency.
     pub(crate) async fn start(
         settings: &mut Settings,
         history: &Path,
-        columns: &CsvColumns,
+        columns: &ColumnMap,
         bus: BusUse,
+        duties: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let data = tempfile::tempdir().context("cannot create a scratch data directory")?;
         settings.data_dir = data.path().to_path_buf();
@@ -261,6 +265,11 @@ impl Pipeline {
             }
             BusUse::Configured => crate::app::connect_bus(settings).await?,
         };
+        // Described before the roles start, so the retriever has them embedded for the first ticket.
+        let catalog = bus.kv(buckets::DEPARTMENTS).await?;
+        for (department, description) in duties {
+            departments::describe(catalog.as_ref(), department, description).await?;
+        }
         let running = crate::app::start(settings, &Roles::all(), bus.clone()).await?;
         let kb = running
             .shared
@@ -581,10 +590,10 @@ mod tests {
             "body,team\nmy card is blocked,cards\nwhat is the weather,\n,loans\n",
         )
         .expect("write");
-        let columns = CsvColumns {
+        let columns = ColumnMap {
             text: "body".into(),
             department: "team".into(),
-            ..CsvColumns::default()
+            ..ColumnMap::default()
         };
         let rows = read_labelled(&path, &columns).expect("read");
         assert_eq!(
@@ -594,7 +603,7 @@ mod tests {
                 ("what is the weather".to_owned(), String::new()),
             ]
         );
-        let err = read_labelled(&path, &CsvColumns::default()).expect_err("no text column");
+        let err = read_labelled(&path, &ColumnMap::default()).expect_err("no text column");
         let message = format!("{err:#}");
         assert!(message.contains("tickets.csv"), "{message}");
         assert!(message.contains("\"text\""), "{message}");

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use prost::Message;
 use serde::Serialize;
 use switchboard_feedback::{CorrectionsConfig, FeedbackHandler};
-use switchboard_knowledge::CsvColumns;
+use switchboard_knowledge::ColumnMap;
 use switchboard_learn::SplitMix64;
 use switchboard_proto::{Corrected, CorrectionReason};
 use switchboard_runtime::{Handler, Inbound, Subjects, buckets, now_ms};
@@ -38,7 +38,7 @@ pub struct DriftArgs {
     pub groups: usize,
     /// Seeds which departments move, and where.
     pub seed: u64,
-    pub columns: CsvColumns,
+    pub columns: ColumnMap,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,6 +194,7 @@ async fn replay(
         &args.history,
         &args.columns,
         BusUse::Volatile,
+        &[],
     )
     .await?;
     let started = std::time::Instant::now();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail, ensure};
 use serde::Serialize;
 use switchboard_accounts::Role;
-use switchboard_knowledge::CsvColumns;
+use switchboard_knowledge::ColumnMap;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
@@ -31,7 +31,7 @@ pub struct BenchLoadArgs {
     pub history: PathBuf,
     /// Texts submitted in file order, from the start again when they run out.
     pub tickets: PathBuf,
-    pub columns: CsvColumns,
+    pub columns: ColumnMap,
     /// Tickets per second offered.
     pub rate: f64,
     pub seconds: f64,
@@ -95,6 +95,7 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
         &args.history,
         &args.columns,
         BusUse::Configured,
+        &[],
     )
     .await?;
     let token =

@@ -11,6 +11,8 @@ pub mod bench_embed;
 pub mod bench_load;
 pub mod bench_sentiment;
 pub mod deadletter;
+pub mod departments;
+pub mod import;
 pub mod knowledge;
 pub mod measure;
 pub mod openapi;

@@ -10,9 +10,9 @@ use switchboard::bench_embed::{self, BenchEmbedArgs};
 use switchboard::bench_load::{self, BenchLoadArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::settings::BusKind;
-use switchboard::{Roles, Settings, accounts, app, deadletter, route};
+use switchboard::{Roles, Settings, accounts, app, deadletter, import, route};
 use switchboard_accounts::{BOOTSTRAP_ADMIN, Role};
-use switchboard_knowledge::{CsvColumns, ImportProgress, import_csv};
+use switchboard_knowledge::{ColumnMap, DatabaseQuery};
 use switchboard_runtime::deadletters::{self, Selection};
 use switchboard_runtime::{Subjects, telemetry};
 use switchboard_sentiment::{NgramConfig, TrainParams};
@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         action: AgentsAction,
     },
+    /// Manages the departments' duty descriptions.
+    Departments {
+        #[command(subcommand)]
+        action: DepartmentsAction,
+    },
     /// Simulates a working day of assignment: Switchboard's policy beside round-robin and
     /// least-loaded, on the same tickets and agents.
     BenchAssign {
@@ -72,9 +77,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Imports historical tickets from CSV into the local knowledge base.
+    /// Imports historical tickets into the knowledge base: from a CSV export, or straight from the
+    /// ticket system's database (PostgreSQL or MySQL/MariaDB) with `--database` and `--query`, reading
+    /// only the rows past where the last import of the same query stopped.
     Import {
-        file: PathBuf,
+        #[arg(required_unless_present = "database", conflicts_with = "database")]
+        file: Option<PathBuf>,
+        /// `postgres://user:password@host/db` or `mysql://…`; better given in SWITCHBOARD_DATABASE_URL,
+        /// where no process listing shows the password.
+        #[arg(
+            long,
+            env = "SWITCHBOARD_DATABASE_URL",
+            requires = "query",
+            hide_env_values = true
+        )]
+        database: Option<String>,
+        /// The query whose rows are the history; its result's column names are mapped like a CSV header.
+        #[arg(long, requires = "database")]
+        query: Option<String>,
+        /// The column a database import reads rows in the order of and resumes from (by default the
+        /// `--created-at-column`): an `updated_at` column re-imports tickets changed since.
+        #[arg(long, requires = "database")]
+        cursor_column: Option<String>,
         #[command(flatten)]
         columns: Columns,
     },
@@ -105,6 +129,11 @@ enum Command {
         /// Tickets submitted but not yet decided, at most.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Removes this many departments' history, describes each by its name in words, and reports
+        /// where their tickets go and how the other departments' accuracy compares with the whole
+        /// history (two runs).
+        #[arg(long)]
+        cold_start: Option<usize>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -273,7 +302,7 @@ struct Columns {
     problem_type_column: Option<String>,
 }
 
-impl From<Columns> for CsvColumns {
+impl From<Columns> for ColumnMap {
     fn from(c: Columns) -> Self {
         Self {
             text: c.text_column,
@@ -298,6 +327,14 @@ enum UserAction {
         #[arg(long, env = "SWITCHBOARD_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DepartmentsAction {
+    /// Describes departments from CSV (columns id, description), each replacing the department's
+    /// description; the retriever embeds them as evidence, so a department without history can
+    /// receive tickets.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +483,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Departments {
+            action: DepartmentsAction::Import { file },
+        } => {
+            let bus = app::connect_bus(&settings).await?;
+            let described = switchboard::departments::import(&bus, &file).await?;
+            println!("described {described} departments from {}", file.display());
+        }
         Command::Agents {
             action: AgentsAction::Import { file },
         } => {
@@ -466,29 +510,25 @@ async fn main() -> anyhow::Result<()> {
             };
             print_report(&bench_assign::run(&args)?, json)?;
         }
-        Command::Import { file, columns } => {
-            let kb = switchboard::knowledge::open(&settings).await?;
-            let summary = import_csv(&kb, &file, &columns.into(), &mut |p: ImportProgress| {
-                eprintln!(
-                    "import: {} rows read, {} imported, {} skipped",
-                    p.rows_read, p.imported, p.skipped
-                );
-            })
-            .await?;
-            println!(
-                "imported {} of {} rows into {} ({} skipped)",
-                summary.imported,
-                summary.rows_read,
-                settings.knowledge_location(),
-                summary.skipped
-            );
-            for row in &summary.first_skipped {
-                println!("  skipped {row}");
+        Command::Import {
+            file,
+            database,
+            query,
+            cursor_column,
+            columns,
+        } => match (file, database.zip(query)) {
+            (Some(file), None) => import::csv_file(&settings, &file, &columns.into()).await?,
+            (None, Some((url, query))) => {
+                let source = DatabaseQuery {
+                    url,
+                    query,
+                    columns: columns.into(),
+                    cursor: cursor_column,
+                };
+                import::database(&settings, &source).await?;
             }
-            if let Some(notice) = switchboard::knowledge::language_notice(&kb, &summary).await? {
-                println!("{notice}");
-            }
-        }
+            _ => anyhow::bail!("import takes a CSV file, or --database with --query"),
+        },
         Command::Route { text } => {
             let ticket = route::run(settings, &text).await?;
             println!("{}", route::render(&ticket));
@@ -501,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
             min_typicality,
             typicality_weight,
             in_flight,
+            cold_start,
             json,
             columns,
         } => {
@@ -516,7 +557,10 @@ async fn main() -> anyhow::Result<()> {
                 columns: columns.into(),
                 in_flight,
             };
-            print_report(&bench::run(settings, &args).await?, json)?;
+            match cold_start {
+                Some(n) => print_report(&bench::run_cold_start(settings, &args, n).await?, json)?,
+                None => print_report(&bench::run(settings, &args).await?, json)?,
+            }
         }
         Command::BenchEmbed {
             texts,

@@ -11,9 +11,15 @@ use switchboard_proto::KnowledgeRecord;
 
 use crate::csv_read::{self, Header};
 use crate::error::KnowledgeError;
-use crate::point::HISTORY_SOURCE;
 use crate::store::KnowledgeBase;
-use switchboard_text::timestamp::parse_ms;
+use mapping::Mapping;
+
+mod database;
+mod mapping;
+
+pub use database::{
+    DatabaseImport, DatabaseImportError, DatabaseQuery, IMPORTS_BUCKET, import_database,
+};
 
 /// Rows per upsert: large enough to amortise an update's fixed cost, small enough for steady progress.
 const BATCH_ROWS: usize = 512;
@@ -21,12 +27,14 @@ const BATCH_ROWS: usize = 512;
 /// How many skipped rows the summary names; the count covers them all.
 const REPORTED_SKIPS: usize = 10;
 
-/// Which header names hold which fields. Only `text` and `department` are required.
+/// Which of a source's columns (a CSV file's header, a database query's result) hold which fields. Only
+/// `text` and `department` are required.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvColumns {
+pub struct ColumnMap {
     pub text: String,
     pub department: String,
-    /// The record id; without it a row's id is `<file stem>:<line>`.
+    /// The record id; without it a CSV row's id is `<file stem>:<line>`, a database row's a digest of
+    /// its text, department and creation time.
     pub id: Option<String>,
     pub created_at: Option<String>,
     /// Used with `created_at` to derive the resolution time when `resolution_minutes` is not given.
@@ -36,7 +44,7 @@ pub struct CsvColumns {
     pub problem_type: Option<String>,
 }
 
-impl Default for CsvColumns {
+impl Default for ColumnMap {
     fn default() -> Self {
         Self {
             text: "text".to_owned(),
@@ -72,7 +80,8 @@ pub struct ImportSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRow {
-    /// The line the row starts on, counting the header as line 1.
+    /// The line a CSV row starts on, counting the header as line 1; a database row's number in the
+    /// query's result this import read, from 1.
     pub line: u64,
     pub reason: SkipReason,
 }
@@ -88,8 +97,13 @@ pub enum SkipReason {
 
 impl fmt::Display for SkippedRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: ", self.line)?;
-        match &self.reason {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             SkipReason::Missing { column } => write!(f, "no value in column {column:?}"),
             SkipReason::NotUtf8 { column } => write!(f, "column {column:?} is not UTF-8"),
             SkipReason::BadTime { column, value } => {
@@ -103,12 +117,38 @@ impl fmt::Display for SkippedRow {
     }
 }
 
+impl ImportSummary {
+    /// Stores a batch's records and counts the batch.
+    async fn commit(&mut self, kb: &KnowledgeBase, batch: Batch) -> Result<(), KnowledgeError> {
+        self.rows_read += batch.rows_read;
+        self.skipped += batch.skipped.len() as u64;
+        let room = REPORTED_SKIPS.saturating_sub(self.first_skipped.len());
+        self.first_skipped
+            .extend(batch.skipped.into_iter().take(room));
+        self.chinese += batch
+            .records
+            .iter()
+            .filter(|r| switchboard_text::language(&r.text) == "zh")
+            .count() as u64;
+        self.imported += kb.upsert(batch.records).await? as u64;
+        Ok(())
+    }
+
+    fn progress(&self) -> ImportProgress {
+        ImportProgress {
+            rows_read: self.rows_read,
+            imported: self.imported,
+            skipped: self.skipped,
+        }
+    }
+}
+
 /// Imports `path` into `kb`, calling `progress` after each batch, and flushes the store at the end.
 /// Errors only for the file as a whole (unreadable, a configured column missing from the header).
 pub async fn import_csv(
     kb: &KnowledgeBase,
     path: &Path,
-    columns: &CsvColumns,
+    columns: &ColumnMap,
     progress: &mut dyn FnMut(ImportProgress),
 ) -> Result<ImportSummary, KnowledgeError> {
     let (path_buf, columns) = (path.to_owned(), columns.clone());
@@ -129,23 +169,8 @@ pub async fn import_csv(
         if batch.rows_read == 0 {
             break;
         }
-        summary.rows_read += batch.rows_read;
-        summary.skipped += batch.skipped.len() as u64;
-        let room = REPORTED_SKIPS.saturating_sub(summary.first_skipped.len());
-        summary
-            .first_skipped
-            .extend(batch.skipped.into_iter().take(room));
-        summary.chinese += batch
-            .records
-            .iter()
-            .filter(|r| switchboard_text::language(&r.text) == "zh")
-            .count() as u64;
-        summary.imported += kb.upsert(batch.records).await? as u64;
-        progress(ImportProgress {
-            rows_read: summary.rows_read,
-            imported: summary.imported,
-            skipped: summary.skipped,
-        });
+        summary.commit(kb, batch).await?;
+        progress(summary.progress());
     }
     kb.flush().await;
     tracing::info!(
@@ -158,26 +183,16 @@ pub async fn import_csv(
     Ok(summary)
 }
 
-/// The header's positions of the configured columns, with their names for skip reasons.
-struct Layout {
-    text: (usize, String),
-    department: (usize, String),
-    id: Option<(usize, String)>,
-    created_at: Option<(usize, String)>,
-    resolved_at: Option<(usize, String)>,
-    resolution_minutes: Option<(usize, String)>,
-    problem_type: Option<(usize, String)>,
-}
-
 struct Rows {
     path: PathBuf,
     reader: csv::Reader<File>,
-    layout: Layout,
+    mapping: Mapping,
     /// Default ids are `<stem>:<line>`: unique within a file and the same on every re-import of it.
     stem: String,
     row: ByteRecord,
 }
 
+#[derive(Default)]
 struct Batch {
     rows_read: u64,
     records: Vec<KnowledgeRecord>,
@@ -185,28 +200,18 @@ struct Batch {
 }
 
 impl Rows {
-    fn open(path: PathBuf, columns: &CsvColumns) -> Result<Self, KnowledgeError> {
+    fn open(path: PathBuf, columns: &ColumnMap) -> Result<Self, KnowledgeError> {
         // Flexible: a short row is a row with missing values, skipped and reported like any other.
         let mut reader = csv_read::open(&path, ReaderBuilder::new().flexible(true))?;
         let header = Header::read(&mut reader, &path)?;
-        let find = |column: &str| header.find(column).map(|i| (i, column.to_owned()));
-        let optional = |column: &Option<String>| column.as_deref().map(find).transpose();
-        let layout = Layout {
-            text: find(&columns.text)?,
-            department: find(&columns.department)?,
-            id: optional(&columns.id)?,
-            created_at: optional(&columns.created_at)?,
-            resolved_at: optional(&columns.resolved_at)?,
-            resolution_minutes: optional(&columns.resolution_minutes)?,
-            problem_type: optional(&columns.problem_type)?,
-        };
+        let mapping = Mapping::resolve(columns, |name| header.find(name))?;
         let stem = path
             .file_stem()
             .map_or_else(|| "csv".to_owned(), |s| s.to_string_lossy().into_owned());
         Ok(Self {
             path,
             reader,
-            layout,
+            mapping,
             stem,
             row: ByteRecord::new(),
         })
@@ -233,97 +238,17 @@ impl Rows {
             }
             batch.rows_read += 1;
             let line = self.row.position().map_or(0, csv::Position::line);
-            match self.record(line) {
-                Ok(record) => batch.records.push(record),
+            match self.mapping.record(&self.row) {
+                Ok(mut record) => {
+                    if record.id.is_empty() {
+                        record.id = format!("{}:{line}", self.stem);
+                    }
+                    batch.records.push(record);
+                }
                 Err(reason) => batch.skipped.push(SkippedRow { line, reason }),
             }
         }
         Ok(batch)
-    }
-
-    fn record(&self, line: u64) -> Result<KnowledgeRecord, SkipReason> {
-        let layout = &self.layout;
-        let text = self.required(&layout.text)?;
-        let department = self.required(&layout.department)?;
-        let id = match &layout.id {
-            Some(column) => self.required(column)?.to_owned(),
-            None => format!("{}:{line}", self.stem),
-        };
-        let problem_type = match &layout.problem_type {
-            Some(column) => self.value(column)?.unwrap_or_default().to_owned(),
-            None => String::new(),
-        };
-        let created_at_ms = self.time(layout.created_at.as_ref())?;
-        let resolution_minutes = match &layout.resolution_minutes {
-            Some(column) => self.minutes(column)?,
-            None => match (created_at_ms, self.time(layout.resolved_at.as_ref())?) {
-                (Some(created), Some(resolved)) if resolved < created => {
-                    return Err(SkipReason::ResolvedBeforeCreated);
-                }
-                (Some(created), Some(resolved)) => Some((resolved - created) / 60_000),
-                _ => None,
-            },
-        };
-        Ok(KnowledgeRecord {
-            id,
-            text: text.to_owned(),
-            department: department.to_owned(),
-            created_at_ms: created_at_ms.unwrap_or_default(),
-            resolution_minutes,
-            source: HISTORY_SOURCE.to_owned(),
-            weight: 1.0,
-            problem_type,
-        })
-    }
-
-    /// The trimmed value, `None` when the row has no such field or it is blank.
-    fn value(&self, (index, name): &(usize, String)) -> Result<Option<&str>, SkipReason> {
-        let Some(bytes) = self.row.get(*index) else {
-            return Ok(None);
-        };
-        let value = std::str::from_utf8(bytes)
-            .map_err(|_| SkipReason::NotUtf8 {
-                column: name.clone(),
-            })?
-            .trim();
-        Ok((!value.is_empty()).then_some(value))
-    }
-
-    fn required(&self, column: &(usize, String)) -> Result<&str, SkipReason> {
-        self.value(column)?.ok_or_else(|| SkipReason::Missing {
-            column: column.1.clone(),
-        })
-    }
-
-    fn time(&self, column: Option<&(usize, String)>) -> Result<Option<i64>, SkipReason> {
-        let Some(column) = column else {
-            return Ok(None);
-        };
-        let Some(value) = self.value(column)? else {
-            return Ok(None);
-        };
-        parse_ms(value)
-            .map(Some)
-            .ok_or_else(|| SkipReason::BadTime {
-                column: column.1.clone(),
-                value: value.to_owned(),
-            })
-    }
-
-    fn minutes(&self, column: &(usize, String)) -> Result<Option<i64>, SkipReason> {
-        let Some(value) = self.value(column)? else {
-            return Ok(None);
-        };
-        let minutes = value
-            .parse::<f64>()
-            .ok()
-            .filter(|m| m.is_finite() && (0.0..9.0e15).contains(m))
-            .ok_or_else(|| SkipReason::BadNumber {
-                column: column.1.clone(),
-                value: value.to_owned(),
-            })?;
-        // Whole minutes; the range check above keeps the conversion exact.
-        Ok(Some(minutes.round() as i64))
     }
 }
 

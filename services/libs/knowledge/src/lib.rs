@@ -2,7 +2,7 @@
 //! tickets as BM25 sparse and, with an embedder, dense vectors (qdrant-edge in-process or a Qdrant
 //! server), the classifier trained from them, the evidence blend that turns similar tickets and the
 //! classifier's probabilities into department scores (and the blend weight chosen on the held-out
-//! tenth), CSV import of a ticket system's history, the keywords mined from it per department, and
+//! tenth), import of a ticket system's history (from CSV or its database), the keywords mined from it per department, and
 //! the labelled CSV sets the benches score on.
 //!
 //! The retriever role searches it, feedback teaches it, the router weighs its evidence, and the bench
@@ -27,7 +27,10 @@ pub use changes::KNOWLEDGE_BUCKET;
 pub use classifier::{Classifier, FitReport, ModelScores, Trainer, Training, TrainingPlan};
 pub use csv_read::{LabelledRow, read_labelled, read_texts};
 pub use error::KnowledgeError;
-pub use import::{CsvColumns, ImportProgress, ImportSummary, SkipReason, SkippedRow, import_csv};
+pub use import::{
+    ColumnMap, DatabaseImport, DatabaseImportError, DatabaseQuery, IMPORTS_BUCKET, ImportProgress,
+    ImportSummary, SkipReason, SkippedRow, import_csv, import_database,
+};
 pub use keywords::{DepartmentCount, HistoryTicket, HotKeyword, Keyword, KeywordTable};
 pub use point::record_of;
 pub use store::{KnowledgeBase, Query, StoredRecord};

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use switchboard_knowledge::{
-    CsvColumns, ImportProgress, KnowledgeBase, KnowledgeError, SkipReason, import_csv,
+    ColumnMap, ImportProgress, KnowledgeBase, KnowledgeError, SkipReason, import_csv,
 };
 
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
@@ -15,8 +15,8 @@ fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     path
 }
 
-fn custom_columns() -> CsvColumns {
-    CsvColumns {
+fn custom_columns() -> ColumnMap {
+    ColumnMap {
         text: "body".into(),
         department: "team".into(),
         id: Some("ticket".into()),
@@ -145,9 +145,9 @@ async fn streams_in_batches_with_progress_and_default_ids() {
         }
     }
     let path = write(dir.path(), "history.csv", csv.as_bytes());
-    let columns = CsvColumns {
+    let columns = ColumnMap {
         resolution_minutes: Some("minutes".into()),
-        ..CsvColumns::default()
+        ..ColumnMap::default()
     };
     let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let mut calls: Vec<ImportProgress> = Vec::new();
@@ -201,10 +201,10 @@ P-2,快递延误,快递一直没有送到,delivery
 P-3,,Parcel arrived damaged,delivery
 ";
     let path = write(dir.path(), "typed.csv", csv.as_bytes());
-    let columns = CsvColumns {
+    let columns = ColumnMap {
         id: Some("id".into()),
         problem_type: Some("category".into()),
-        ..CsvColumns::default()
+        ..ColumnMap::default()
     };
     let kb_dir = dir.path().join("kb");
     let kb = KnowledgeBase::open(&kb_dir, None, 0.0).expect("open");
@@ -273,7 +273,7 @@ async fn a_missing_column_is_named_with_the_header() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "t.csv", b"id,text,dept\n1,hello,billing\n");
     let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
-    let err = import_csv(&kb, &path, &CsvColumns::default(), &mut |_| {})
+    let err = import_csv(&kb, &path, &ColumnMap::default(), &mut |_| {})
         .await
         .expect_err("no department column");
     match &err {
@@ -297,7 +297,7 @@ async fn a_utf8_bom_before_the_header_is_ignored() {
     let content = "\u{feff}text,department\n快递丢了,delivery\n\"refund, please\",billing\n";
     let path = write(dir.path(), "bom.csv", content.as_bytes());
     let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
-    let summary = import_csv(&kb, &path, &CsvColumns::default(), &mut |_| {})
+    let summary = import_csv(&kb, &path, &ColumnMap::default(), &mut |_| {})
         .await
         .expect("import");
     assert_eq!((summary.imported, summary.skipped), (2, 0));
@@ -312,7 +312,7 @@ async fn an_unopenable_file_keeps_the_io_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kb = KnowledgeBase::open(&dir.path().join("kb"), None, 0.0).expect("open");
     let missing = dir.path().join("nope.csv");
-    let err = import_csv(&kb, &missing, &CsvColumns::default(), &mut |_| {})
+    let err = import_csv(&kb, &missing, &ColumnMap::default(), &mut |_| {})
         .await
         .expect_err("missing file");
     assert!(matches!(err, KnowledgeError::Open { .. }), "{err:?}");

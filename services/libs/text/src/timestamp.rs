@@ -1,7 +1,8 @@
 //! Timestamps written as text, as milliseconds since the Unix epoch. The one set of rules for every
 //! timestamp Switchboard reads from outside (history exports, connectors' `sla_deadline` attribute):
 //! - RFC 3339 (`2024-05-01T08:30:00+08:00`, `…Z`, fractions of a second allowed, truncated to ms);
-//! - the SQL style `2024-05-01 08:30[:00]`, with or without an offset (read as UTC without one);
+//! - the SQL style `2024-05-01 08:30[:00]`, with or without an offset (`+08` as PostgreSQL writes it;
+//!   read as UTC without one);
 //! - a bare date `2024-05-01` (its midnight, UTC);
 //! - Unix seconds or milliseconds: a number of 10^11 or more is milliseconds, below it seconds.
 //!
@@ -102,7 +103,8 @@ impl Cursor<'_> {
         Some(millis)
     }
 
-    /// `Z`, `+HH:MM`, `-HHMM` or nothing (UTC), as minutes east of UTC.
+    /// `Z`, `+HH:MM`, `-HHMM`, `+HH` (as PostgreSQL writes whole-hour offsets) or nothing (UTC), as
+    /// minutes east of UTC.
     fn offset(&mut self) -> Option<i64> {
         let Some((&sign, rest)) = self.0.split_first() else {
             return Some(0);
@@ -118,10 +120,14 @@ impl Cursor<'_> {
         };
         self.0 = rest;
         let hours = self.digits(2)?;
-        if self.0.first() == Some(&b':') {
-            self.0 = &self.0[1..];
-        }
-        let minutes = self.digits(2)?;
+        let minutes = match self.0.first() {
+            None => 0,
+            Some(b':') => {
+                self.0 = &self.0[1..];
+                self.digits(2)?
+            }
+            Some(_) => self.digits(2)?,
+        };
         (hours <= 23 && minutes <= 59).then_some(sign * (hours * 60 + minutes))
     }
 }
@@ -201,6 +207,7 @@ mod tests {
         assert_eq!(parse_ms("2024-05-01T00:30:00Z"), Some(T));
         assert_eq!(parse_ms("2024-05-01T08:30:00+08:00"), Some(T));
         assert_eq!(parse_ms("2024-04-30T19:30:00-0500"), Some(T));
+        assert_eq!(parse_ms("2024-05-01 08:30:00.000+08"), Some(T));
         assert_eq!(parse_ms("2024-05-01 00:30:00"), Some(T));
         assert_eq!(parse_ms("2024-05-01 00:30"), Some(T));
         assert_eq!(parse_ms("2024-05-01T00:30:00.250Z"), Some(T + 250));
@@ -221,7 +228,8 @@ mod tests {
             "2024-13-01",
             "2023-02-29",
             "2024-05-01T24:00:00Z",
-            "2024-05-01T00:30:00+08",
+            "2024-05-01T00:30:00+08:",
+            "2024-05-01T00:30:00+8",
             "2024-05-01X00:30:00",
             "2024-05-01T00:30:00Z trailing",
             "2024-5-1",

@@ -1,6 +1,7 @@
 //! The retriever as a role of the process: it takes assessed tickets and gives matched ones, serves
-//! `KnowledgeBase`, publishes the knowledge base's departments for the LLM parser, and keeps the
-//! classifier trained: once before it takes tickets, then in the background after every change.
+//! `KnowledgeBase`, publishes the knowledge base's departments for the LLM parser, embeds their duty
+//! descriptions as evidence, and keeps the classifier trained: once before it takes tickets, then in
+//! the background after every change.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
 use switchboard_policy::PolicyConfig;
 use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, departments, error_chain};
 
-use crate::{IncidentWatch, KnowledgeBaseService, RetrieverStage};
+use crate::{Duties, IncidentWatch, KnowledgeBaseService, RetrieverStage};
 
 /// `plan` says how many similar tickets each ticket gets, and how the router weighs them.
 pub async fn role(
@@ -18,11 +19,14 @@ pub async fn role(
     plan: TrainingPlan,
     policy: &PolicyConfig,
 ) -> Result<RoleParts, BoxError> {
-    publish_departments(&kb, ctx.bus.kv(buckets::DEPARTMENTS).await?).await;
+    let catalog = ctx.bus.kv(buckets::DEPARTMENTS).await?;
+    publish_departments(&kb, catalog.clone()).await;
+    let (duties, duty_watch) = Duties::watch(kb.clone(), catalog).await?;
     let stage = RetrieverStage {
         kb: kb.clone(),
         limit: plan.neighbours,
         incidents: Arc::new(IncidentWatch::new(policy)),
+        duties,
     };
     // Kept current off the tickets' path; its first retrain and the warm-up's are one (they take turns,
     // and the second finds the model current).
@@ -38,7 +42,7 @@ pub async fn role(
             trained.classifier().refresh(&trained, &plan).await?;
             Ok(())
         })),
-        keep: vec![Box::new(trainer)],
+        keep: vec![Box::new(trainer), Box::new(duty_watch)],
         ..RoleParts::stage("retriever", ctx, stage)
     })
 }

@@ -1,5 +1,6 @@
-//! The retriever's place in the pipeline: attach the most similar historical tickets, and the
-//! classifier's department probabilities, as the evidence the router decides on; and give a locally
+//! The retriever's place in the pipeline: attach the most similar historical tickets, the classifier's
+//! department probabilities and the departments whose duty descriptions read most like the ticket, as
+//! the evidence the router decides on; and give a locally
 //! parsed ticket the problem type of its nearest neighbours; and say how many customers have just sent
 //! close copies of it (an incident signal, which the priority policy weighs).
 
@@ -12,6 +13,7 @@ use switchboard_runtime::{HandlerError, TicketStage};
 use switchboard_knowledge::bm25::VECTOR_NAME;
 use switchboard_knowledge::{KnowledgeBase, KnowledgeError};
 
+use crate::duties::{DUTY_MATCHES, Duties};
 use crate::incidents::IncidentWatch;
 use crate::problem_type;
 
@@ -31,6 +33,7 @@ pub struct RetrieverStage {
     /// How many similar tickets to attach: the router's evidence is a vote over them.
     pub limit: usize,
     pub incidents: Arc<IncidentWatch>,
+    pub duties: Arc<Duties>,
 }
 
 #[async_trait]
@@ -82,8 +85,18 @@ impl TicketStage for RetrieverStage {
             Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),
             None => VECTOR_NAME.to_owned(),
         };
+        let duties = query
+            .dense
+            .as_deref()
+            .map(|dense| {
+                let classifier = self.kb.classifier();
+                self.duties
+                    .matches(dense, DUTY_MATCHES, |d| classifier.knows(d))
+            })
+            .unwrap_or_default();
         ticket.matches = Some(Matches {
             similar,
+            duties,
             retriever,
             model_scores: model.scores,
             model_version: model.version,

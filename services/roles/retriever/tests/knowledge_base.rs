@@ -35,6 +35,7 @@ async fn stage(dir: &Path, incidents: &PolicyConfig) -> RetrieverStage {
         kb: seeded(dir).await,
         limit: 2,
         incidents: Arc::new(IncidentWatch::new(incidents)),
+        duties: Arc::default(),
     }
 }
 
@@ -237,6 +238,7 @@ async fn the_blend_leans_on_the_classifier_where_similar_tickets_mislead_on_held
         kb: kb.clone(),
         limit: 1,
         incidents: Arc::new(IncidentWatch::new(&PolicyConfig::default())),
+        duties: Arc::default(),
     };
     let mut ticket = Ticket {
         id: "t".into(),

@@ -62,6 +62,7 @@ async fn stage(dir: &std::path::Path) -> RetrieverStage {
         kb,
         limit: 10,
         incidents: Arc::new(IncidentWatch::new(&PolicyConfig::default())),
+        duties: Arc::default(),
     }
 }
 

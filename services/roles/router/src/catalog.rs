@@ -11,9 +11,9 @@ use switchboard_runtime::departments;
 use crate::error::RouterError;
 use crate::rules::RuleSet;
 
-/// Longest description kept, in characters: the LLM parser puts each one into every prompt and cuts
-/// it at the same length.
-const MAX_DESCRIPTION_CHARS: usize = 200;
+/// Longest description kept, in characters: a page of duties. The retriever embeds the whole of it;
+/// the LLM parser, which puts every description into every prompt, cuts its copy short.
+const MAX_DESCRIPTION_CHARS: usize = 4_000;
 /// Departments one `PUT` may describe.
 const MAX_DESCRIBED: usize = 1_000;
 
@@ -33,7 +33,7 @@ pub struct DepartmentView {
 #[serde(deny_unknown_fields)]
 pub struct Description {
     pub id: String,
-    /// Plain text of at most 200 characters; empty clears it.
+    /// Plain text of at most 4000 characters; empty clears it.
     #[serde(default)]
     pub description: String,
 }

@@ -8,7 +8,9 @@
 //! review whatever the classifier says: it has no evidence to stand on. So does a ticket unlike the
 //! chosen department's known tickets (its typicality, from the classifier, below `min_typicality`, or
 //! low enough that `confidence × typicality^w` with `w = typicality_weight` falls below the threshold),
-//! unless a rule named the department.
+//! unless a rule named the department. Where the history's answer is weak and the ticket reads most
+//! like the duty description of a department without history, that department takes its share of the
+//! decision (see [`crate::duty`]).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,7 @@ use switchboard_proto::{
 };
 
 use crate::config::{Gate, RouterConfig};
+use crate::duty::{DutyEvidence, duty_evidence, weigh_in};
 use crate::rules::RuleSet;
 
 /// Names the method behind a decision, recorded on every decision with the classifier's version.
@@ -243,6 +246,31 @@ pub fn decide(
             .total_cmp(&a.score)
             .then_with(|| a.department.cmp(&b.department))
     });
+    let model = if use_model {
+        matches.model_scores.as_slice()
+    } else {
+        &[]
+    };
+    let typicality_of = |department: &str| {
+        model
+            .iter()
+            .find(|m| m.department == department)
+            .and_then(|m| m.typicality)
+    };
+    // A rule outweighs every kind of evidence, a description included.
+    let duty = fired
+        .is_empty()
+        .then(|| {
+            let top = evidence
+                .first()
+                .filter(|e| e.score > 0.0)
+                .map(|e| (e, typicality_of(&e.department)));
+            duty_evidence(matches, top, &config.duties)
+        })
+        .flatten();
+    if let Some(duty) = &duty {
+        weigh_in(&mut evidence, duty);
+    }
 
     let model_version = matches.model_version.as_str();
     let (level, priority_steps) = priority;
@@ -274,19 +302,15 @@ pub fn decide(
         decision.runner_up = second.department.clone();
         decision.runner_up_confidence = second.score;
     }
-    let model = if use_model {
-        matches.model_scores.as_slice()
-    } else {
-        &[]
-    };
     let ruled = decision
         .rules
         .iter()
         .any(|r| r.department == decision.department);
-    decision.typicality = model
-        .iter()
-        .find(|m| !ruled && m.department == decision.department)
-        .and_then(|m| m.typicality);
+    decision.typicality = if ruled {
+        None
+    } else {
+        typicality_of(&decision.department)
+    };
     let gate = config.gate();
     // Worded now, in both languages, so the borrow of the decision ends before it is filled in.
     let review = review(&decision, gate).map(|r| (r.describe(Lang::En), r.describe(Lang::Zh)));
@@ -298,8 +322,26 @@ pub fn decide(
     (decision.review_reason, decision.review_reason_zh) = review.unwrap_or_default();
     decision.evidence = evidence;
     let assessment = ticket.assessment.as_ref();
-    decision.explanation = explain(&decision, in_window, &window, model, assessment, Lang::En);
-    decision.explanation_zh = explain(&decision, in_window, &window, model, assessment, Lang::Zh);
+    let duty = duty.filter(|d| d.department == decision.department);
+    let (duty, window) = (duty.as_ref(), &window);
+    decision.explanation = explain(
+        &decision,
+        in_window,
+        window,
+        model,
+        duty,
+        assessment,
+        Lang::En,
+    );
+    decision.explanation_zh = explain(
+        &decision,
+        in_window,
+        window,
+        model,
+        duty,
+        assessment,
+        Lang::Zh,
+    );
     decision
 }
 
@@ -371,6 +413,7 @@ fn explain(
     similar: u32,
     window: &Window,
     model: &[DepartmentScore],
+    duty: Option<&DutyEvidence>,
     assessment: Option<&Assessment>,
     lang: Lang,
 ) -> String {
@@ -415,6 +458,19 @@ fn explain(
         sentences.push(match lang {
             Lang::En => format!("Priority {level}: {steps}."),
             Lang::Zh => format!("优先级为{level}：{steps}。"),
+        });
+    }
+    if let Some(duty) = duty {
+        let (department, similarity) = (&duty.department, duty.similarity);
+        sentences.push(match lang {
+            Lang::En => format!(
+                "{department} has no history yet: its duty description reads most like this ticket \
+                 (similarity {similarity:.2}), and the history gives no confident answer of its own."
+            ),
+            Lang::Zh => format!(
+                "{department} 尚无历史工单：其职责描述与本工单最相近（相似度 {similarity:.2}），\
+                 而历史工单给不出有把握的答案。"
+            ),
         });
     }
     let dated = window.since_ms.is_some();

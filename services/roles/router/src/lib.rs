@@ -8,6 +8,7 @@
 mod catalog;
 mod config;
 mod decide;
+mod duty;
 mod editor;
 mod error;
 mod extract;
@@ -26,7 +27,7 @@ mod service;
 mod stage;
 mod suggest;
 
-pub use config::{Gate, RouterConfig, SuggestionConfig};
+pub use config::{DutyConfig, Gate, RouterConfig, SuggestionConfig};
 pub use decide::routes;
 pub use editor::{RuleEditor, StoredRule};
 pub use history::{Action, RULE_HISTORY_BUCKET, RuleVersion};

@@ -106,7 +106,7 @@ async fn a_bad_description_is_refused_naming_its_field(bus: common::OnBus) {
             "departments[1].id",
         ),
         (
-            json!({"departments": [{"id": "long", "description": "x".repeat(201)}]}),
+            json!({"departments": [{"id": "long", "description": "x".repeat(4_001)}]}),
             "departments[0].description",
         ),
         (

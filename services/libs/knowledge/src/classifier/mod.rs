@@ -263,6 +263,20 @@ impl Classifier {
         .map_err(KnowledgeError::Task)
     }
 
+    /// Whether the current model was trained on tickets of `department` (false before the first
+    /// training).
+    pub fn knows(&self, department: &str) -> bool {
+        let state = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        state
+            .model
+            .as_ref()
+            .is_some_and(|model| model.class(department).is_some())
+    }
+
     /// Folds records just written to the store (with their embeddings, when the store has an
     /// embedder) into the model. `generation` is the store's generation after that write: when the
     /// model reflected the one before, it learns the records and moves up; when it already reflects

@@ -7,15 +7,15 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::{CsvColumns, Rows, SkipReason, SkippedRow};
+use super::{ColumnMap, Rows, SkipReason, SkippedRow};
 
-fn columns() -> CsvColumns {
-    CsvColumns {
+fn columns() -> ColumnMap {
+    ColumnMap {
         id: Some("id".into()),
         created_at: Some("created_at".into()),
         resolved_at: Some("resolved_at".into()),
         problem_type: Some("problem_type".into()),
-        ..CsvColumns::default()
+        ..ColumnMap::default()
     }
 }
 

@@ -1,5 +1,6 @@
-// The department catalog (admin): each department's duty description, which the LLM parser puts in
-// its prompt, and the rules that route to it. Saving sends only the descriptions that changed.
+// The department catalog (admin): each department's duty description, which the retriever embeds as
+// evidence (a department without history receives tickets by it) and the LLM parser puts in its prompt,
+// and the rules that route to it. Saving sends only the descriptions that changed.
 
 import { el, fill } from '../dom.js';
 import { t } from '../i18n.js';
@@ -16,7 +17,7 @@ export function render(main) {
       loaded = new Map(page.departments.map((d) => [d.id, d.description]));
       fill(body, page.departments.map((d) => el('tr', { data: { id: d.id } },
         el('td', {}, d.id, d.in_catalog ? null : el('span', { class: 'tag warn' }, t('departments.rules_only'))),
-        el('td', {}, el('input', { class: 'description', maxlength: 200, value: d.description, 'aria-label': t('departments.description'), data: { id: d.id } })),
+        el('td', {}, el('textarea', { class: 'description', rows: 2, maxlength: 4000, value: d.description, 'aria-label': t('departments.description'), data: { id: d.id } })),
         el('td', {}, d.rules.join(', ') || '—'))));
     } catch (e) {
       fill(message, e.message);
@@ -24,7 +25,7 @@ export function render(main) {
   }
 
   async function save() {
-    const changed = [...body.querySelectorAll('input.description')]
+    const changed = [...body.querySelectorAll('textarea.description')]
       .filter((input) => input.value !== loaded.get(input.dataset.id))
       .map((input) => ({ id: input.dataset.id, description: input.value }));
     if (!changed.length) return fill(message, t('departments.unchanged'));
