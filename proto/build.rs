@@ -13,6 +13,7 @@ const JSON_MESSAGES: &[&str] = &[
     "Matches",
     "DepartmentScore",
     "DutyMatch",
+    "PolicyPassage",
     "DepartmentEvidence",
     "FiredRule",
     "Decision",

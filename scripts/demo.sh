@@ -23,6 +23,8 @@ echo "== importing the demo knowledge base"
     --problem-type-column problem_type
 echo "== the departments' duty descriptions (evidence for departments without history)"
 "$bin" departments import deploy/demo/departments.csv
+echo "== the policy documents (relevant passages shown and weighed in every decision)"
+"$bin" docs import deploy/demo/policies/*
 echo "== routing the demo tickets (fresh knowledge base, same history)"
 "$bin" bench --history deploy/demo/history.csv --tickets deploy/demo/tickets.csv
 echo "== the demo agents"

@@ -103,6 +103,11 @@ async function main() {
     await firstRow.click();
     await page.locator('#similar-rows tr').first().waitFor();
     assert.equal(await page.locator('#similar-rows tr').count(), 5, 'five similar tickets');
+    // The relevant policy with its document and place, and the duty descriptions most like the ticket.
+    await page.locator('#policy-rows tr').first().waitFor();
+    assert.match(await page.locator('#policy-rows tr td').nth(1).textContent(), /device-repairs\.md · § /);
+    assert.ok((await page.locator('#duty-rows tr').count()) >= 1, 'duty matches');
+    assert.equal(await page.locator('#duty-rows tr td').first().textContent(), 'device_support', 'its own department reads most like it');
     assert.equal(await page.locator('#ticket-text').textContent(), PRINTER);
     const before = (await page.locator('#decision dd').first().textContent()).trim();
     assert.ok(before && before !== '—', 'a recommended department');

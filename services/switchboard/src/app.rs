@@ -162,7 +162,10 @@ async fn describe(
                 neighbours: settings.retriever.top_k,
                 weighing: settings.router.weighing(),
             };
-            switchboard_retriever::role(ctx, kb()?, plan, &settings.policy).await?
+            let tickets = kb()?;
+            let policies = crate::knowledge::open_policies(settings, &tickets).await?;
+            switchboard_retriever::role(ctx, tickets, Some(policies), plan, &settings.policy)
+                .await?
         }
         Role::Router => {
             switchboard_router::role(ctx, &settings.router, &settings.policy, history).await?

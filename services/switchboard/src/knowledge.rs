@@ -1,6 +1,7 @@
 //! Opening the knowledge base with the embedder the settings name: one place, so `run`, `import`,
 //! `route` and `bench` all read and write the same vectors.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,10 +26,46 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
             "dense retrieval on"
         );
     }
+    let (dir, collection) = (settings.knowledge_dir(), &settings.qdrant.collection);
+    open_store(
+        settings,
+        dir,
+        collection,
+        embedder,
+        settings.knowledge_location(),
+    )
+    .await
+}
+
+/// Opens the store of policy passages beside `tickets`, with its embedder: `<data_dir>/policies`, or
+/// the collection `<qdrant.collection>-policies` on the Qdrant server.
+pub async fn open_policies(
+    settings: &Settings,
+    tickets: &KnowledgeBase,
+) -> Result<KnowledgeBase, AppError> {
+    let (dir, collection) = (settings.policies_dir(), settings.policies_collection());
+    let location = settings.policies_location();
+    open_store(
+        settings,
+        dir,
+        &collection,
+        tickets.shared_embedder(),
+        location,
+    )
+    .await
+}
+
+/// The embedded store in `dir`, or `collection` on the Qdrant server `qdrant.url` names.
+async fn open_store(
+    settings: &Settings,
+    dir: PathBuf,
+    collection: &str,
+    embedder: Option<Arc<dyn Embedder>>,
+    location: String,
+) -> Result<KnowledgeBase, AppError> {
     let min_similarity = settings.retriever.min_dense_similarity;
     let qdrant = &settings.qdrant;
     let opened = if qdrant.url.is_empty() {
-        let dir = settings.knowledge_dir();
         tokio::task::spawn_blocking(move || KnowledgeBase::open(&dir, embedder, min_similarity))
             .await
             .map_err(AppError::Task)?
@@ -38,7 +75,7 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
             KnowledgeBase::connect(
                 &qdrant.url,
                 qdrant.api_key.as_ref().map(Secret::expose),
-                &qdrant.collection,
+                collection,
                 embedder.clone(),
                 min_similarity,
             )
@@ -46,10 +83,7 @@ pub async fn open(settings: &Settings) -> Result<KnowledgeBase, AppError> {
         let outage = KnowledgeError::is_outage;
         crate::reach::reach("the Qdrant server", &qdrant.url, within, outage, connect).await
     };
-    opened.map_err(|source| AppError::KnowledgeBase {
-        location: settings.knowledge_location(),
-        source,
-    })
+    opened.map_err(|source| AppError::KnowledgeBase { location, source })
 }
 
 async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder>>, AppError> {

@@ -12,6 +12,7 @@ pub mod bench_load;
 pub mod bench_sentiment;
 pub mod deadletter;
 pub mod departments;
+pub mod docs;
 pub mod import;
 pub mod knowledge;
 pub mod measure;

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         action: AgentsAction,
     },
+    /// Manages the policy documents whose passages count as evidence.
+    Docs {
+        #[command(subcommand)]
+        action: DocsAction,
+    },
     /// Manages the departments' duty descriptions.
     Departments {
         #[command(subcommand)]
@@ -330,6 +335,26 @@ enum UserAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum DocsAction {
+    /// Imports Markdown, plain text, HTML or PDF files as passages (re-importing a path replaces its
+    /// passages). A `Departments: a, b` line near a document's top names the departments it concerns.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A department every one of these documents concerns (repeatable).
+        #[arg(long = "department")]
+        departments: Vec<String>,
+    },
+    /// Removes documents' passages, by the path they were imported under.
+    Remove {
+        #[arg(required = true)]
+        documents: Vec<String>,
+    },
+    /// Lists the imported documents and their passages.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 enum DepartmentsAction {
     /// Describes departments from CSV (columns id, description), each replacing the department's
     /// description; the retriever embeds them as evidence, so a department without history can
@@ -483,6 +508,15 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Docs { action } => match action {
+            DocsAction::Import { paths, departments } => {
+                switchboard::docs::import(&settings, &paths, &departments).await?;
+            }
+            DocsAction::Remove { documents } => {
+                switchboard::docs::remove(&settings, &documents).await?;
+            }
+            DocsAction::List => switchboard::docs::list(&settings).await?,
+        },
         Command::Departments {
             action: DepartmentsAction::Import { file },
         } => {

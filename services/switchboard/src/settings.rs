@@ -569,16 +569,31 @@ impl Settings {
         self.data_dir.join("knowledge")
     }
 
+    /// Where the policy passages live: beside the knowledge base, in `<data_dir>/policies` or the
+    /// collection `<qdrant.collection>-policies`.
+    pub fn policies_dir(&self) -> PathBuf {
+        self.data_dir.join("policies")
+    }
+
+    pub fn policies_collection(&self) -> String {
+        format!("{}-policies", self.qdrant.collection)
+    }
+
     /// Where the knowledge base lives, for messages: the embedded store's directory or the server's
     /// collection.
     pub fn knowledge_location(&self) -> String {
+        self.location(&self.knowledge_dir(), &self.qdrant.collection)
+    }
+
+    pub fn policies_location(&self) -> String {
+        self.location(&self.policies_dir(), &self.policies_collection())
+    }
+
+    fn location(&self, dir: &std::path::Path, collection: &str) -> String {
         if self.qdrant.url.is_empty() {
-            self.knowledge_dir().display().to_string()
+            dir.display().to_string()
         } else {
-            format!(
-                "Qdrant collection {:?} at {}",
-                self.qdrant.collection, self.qdrant.url
-            )
+            format!("Qdrant collection {collection:?} at {}", self.qdrant.url)
         }
     }
 }

@@ -34,7 +34,7 @@ async function environment(dataDir) {
 }
 
 /**
- * Imports the demo history into a fresh data directory and serves every role until `stop()`;
+ * Imports the demo history, department descriptions and policies into a fresh data directory and serves every role until `stop()`;
  * `settings` are more SWITCHBOARD__ variables for both.
  */
 export async function start({ binary = process.env.SWITCHBOARD_BIN ?? path.join(ROOT, 'target/debug/switchboard'), settings = {} } = {}) {
@@ -42,6 +42,9 @@ export async function start({ binary = process.env.SWITCHBOARD_BIN ?? path.join(
   const env = { ...(await environment(dataDir)), ...settings };
   execFileSync(binary, ['import', 'deploy/demo/history.csv', '--id-column', 'id', '--created-at-column', 'created_at',
     '--resolved-at-column', 'resolved_at', '--problem-type-column', 'problem_type'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(binary, ['departments', 'import', 'deploy/demo/departments.csv'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(binary, ['docs', 'import', 'deploy/demo/policies/device-repairs.md', 'deploy/demo/policies/account-security.md',
+    'deploy/demo/policies/housing-fund.txt'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   const child = spawn(binary, ['run'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });

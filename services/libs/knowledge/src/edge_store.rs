@@ -121,6 +121,20 @@ impl VectorStore for EdgeStore {
         .await
     }
 
+    async fn delete(&self, ids: Vec<Uuid>) -> Result<(), KnowledgeError> {
+        self.blocking(move |inner| {
+            let ids = ids.into_iter().map(PointId::Uuid).collect();
+            let _turn = inner.writes.lock().unwrap_or_else(PoisonError::into_inner);
+            inner
+                .shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePoints { ids },
+                ))
+                .map_err(KnowledgeError::store("delete"))
+        })
+        .await
+    }
+
     async fn set_weights(&self, weights: Vec<(Uuid, f32)>) -> Result<(), KnowledgeError> {
         self.blocking(move |inner| {
             let _turn = inner.writes.lock().unwrap_or_else(PoisonError::into_inner);

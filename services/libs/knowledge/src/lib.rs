@@ -2,7 +2,7 @@
 //! tickets as BM25 sparse and, with an embedder, dense vectors (qdrant-edge in-process or a Qdrant
 //! server), the classifier trained from them, the evidence blend that turns similar tickets and the
 //! classifier's probabilities into department scores (and the blend weight chosen on the held-out
-//! tenth), import of a ticket system's history (from CSV or its database), the keywords mined from it per department, and
+//! tenth), policy documents as passages, import of a ticket system's history (from CSV or its database), the keywords mined from it per department, and
 //! the labelled CSV sets the benches score on.
 //!
 //! The retriever role searches it, feedback teaches it, the router weighs its evidence, and the bench
@@ -12,6 +12,7 @@ pub mod bm25;
 mod changes;
 mod classifier;
 mod csv_read;
+pub mod documents;
 mod edge_store;
 mod error;
 pub mod evidence;

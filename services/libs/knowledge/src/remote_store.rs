@@ -8,9 +8,9 @@ use qdrant_client::qdrant::vector_output::Vector as VectorOutput;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     CollectionInfo, Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, Distance, FacetCountsBuilder, FieldType, Filter, Fusion,
-    Modifier, PointStruct, PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder,
-    ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder,
+    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FacetCountsBuilder,
+    FieldType, Filter, Fusion, Modifier, PointStruct, PrefetchQueryBuilder, Query, QueryPoints,
+    QueryPointsBuilder, ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder,
     SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
     VectorsConfigBuilder, VectorsSelector, facet_value,
 };
@@ -149,6 +149,23 @@ impl VectorStore for RemoteStore {
             .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
             .await
             .map_err(KnowledgeError::remote("upsert"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, ids: Vec<uuid::Uuid>) -> Result<(), KnowledgeError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // By a filter, so that a point no longer stored matches nothing instead of failing the request.
+        let selector = Filter::must([Condition::has_id(ids.iter().map(ToString::to_string))]);
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(selector)
+                    .wait(true),
+            )
+            .await
+            .map_err(KnowledgeError::remote("delete"))?;
         Ok(())
     }
 

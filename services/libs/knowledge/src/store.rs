@@ -149,6 +149,19 @@ impl KnowledgeBase {
         Ok(written)
     }
 
+    /// Deletes the records with these ids (those not stored are skipped). Like any write that is not
+    /// learnt in place, it leaves the classifier to retrain.
+    pub async fn delete(&self, ids: &[String]) -> Result<(), KnowledgeError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let points = ids.iter().map(|id| point::point_id(id)).collect();
+        self.inner.store.delete(points).await?;
+        self.announce(ids.len(), &[]).await?;
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
     /// Writes what people taught (a correction, a resolution, already embedded like [`Self::write`])
     /// and folds it into the classifier in place, here and, through the change feed, in every other
     /// process: the next similar ticket is decided by a model that knows it, with no retrain.
@@ -294,6 +307,11 @@ impl KnowledgeBase {
     }
 
     /// The embedder, or `None` when the store is BM25 only. Its name is part of every model version.
+    /// The embedder itself, to open another store that must embed alike (the policy passages').
+    pub fn shared_embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.inner.embedder.clone()
+    }
+
     pub fn embedder(&self) -> Option<&dyn Embedder> {
         self.inner.embedder.as_deref()
     }
@@ -437,7 +455,8 @@ fn check(record: &KnowledgeRecord) -> Result<(), KnowledgeError> {
     if record.text.trim().is_empty() {
         return Err(invalid("text", "is empty"));
     }
-    if record.department.trim().is_empty() {
+    // A policy passage may concern no department in particular; a ticket always went to one.
+    if record.department.trim().is_empty() && record.source != crate::documents::POLICY_SOURCE {
         return Err(invalid("department", "is empty"));
     }
     if !record.weight.is_finite() || record.weight < 0.0 {

@@ -60,6 +60,10 @@ pub(crate) trait VectorStore: fmt::Debug + Send + Sync {
     /// Inserts or replaces points by id; searchable when this returns.
     async fn upsert(&self, points: Vec<Point>) -> Result<(), KnowledgeError>;
 
+    /// Deletes the points named; one not stored is skipped. Searches no longer see them when this
+    /// returns.
+    async fn delete(&self, ids: Vec<Uuid>) -> Result<(), KnowledgeError>;
+
     /// Sets the `weight` of each point named, leaving the rest of its payload and its vectors as they
     /// are; a point that is not stored is skipped. Searches see the new weights when this returns.
     async fn set_weights(&self, weights: Vec<(Uuid, f32)>) -> Result<(), KnowledgeError>;

@@ -72,6 +72,7 @@ conformance!(
     another_layout_is_a_clear_error_naming_both,
     data_survives_closing_and_reopening,
     weights_change_in_place_and_persist,
+    deleted_records_are_gone_and_others_stay,
 );
 
 fn word_hash(dimension: usize) -> Option<Arc<dyn Embedder>> {
@@ -513,4 +514,28 @@ async fn weights_change_in_place_and_persist(backend: &dyn Backend) {
         .await
         .expect_err("a zero weight reads as unset");
     assert!(err.to_string().contains("h-0"), "{err}");
+}
+
+async fn deleted_records_are_gone_and_others_stay(backend: &dyn Backend) {
+    let kb = seeded(backend).await;
+    let before = kb.generation();
+    let ids: Vec<String> = ["h-0", "h-1", "not-stored"].map(String::from).to_vec();
+    kb.delete(&ids).await.expect("delete");
+    assert_eq!(kb.count().await.expect("count"), HISTORY.len() - 2);
+    assert!(
+        kb.generation() > before,
+        "a delete is a change the classifier must see"
+    );
+    let left: Vec<String> = kb
+        .records()
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|s| s.record.id)
+        .collect();
+    assert!(
+        !left.iter().any(|id| id == "h-0" || id == "h-1"),
+        "{left:?}"
+    );
+    kb.delete(&[]).await.expect("nothing to delete");
 }

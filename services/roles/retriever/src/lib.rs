@@ -15,4 +15,4 @@ pub use duties::{DUTY_MATCHES, Duties, DutyWatch};
 pub use incidents::IncidentWatch;
 pub use role::role;
 pub use service::KnowledgeBaseService;
-pub use stage::RetrieverStage;
+pub use stage::{POLICY_PASSAGES, RetrieverStage};

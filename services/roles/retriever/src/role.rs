@@ -12,10 +12,12 @@ use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, departments
 
 use crate::{Duties, IncidentWatch, KnowledgeBaseService, RetrieverStage};
 
-/// `plan` says how many similar tickets each ticket gets, and how the router weighs them.
+/// `plan` says how many similar tickets each ticket gets, and how the router weighs them; `policies`
+/// holds the policy passages searched beside them.
 pub async fn role(
     ctx: &RoleContext,
     kb: KnowledgeBase,
+    policies: Option<KnowledgeBase>,
     plan: TrainingPlan,
     policy: &PolicyConfig,
 ) -> Result<RoleParts, BoxError> {
@@ -27,6 +29,7 @@ pub async fn role(
         limit: plan.neighbours,
         incidents: Arc::new(IncidentWatch::new(policy)),
         duties,
+        policies,
     };
     // Kept current off the tickets' path; its first retrain and the warm-up's are one (they take turns,
     // and the second finds the model current).

@@ -1,6 +1,6 @@
 //! The retriever's place in the pipeline: attach the most similar historical tickets, the classifier's
-//! department probabilities and the departments whose duty descriptions read most like the ticket, as
-//! the evidence the router decides on; and give a locally
+//! department probabilities, the departments whose duty descriptions read most like the ticket and the
+//! most relevant policy passages, as the evidence the router decides on; and give a locally
 //! parsed ticket the problem type of its nearest neighbours; and say how many customers have just sent
 //! close copies of it (an incident signal, which the priority policy weighs).
 
@@ -16,6 +16,8 @@ use switchboard_knowledge::{KnowledgeBase, KnowledgeError};
 use crate::duties::{DUTY_MATCHES, Duties};
 use crate::incidents::IncidentWatch;
 use crate::problem_type;
+use switchboard_knowledge::documents::PassageRef;
+use switchboard_proto::{PolicyPassage, SimilarTicket};
 
 /// A store or embedder failure is theirs, not the ticket's: it is retried. A Qdrant server that does
 /// not answer is waited out without using up the ticket's deliveries.
@@ -27,6 +29,20 @@ fn store_error(e: KnowledgeError) -> HandlerError {
     }
 }
 
+/// Policy passages each ticket carries: the decision board shows them, the router weighs them.
+pub const POLICY_PASSAGES: usize = 3;
+
+fn policy_passage(hit: &SimilarTicket) -> PolicyPassage {
+    let place = PassageRef::of(hit);
+    PolicyPassage {
+        document: place.document,
+        position: place.position,
+        text: hit.text.clone(),
+        departments: place.departments,
+        score: hit.score,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RetrieverStage {
     pub kb: KnowledgeBase,
@@ -34,6 +50,8 @@ pub struct RetrieverStage {
     pub limit: usize,
     pub incidents: Arc<IncidentWatch>,
     pub duties: Arc<Duties>,
+    /// The policy passages, searched with each ticket's query; `None` where none are kept.
+    pub policies: Option<KnowledgeBase>,
 }
 
 #[async_trait]
@@ -85,6 +103,16 @@ impl TicketStage for RetrieverStage {
             Some(embedder) => format!("{VECTOR_NAME}+{embedder}"),
             None => VECTOR_NAME.to_owned(),
         };
+        let policies = match &self.policies {
+            Some(store) => store
+                .similar_to(&query, POLICY_PASSAGES)
+                .await
+                .map_err(store_error)?
+                .iter()
+                .map(policy_passage)
+                .collect(),
+            None => Vec::new(),
+        };
         let duties = query
             .dense
             .as_deref()
@@ -97,6 +125,7 @@ impl TicketStage for RetrieverStage {
         ticket.matches = Some(Matches {
             similar,
             duties,
+            policies,
             retriever,
             model_scores: model.scores,
             model_version: model.version,

@@ -36,6 +36,7 @@ async fn stage(dir: &Path, incidents: &PolicyConfig) -> RetrieverStage {
         limit: 2,
         incidents: Arc::new(IncidentWatch::new(incidents)),
         duties: Arc::default(),
+        policies: None,
     }
 }
 
@@ -239,6 +240,7 @@ async fn the_blend_leans_on_the_classifier_where_similar_tickets_mislead_on_held
         limit: 1,
         incidents: Arc::new(IncidentWatch::new(&PolicyConfig::default())),
         duties: Arc::default(),
+        policies: None,
     };
     let mut ticket = Ticket {
         id: "t".into(),

@@ -63,6 +63,7 @@ async fn stage(dir: &std::path::Path) -> RetrieverStage {
         limit: 10,
         incidents: Arc::new(IncidentWatch::new(&PolicyConfig::default())),
         duties: Arc::default(),
+        policies: None,
     }
 }
 

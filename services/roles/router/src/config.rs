@@ -40,6 +40,9 @@ pub struct RouterConfig {
     pub suggestions: SuggestionConfig,
     /// When a department's duty description speaks for a ticket.
     pub duties: DutyConfig,
+    /// The part of the decision the relevant policy passages weigh (0 to 1; 0 shows them without
+    /// weighing them): each speaks for the departments its document concerns, by its relevance.
+    pub policy_weight: f32,
 }
 
 /// When the duty description of a department without history takes part in a decision: only where the
@@ -110,6 +113,7 @@ impl Default for RouterConfig {
             window_days: 90,
             suggestions: SuggestionConfig::default(),
             duties: DutyConfig::default(),
+            policy_weight: 0.2,
         }
     }
 }
@@ -146,6 +150,7 @@ impl RouterConfig {
             ("threshold", self.threshold),
             ("min_typicality", self.min_typicality),
             ("typicality_weight", self.typicality_weight),
+            ("policy_weight", self.policy_weight),
         ]
         .into_iter()
         .chain(self.model_weight.map(|w| ("model_weight", w)))

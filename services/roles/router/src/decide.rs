@@ -18,11 +18,13 @@ use switchboard_knowledge::evidence;
 use switchboard_policy::Lang;
 use switchboard_proto::{
     Assessment, Decision, DepartmentEvidence, DepartmentScore, FiredRule, Matches, Outcome,
-    PriorityStep, Rule, SimilarTicket, Ticket,
+    PolicyPassage, PriorityStep, Rule, SimilarTicket, Ticket,
 };
 
 use crate::config::{Gate, RouterConfig};
-use crate::duty::{DutyEvidence, duty_evidence, weigh_in};
+use crate::duty::{DutyEvidence, duty_evidence};
+use crate::mixing::mix_in;
+use crate::policy::policy_shares;
 use crate::rules::RuleSet;
 
 /// Names the method behind a decision, recorded on every decision with the classifier's version.
@@ -269,7 +271,12 @@ pub fn decide(
         })
         .flatten();
     if let Some(duty) = &duty {
-        weigh_in(&mut evidence, duty);
+        let shares = BTreeMap::from([(duty.department.clone(), 1.0)]);
+        mix_in(&mut evidence, &shares, duty.share);
+    }
+    let policies = policy_shares(matches);
+    if !policies.is_empty() && config.policy_weight > 0.0 {
+        mix_in(&mut evidence, &policies, config.policy_weight);
     }
 
     let model_version = matches.model_version.as_str();
@@ -323,25 +330,15 @@ pub fn decide(
     decision.evidence = evidence;
     let assessment = ticket.assessment.as_ref();
     let duty = duty.filter(|d| d.department == decision.department);
-    let (duty, window) = (duty.as_ref(), &window);
-    decision.explanation = explain(
-        &decision,
-        in_window,
-        window,
+    let cited = Evidence {
+        similar: in_window,
+        window: &window,
         model,
-        duty,
-        assessment,
-        Lang::En,
-    );
-    decision.explanation_zh = explain(
-        &decision,
-        in_window,
-        window,
-        model,
-        duty,
-        assessment,
-        Lang::Zh,
-    );
+        duty: duty.as_ref(),
+        policies: &matches.policies,
+    };
+    decision.explanation = explain(&decision, &cited, assessment, Lang::En);
+    decision.explanation_zh = explain(&decision, &cited, assessment, Lang::Zh);
     decision
 }
 
@@ -408,15 +405,29 @@ fn median(values: &[i64]) -> Option<f64> {
 
 /// One paragraph a person can check against the evidence fields, in `lang`: the same sentences, with
 /// the same departments and numbers, in either language.
+/// What the explanation cites besides the decision itself.
+struct Evidence<'a> {
+    /// Similar tickets in the window.
+    similar: u32,
+    window: &'a Window,
+    model: &'a [DepartmentScore],
+    duty: Option<&'a DutyEvidence>,
+    policies: &'a [PolicyPassage],
+}
+
 fn explain(
     d: &Decision,
-    similar: u32,
-    window: &Window,
-    model: &[DepartmentScore],
-    duty: Option<&DutyEvidence>,
+    evidence: &Evidence<'_>,
     assessment: Option<&Assessment>,
     lang: Lang,
 ) -> String {
+    let Evidence {
+        similar,
+        window,
+        model,
+        duty,
+        policies,
+    } = *evidence;
     let list = lang.list_separator();
     let mut sentences: Vec<String> = Vec::new();
     let confidence = d.confidence * 100.0;
@@ -471,6 +482,13 @@ fn explain(
                 "{department} 尚无历史工单：其职责描述与本工单最相近（相似度 {similarity:.2}），\
                  而历史工单给不出有把握的答案。"
             ),
+        });
+    }
+    if let Some(top) = policies.first() {
+        let (document, position) = (&top.document, &top.position);
+        sentences.push(match lang {
+            Lang::En => format!("Relevant policy: {document} ({position})."),
+            Lang::Zh => format!("相关政策：{document}（{position}）。"),
         });
     }
     let dated = window.since_ms.is_some();

@@ -55,24 +55,6 @@ pub(crate) fn duty_evidence(
     })
 }
 
-/// Gives `duty` its share of the evidence and scales the history's departments into the rest, best
-/// first again.
-pub(crate) fn weigh_in(evidence: &mut Vec<DepartmentEvidence>, duty: &DutyEvidence) {
-    for e in evidence.iter_mut() {
-        e.score *= 1.0 - duty.share;
-    }
-    evidence.push(DepartmentEvidence {
-        department: duty.department.clone(),
-        score: duty.share,
-        ..DepartmentEvidence::default()
-    });
-    evidence.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.department.cmp(&b.department))
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use switchboard_proto::DutyMatch;
@@ -140,26 +122,5 @@ mod tests {
         let m = duties(&[("passports", 0.45, false), ("visas", 0.44, false)]);
         let duty = duty_evidence(&m, None, &DutyConfig::default()).expect("evidence");
         assert!((0.5..0.6).contains(&duty.share), "{duty:?}");
-    }
-
-    #[test]
-    fn the_evidence_still_sums_to_one() {
-        let mut evidence = vec![
-            favourite(0.7),
-            DepartmentEvidence {
-                department: "delivery".into(),
-                score: 0.3,
-                ..DepartmentEvidence::default()
-            },
-        ];
-        let duty = DutyEvidence {
-            department: "passports".into(),
-            similarity: 0.5,
-            share: 0.6,
-        };
-        weigh_in(&mut evidence, &duty);
-        assert_eq!(evidence[0].department, "passports");
-        let total: f32 = evidence.iter().map(|e| e.score).sum();
-        assert!((total - 1.0).abs() < 1e-6, "{evidence:?}");
     }
 }

@@ -16,6 +16,8 @@ mod history;
 mod http;
 mod http_mined;
 mod mined;
+mod mixing;
+mod policy;
 mod preview;
 #[cfg(test)]
 mod racing;

@@ -639,3 +639,86 @@ fn escalation_and_priority_steps_read_the_same_in_chinese() {
     let d = decide(&english_only, &RuleSet::default(), &config(), normal(), NOW);
     assert_contains(&d.explanation_zh, "已升级人工处理：anger 0.80 ≥ 0.60。");
 }
+
+#[test]
+fn a_department_without_history_takes_the_ticket_its_description_fits() {
+    // The history splits two ways and the ticket is unlike both departments' tickets.
+    let mut t = with_model(
+        "my passport expired abroad",
+        vec![
+            similar("billing", 0.4, None),
+            similar("delivery", 0.4, None),
+        ],
+        &[("billing", 0.5), ("delivery", 0.5)],
+    );
+    let matches = t.matches.as_mut().expect("matches");
+    for m in &mut matches.model_scores {
+        m.typicality = Some(0.02);
+    }
+    matches.duties = vec![
+        switchboard_proto::DutyMatch {
+            department: "passports".into(),
+            similarity: 0.5,
+            known: false,
+        },
+        switchboard_proto::DutyMatch {
+            department: "billing".into(),
+            similarity: 0.2,
+            known: true,
+        },
+    ];
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    assert_eq!(d.department, "passports");
+    assert_eq!(d.outcome(), Outcome::Routed);
+    assert_eq!(d.typicality, None, "no history to be typical of");
+    assert_contains(&d.explanation, "passports has no history yet");
+    assert_contains(&d.explanation_zh, "尚无历史工单");
+    let total: f32 = d.evidence.iter().map(|e| e.score).sum();
+    assert!((total - 1.0).abs() < 1e-5, "{:?}", d.evidence);
+
+    // Turned off, the history decides alone.
+    let off = RouterConfig {
+        duties: crate::config::DutyConfig {
+            enabled: false,
+            ..crate::config::DutyConfig::default()
+        },
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &off, normal(), NOW);
+    assert_ne!(d.department, "passports");
+    assert!(d.evidence.iter().all(|e| e.department != "passports"));
+}
+
+#[test]
+fn relevant_policy_is_cited_and_weighed() {
+    let mut t = ticket(
+        "can I withdraw my housing fund",
+        vec![
+            similar("housing_fund", 0.5, None),
+            similar("tax_service", 0.5, None),
+        ],
+    );
+    t.matches.as_mut().expect("matches").policies = vec![switchboard_proto::PolicyPassage {
+        document: "policies/fund.md".into(),
+        position: "§ Withdrawals, passage 1".into(),
+        text: "A withdrawal needs the purchase contract.".into(),
+        departments: vec!["housing_fund".into()],
+        score: 2.0,
+    }];
+    let d = decide(&t, &RuleSet::default(), &config(), normal(), NOW);
+    assert_eq!(d.department, "housing_fund", "{:?}", d.evidence);
+    assert!(d.confidence > 0.55, "{}", d.confidence);
+    assert_contains(
+        &d.explanation,
+        "Relevant policy: policies/fund.md (§ Withdrawals, passage 1).",
+    );
+    assert_contains(&d.explanation_zh, "相关政策：policies/fund.md");
+    // At weight 0 the passage is cited but does not weigh.
+    let unweighed = RouterConfig {
+        policy_weight: 0.0,
+        ..config()
+    };
+    let d = decide(&t, &RuleSet::default(), &unweighed, normal(), NOW);
+    assert!((d.confidence - 0.5).abs() < 1e-5, "{}", d.confidence);
+    assert_contains(&d.explanation, "Relevant policy");
+}

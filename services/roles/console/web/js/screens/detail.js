@@ -64,6 +64,8 @@ export function page(id, { state, ticket }, catalog, changed, { actions = true }
       el('div', {},
         working ? panel(id, ticket, state, catalog, changed).node : null,
         similar(ticket?.matches?.similar ?? []),
+        policies(ticket?.matches?.policies ?? []),
+        duties(ticket?.matches?.duties ?? []),
         shares(d))),
     versions(ticket),
     history(state));
@@ -131,6 +133,30 @@ function similar(found) {
         el('td', { class: 'num' }, number(s.score, 3)),
         el('td', {}, s.department),
         el('td', { class: 'num' }, duration(s.resolution_minutes))))))));
+}
+
+// The policy passages the retriever found most relevant, with where each comes from.
+function policies(found) {
+  if (found.length === 0) return null;
+  return el('section', { class: 'card', id: 'policies' }, el('h2', {}, t('detail.policies')),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'rows' },
+      el('thead', {}, el('tr', {}, ['detail.policy_text', 'detail.policy_source', 'detail.department'].map((k) => el('th', {}, t(k))))),
+      el('tbody', { id: 'policy-rows' }, found.map((p) => el('tr', {},
+        el('td', { class: 'text' }, p.text),
+        el('td', {}, `${p.document} · ${p.position}`),
+        el('td', {}, (p.departments ?? []).join(', ') || '—')))))));
+}
+
+// The departments whose duty descriptions read most like the ticket; those without history are marked,
+// since only they can be chosen by their description.
+function duties(found) {
+  if (found.length === 0) return null;
+  return el('section', { class: 'card', id: 'duties' }, el('h2', {}, t('detail.duties')),
+    el('table', { class: 'rows' },
+      el('thead', {}, el('tr', {}, ['detail.department', 'detail.similarity'].map((k) => el('th', {}, t(k))))),
+      el('tbody', { id: 'duty-rows' }, found.map((m) => el('tr', {},
+        el('td', {}, m.department, m.known ? null : el('span', { class: 'tag' }, t('detail.no_history'))),
+        el('td', { class: 'num' }, number(m.similarity, 2)))))));
 }
 
 function shares(d) {
