@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::{Connection, Executor};
 use switchboard_bus::memory::MemoryBus;
 use switchboard_bus::{Bus, Kv};
+use switchboard_errors::error_chain;
 use switchboard_knowledge::{
     ColumnMap, DatabaseImport, DatabaseImportError, DatabaseQuery, IMPORTS_BUCKET, KnowledgeBase,
     SkipReason, import_database,
@@ -80,17 +81,6 @@ fn query_of(table: &str, url: String) -> DatabaseQuery {
 
 async fn run(desk: &Desk, source: &DatabaseQuery) -> Result<DatabaseImport, DatabaseImportError> {
     import_database(&desk.kb, desk.positions.clone(), source, &mut |_| {}).await
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[tokio::test]
@@ -259,7 +249,7 @@ async fn bad_sources_are_refused_naming_the_problem() {
         ..good.clone()
     };
     let err = run(&desk, &nobody).await.expect_err("no server");
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(matches!(err, DatabaseImportError::Connect { .. }), "{text}");
     assert!(text.contains("127.0.0.1:1"), "{text}");
     assert!(!text.contains("hunter2"), "the password shows: {text}");
@@ -270,7 +260,11 @@ async fn bad_sources_are_refused_naming_the_problem() {
     };
     let err = run(&desk, &typo).await.expect_err("bad query");
     assert!(matches!(err, DatabaseImportError::Query(_)), "{err}");
-    assert!(chain(&err).contains("syntax error"), "{}", chain(&err));
+    assert!(
+        error_chain(&err).contains("syntax error"),
+        "{}",
+        error_chain(&err)
+    );
 
     let no_table = DatabaseQuery {
         query: "SELECT * FROM no_such_table_here".into(),
@@ -278,9 +272,9 @@ async fn bad_sources_are_refused_naming_the_problem() {
     };
     let err = run(&desk, &no_table).await.expect_err("missing table");
     assert!(
-        chain(&err).contains("no_such_table_here"),
+        error_chain(&err).contains("no_such_table_here"),
         "{}",
-        chain(&err)
+        error_chain(&err)
     );
 
     let missing = DatabaseQuery {

@@ -38,6 +38,11 @@ pub struct ColdStartReport {
     pub other_accuracy_cold: f64,
     /// The other departments' tickets the cold run sent to a cold department.
     pub others_taken_by_cold: usize,
+    /// Tickets no department fits (none in many sets), and how many the cold run sent to a cold
+    /// department instead of review: a new department's tickets and ones nobody handles both look
+    /// unlike the history.
+    pub out_of_scope_tickets: usize,
+    pub out_of_scope_to_cold: usize,
     pub gate_with_history: Gate,
     pub gate_cold: Gate,
 }
@@ -118,10 +123,13 @@ pub async fn run_cold_start(
     };
     let (other_tickets, other_accuracy_with_history) = accuracy(&with_history, gate_with_history);
     let (_, other_accuracy_cold) = accuracy(&cold_results, gate_cold);
+    let to_cold = |r: &Routed| routes(r, gate_cold) && cold.contains(&r.department);
     let others_taken_by_cold = cold_results
         .iter()
-        .filter(|r| !is_cold(r) && routes(r, gate_cold) && cold.contains(&r.department))
+        .filter(|r| !is_cold(r) && !r.gold.is_empty() && to_cold(r))
         .count();
+    let out_of_scope: Vec<&Routed> = cold_results.iter().filter(|r| r.gold.is_empty()).collect();
+    let out_of_scope_to_cold = out_of_scope.iter().filter(|r| to_cold(r)).count();
     Ok(ColdStartReport {
         machine: Machine::read(),
         cold_tickets: routed_to_them + to_review + misrouted,
@@ -133,6 +141,8 @@ pub async fn run_cold_start(
         other_accuracy_with_history,
         other_accuracy_cold,
         others_taken_by_cold,
+        out_of_scope_tickets: out_of_scope.len(),
+        out_of_scope_to_cold,
         gate_with_history,
         gate_cold,
     })
@@ -269,6 +279,13 @@ impl fmt::Display for ColdStartReport {
             100.0 * (self.other_accuracy_cold - self.other_accuracy_with_history),
             self.others_taken_by_cold
         )?;
+        if self.out_of_scope_tickets > 0 {
+            writeln!(
+                f,
+                "out of scope       {} tickets no department fits: {} sent to a cold department",
+                self.out_of_scope_tickets, self.out_of_scope_to_cold
+            )?;
+        }
         let gate = |g: &Gate| {
             format!(
                 "threshold {:.2}, typicality floor {}, weight {}",
