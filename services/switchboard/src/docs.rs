@@ -30,7 +30,7 @@ pub async fn import(
             done.departments.join(", ")
         };
         println!(
-            "{}: {} passages ({} replaced), concerning {concerns}",
+            "{}: {} passage(s) ({} replaced), concerning {concerns}",
             done.document, done.passages, done.replaced
         );
     }
@@ -45,7 +45,7 @@ pub async fn remove(settings: &Settings, documents: &[String]) -> anyhow::Result
         if removed == 0 {
             anyhow::bail!("{document}: no such document (`switchboard docs list` names them)");
         }
-        println!("{document}: {removed} passages removed");
+        println!("{document}: {removed} passage(s) removed");
     }
     Ok(())
 }
@@ -57,7 +57,7 @@ pub async fn list(settings: &Settings) -> anyhow::Result<()> {
         println!("no policy document in {}", settings.policies_location());
     }
     for (document, passages) in documents {
-        println!("{document}\t{passages} passages");
+        println!("{document}\t{passages} passage(s)");
     }
     Ok(())
 }

@@ -182,6 +182,31 @@ pub fn render(t: &Ticket) -> String {
         for s in m.similar.iter().take(5) {
             let _ = writeln!(out, "  {:>7.3}  {:<20} {}", s.score, s.department, s.text);
         }
+        if !m.policies.is_empty() {
+            let _ = writeln!(out, "relevant policy:");
+        }
+        for p in &m.policies {
+            let _ = writeln!(
+                out,
+                "  {:>7.3}  {} ({}) [{}]: {}",
+                p.score,
+                p.document,
+                p.position,
+                p.departments.join(", "),
+                p.text.replace('\n', " ")
+            );
+        }
+        if !m.duties.is_empty() {
+            let _ = writeln!(out, "duty descriptions most like it:");
+        }
+        for duty in &m.duties {
+            let history = if duty.known { "" } else { " (no history)" };
+            let _ = writeln!(
+                out,
+                "  {:>7.3}  {}{history}",
+                duty.similarity, duty.department
+            );
+        }
     }
     let _ = write!(
         out,
