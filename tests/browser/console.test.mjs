@@ -106,6 +106,7 @@ async function main() {
     // The relevant policy with its document and place, and the duty descriptions most like the ticket.
     await page.locator('#policy-rows tr').first().waitFor();
     assert.match(await page.locator('#policy-rows tr td').nth(1).textContent(), /device-repairs\.md · § /);
+    assert.match(await page.locator('#explanation').textContent(), /Relevant policy: deploy\/demo\/policies\/device-repairs\.md/);
     assert.ok((await page.locator('#duty-rows tr').count()) >= 1, 'duty matches');
     assert.equal(await page.locator('#duty-rows tr td').first().textContent(), 'device_support', 'its own department reads most like it');
     assert.equal(await page.locator('#ticket-text').textContent(), PRINTER);

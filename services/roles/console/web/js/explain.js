@@ -24,6 +24,13 @@ export function explain(ticket) {
   if (top && counted) {
     out.push(t('explain.evidence', { n: top.count, total: counted, department: d.department, share: percent(top.share) }));
   }
+  // A department without history chosen by its duty description: nothing else in the evidence says so.
+  const duty = (ticket.matches?.duties ?? []).find((m) => m.department === d.department && !m.known);
+  if (duty && top && !top.count) {
+    out.push(t('explain.duty', { department: d.department, similarity: number(duty.similarity, 2) }));
+  }
+  const policy = ticket.matches?.policies?.[0];
+  if (policy) out.push(t('explain.policy', { document: policy.document, position: policy.position }));
   for (const rule of d.rules ?? []) {
     out.push(t('explain.rule', { id: rule.id, matched: rule.matched, department: rule.department }));
   }

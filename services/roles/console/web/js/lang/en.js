@@ -172,6 +172,8 @@ export default {
   'explain.evidence': '{n} of the {total} similar tickets counted as evidence went to {department}; with the classifier, its share of the evidence is {share}.',
   'explain.rule': 'Rule {id} fired on “{matched}” and points to {department}.',
   'explain.runner_up': 'Runner-up: {department} at {confidence}.',
+  'explain.duty': '{department} has no history yet: its duty description reads most like this ticket (similarity {similarity}).',
+  'explain.policy': 'Relevant policy: {document} ({position}).',
   'explain.incident': '{customers} customers sent close tickets within {minutes} minutes: a possible incident.',
   'explain.corrected': '{agent} moved it from {from} to {to}: {reason}.',
   'explain.priority.anger': 'Anger {value} reached {limit}: priority {from} → {to}.',

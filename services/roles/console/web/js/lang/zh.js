@@ -172,6 +172,8 @@ export default {
   'explain.evidence': '作为证据的 {total} 个相似工单中有 {n} 个由 {department} 处理；结合分类器，其证据占比为 {share}。',
   'explain.rule': '规则 {id} 因“{matched}”命中，指向 {department}。',
   'explain.runner_up': '次选：{department}，置信度 {confidence}。',
+  'explain.duty': '{department} 尚无历史工单：其职责描述与本工单最相近（相似度 {similarity}）。',
+  'explain.policy': '相关政策：{document}（{position}）。',
   'explain.incident': '{customers} 位客户在 {minutes} 分钟内提交了相近的工单：可能是突发事件。',
   'explain.corrected': '{agent} 将其从 {from} 改派到 {to}：{reason}。',
   'explain.priority.anger': '愤怒度 {value} 达到 {limit}：优先级 {from} → {to}。',
