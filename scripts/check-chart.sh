@@ -308,6 +308,7 @@ rejects timeoutSeconds --set probes.readiness.timeoutSeconds=1
 rejects initialDelaySeconds --set probes.liveness.initialDelaySeconds=5
 # The templates: values that contradict each other.
 rejects "no JetStream consumer" --set keda.enabled=true --set roles.console.keda.enabled=true
+rejects "no JetStream consumer" --set roles.metrics.keda.enabled=true
 rejects "not both" --set qdrant.apiKey=a --set qdrant.apiKeySecret.name=b
 rejects "not both" --set llm.apiKey=a --set llm.apiKeySecret.name=b
 rejects "signing.key" --set signing.key=short

@@ -564,7 +564,7 @@ def main():
     n_off = len(d)
 
     d = docs["hpa"]
-    # The metrics role tallies in process memory: never autoscaled.
+    # Every metrics replica reads every event: its work does not split, so it is never autoscaled.
     deps = check_deployments("hpa", d, ROLES, scaled=[r for r in ROLES if r != "metrics"])
     check_hpas("hpa", d, [r for r in ROLES if r != "metrics"])
     check_scaledobjects("hpa", d, [], False)

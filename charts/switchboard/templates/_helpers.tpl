@@ -10,10 +10,12 @@ intake parser sentiment retriever router assign feedback metrics console
 {{/*
 The roles that read their input through a durable JetStream consumer named
 after the role (services/libs/runtime/src/runner.rs: `durable: self.role`),
-so KEDA can scale them on its lag. The console reads no stream.
+so KEDA can scale them on its lag. The console reads no stream; each metrics
+replica reads the whole stream on a consumer of its own, so it has no shared
+lag and its work does not split.
 */}}
 {{- define "switchboard.consumerRoles" -}}
-intake parser sentiment retriever router assign feedback metrics
+intake parser sentiment retriever router assign feedback
 {{- end }}
 
 {{/*

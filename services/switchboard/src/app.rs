@@ -284,6 +284,7 @@ pub async fn start(
             let runner = RoleRunner {
                 role: name,
                 filter,
+                each_replica_reads_all: parts.each_replica_reads_all,
                 handler,
                 publisher: ctx.publisher.clone(),
                 subjects: ctx.subjects.clone(),

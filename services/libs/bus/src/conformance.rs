@@ -42,6 +42,7 @@ pub async fn run_all(bus: Arc<dyn Bus>, prefix: &str) {
     nak_redelivers(bus, prefix).await;
     ack_wait_redelivers(bus, prefix).await;
     competing_consumers(bus, prefix).await;
+    replica_consumers(bus, prefix).await;
     wildcard_filters(bus, prefix).await;
     pending_counts(bus, prefix).await;
     kv_basics(bus, prefix).await;
@@ -237,6 +238,46 @@ async fn competing_consumers(bus: &dyn Bus, prefix: &str) {
     if let Ok(extra) = received.try_recv() {
         panic!("{extra:?} was delivered again after all were acked");
     }
+}
+
+/// Replica consumers of the same name share nothing: each reads every matching message from the
+/// stream's start, whatever a durable of that name or another replica has taken, and one made later
+/// still starts at the first; acked, a message is no longer pending for that replica alone.
+async fn replica_consumers(bus: &dyn Bus, prefix: &str) {
+    let filter = format!("{prefix}.rc.>");
+    let durable = consumer(bus, prefix, "rc", &filter, LONG_ACK_WAIT).await;
+    let spec = ConsumerSpec {
+        durable: format!("{prefix}_rc"),
+        filter: filter.clone(),
+        ack_wait: LONG_ACK_WAIT,
+    };
+    let a = bus.replica_consumer(spec.clone()).await.expect("replica a");
+    for payload in ["one", "two"] {
+        publish(bus, message(&format!("{prefix}.rc.x"), payload)).await;
+    }
+    publish(bus, message(&format!("{prefix}.other.x"), "unmatched")).await;
+    ack(&next(durable.as_ref()).await).await;
+    let b = bus.replica_consumer(spec).await.expect("replica b");
+    for consumer in [&a, &b] {
+        for expected in ["one", "two"] {
+            let delivery = next(consumer.as_ref()).await;
+            assert_eq!(delivery.payload, bytes(expected));
+            assert_eq!(delivery.attempt, 1);
+            ack(&delivery).await;
+        }
+        assert_eq!(pending(consumer.as_ref()).await, 0);
+    }
+    // The durable took "one" only; the replicas' acks settled nothing of its.
+    assert_eq!(pending(durable.as_ref()).await, 1);
+    publish(bus, message(&format!("{prefix}.rc.x"), "three")).await;
+    for consumer in [&a, &b] {
+        let delivery = next(consumer.as_ref()).await;
+        assert_eq!(delivery.payload, bytes("three"));
+        ack(&delivery).await;
+    }
+    ack(&next(durable.as_ref()).await).await;
+    ack(&next(durable.as_ref()).await).await;
+    assert_eq!(pending(durable.as_ref()).await, 0);
 }
 
 /// Takes, acks and reports deliveries until aborted.

@@ -100,6 +100,10 @@ pub struct OutMessage {
     pub payload: Bytes,
 }
 
+/// How long JetStream keeps a replica's own consumer ([`Bus::replica_consumer`]) that nobody pulls
+/// from: a replica pulls continuously while it runs, so only a stopped one's consumer goes idle.
+pub const REPLICA_CONSUMER_IDLE: Duration = Duration::from_secs(300);
+
 /// What a durable consumer reads and how.
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
@@ -146,6 +150,12 @@ pub trait Bus: Send + Sync + Debug {
     async fn publish(&self, msg: OutMessage) -> Result<(), BusError>;
     /// Creates the durable consumer if missing, or binds to it.
     async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError>;
+    /// A consumer of this replica's own, named after `spec.durable` but shared with nobody: it reads
+    /// every retained message matching the filter from the stream's start, and the bus forgets it
+    /// once the replica stops (JetStream deletes it after [`REPLICA_CONSUMER_IDLE`] without pulls;
+    /// the embedded bus neither stores it nor keeps it past the handle). For state derived from the
+    /// stream, which every replica must hold whole and rebuild on start.
+    async fn replica_consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError>;
     /// Messages the named durable consumer has not yet acknowledged (waiting or in flight), read
     /// without creating it: `None` while no such consumer exists.
     async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError>;

@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::Path;
 use std::pin::pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ impl MemoryBus {
                 }),
                 buckets: Mutex::new(HashMap::new()),
                 journal: Journal(None),
+                replicas: AtomicU64::new(0),
             }),
         }
     }
@@ -107,6 +109,7 @@ impl MemoryBus {
                 state: Mutex::new(state),
                 buckets: Mutex::new(buckets),
                 journal,
+                replicas: AtomicU64::new(0),
             }),
         })
     }
@@ -195,7 +198,7 @@ impl Bus for MemoryBus {
             match state.durables.get(&spec.durable) {
                 Some(durable) => (Arc::clone(&durable.notify), journal.latest()),
                 None => {
-                    let durable = Durable::new(&spec, state.log.first_seq());
+                    let durable = Durable::new(&spec, state.log.first_seq(), true);
                     let ticket = journal
                         .record(|| vec![durable.op(&spec.durable)])
                         .map_err(|e| failed(e.into()))?;
@@ -210,6 +213,26 @@ impl Bus for MemoryBus {
             shared: Arc::clone(&self.shared),
             durable: spec.durable,
             notify,
+            replica: false,
+        }))
+    }
+
+    async fn replica_consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
+        let mut state = lock(&self.shared.state);
+        // `#` is no part of a durable name on NATS, so this name is no durable's.
+        let name = format!(
+            "{}#{}",
+            spec.durable,
+            self.shared.replicas.fetch_add(1, Ordering::Relaxed)
+        );
+        let durable = Durable::new(&spec, state.log.first_seq(), false);
+        let notify = Arc::clone(&durable.notify);
+        state.durables.insert(name.clone(), durable);
+        Ok(Arc::new(MemoryConsumer {
+            shared: Arc::clone(&self.shared),
+            durable: name,
+            notify,
+            replica: true,
         }))
     }
 
@@ -303,6 +326,8 @@ struct Shared {
     buckets: Mutex<HashMap<String, Arc<MemoryKv>>>,
     /// Where every change is recorded, for a bus opened on a directory.
     journal: Journal,
+    /// Replica consumers made so far, for their names.
+    replicas: AtomicU64,
 }
 
 struct State {
@@ -351,6 +376,7 @@ impl State {
             let mut durable = Durable {
                 filter: loaded.filter.clone(),
                 ack_wait: loaded.ack_wait,
+                kept: true,
                 cursor: loaded.cursor,
                 unacked: BTreeMap::new(),
                 notify: Arc::new(Notify::new()),
@@ -433,7 +459,7 @@ impl State {
             for &seq in &dropped {
                 ops.push(Op::DeleteMessage(seq));
                 for (name, durable) in &self.durables {
-                    if durable.unacked.contains_key(&seq) {
+                    if durable.kept && durable.unacked.contains_key(&seq) {
                         ops.push(Op::DeleteUnacked {
                             durable: name.clone(),
                             seq,
@@ -571,6 +597,8 @@ struct Unacked {
 struct Durable {
     filter: String,
     ack_wait: Duration,
+    /// Whether the store keeps it: a replica's own consumer is not ([`Bus::replica_consumer`]).
+    kept: bool,
     /// The next stream sequence to consider for a first delivery.
     cursor: u64,
     unacked: BTreeMap<u64, Unacked>,
@@ -587,10 +615,11 @@ struct Claim {
 }
 
 impl Durable {
-    fn new(spec: &ConsumerSpec, first_seq: u64) -> Self {
+    fn new(spec: &ConsumerSpec, first_seq: u64, kept: bool) -> Self {
         Self {
             filter: spec.filter.clone(),
             ack_wait: spec.ack_wait,
+            kept,
             cursor: first_seq,
             unacked: BTreeMap::new(),
             notify: Arc::new(Notify::new()),
@@ -685,6 +714,16 @@ struct MemoryConsumer {
     shared: Arc<Shared>,
     durable: String,
     notify: Arc<Notify>,
+    /// A replica's own consumer, forgotten with its handle.
+    replica: bool,
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        if self.replica {
+            lock(&self.shared.state).durables.remove(&self.durable);
+        }
+    }
 }
 
 impl fmt::Debug for MemoryConsumer {
@@ -730,9 +769,11 @@ impl MemoryConsumer {
         if !journal.holds(msg.ticket) {
             return Ok(Err(NotYet::Settling(msg.ticket)));
         }
-        journal
-            .record(|| durable.claim_ops(&self.durable, &claim))
-            .map_err(|e| self.failed(e.into()))?;
+        if durable.kept {
+            journal
+                .record(|| durable.claim_ops(&self.durable, &claim))
+                .map_err(|e| self.failed(e.into()))?;
+        }
         durable.make(&claim, now);
         Ok(Ok(Delivery {
             subject: msg.subject.clone(),
@@ -829,7 +870,10 @@ impl Acker for MemoryAcker {
         let ticket = {
             let mut state = lock(&self.shared.state);
             let durable = state.durable_mut(&self.durable)?;
-            if durable.unacked.contains_key(&self.seq) {
+            if !durable.kept {
+                durable.unacked.remove(&self.seq);
+                journal.latest()
+            } else if durable.unacked.contains_key(&self.seq) {
                 let op = || {
                     vec![Op::DeleteUnacked {
                         durable: self.durable.clone(),

@@ -261,6 +261,35 @@ impl Bus for NatsBus {
         }))
     }
 
+    async fn replica_consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
+        let name = format!("{}-{}", spec.durable, unique_suffix());
+        let config = pull::Config {
+            name: Some(name.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: spec.ack_wait,
+            filter_subject: spec.filter.clone(),
+            max_deliver: -1,
+            deliver_policy: DeliverPolicy::All,
+            inactive_threshold: crate::REPLICA_CONSUMER_IDLE,
+            ..Default::default()
+        };
+        let consumer = self
+            .js
+            .create_consumer_on_stream(config, &self.stream)
+            .await
+            .map_err(|err| BusError::Consumer {
+                durable: name.clone(),
+                source: err.into(),
+            })?;
+        Ok(Arc::new(NatsConsumer {
+            durable: name,
+            stream: self.stream.clone(),
+            js: self.js.clone(),
+            consumer,
+            puller: Mutex::new(None),
+        }))
+    }
+
     async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
         let failed = |source: BoxError| BusError::Consumer {
             durable: durable.to_owned(),
@@ -327,6 +356,20 @@ fn headers_of(message: &async_nats::Message) -> Headers {
             Some((name.to_string(), value.as_str().to_owned()))
         })
         .collect()
+}
+
+/// A name part no other replica picks: the clock and the process's random hash keys, in hex (consumer
+/// names may not hold `.`, `*` or `>`).
+fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 struct NatsConsumer {

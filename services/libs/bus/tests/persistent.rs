@@ -205,6 +205,41 @@ async fn the_store_keeps_only_the_retained_messages() {
     );
 }
 
+/// A replica's own consumer is not stored: after a reopen the next one reads the whole stream again,
+/// its acks before the reopen notwithstanding, and no durable of its name was left behind.
+#[tokio::test]
+async fn a_replica_consumer_starts_at_the_stream_start_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ack_wait = Duration::from_secs(60);
+    {
+        let bus = MemoryBus::open(dir.path()).unwrap();
+        for i in 0..2 {
+            bus.publish(message("v.x", &i.to_string(), None))
+                .await
+                .unwrap();
+        }
+        let replica = bus
+            .replica_consumer(spec("view", "v.>", ack_wait))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            next(replica.as_ref()).await.acker.ack().await.unwrap();
+        }
+        assert_eq!(replica.pending().await.unwrap(), 0);
+    }
+    let bus = MemoryBus::open(dir.path()).unwrap();
+    assert_eq!(bus.backlog("view").await.unwrap(), None);
+    let replica = bus
+        .replica_consumer(spec("view", "v.>", ack_wait))
+        .await
+        .unwrap();
+    assert_eq!(replica.pending().await.unwrap(), 2);
+    assert_eq!(
+        next(replica.as_ref()).await.payload,
+        Bytes::from_static(b"0")
+    );
+}
+
 #[test]
 fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -57,6 +57,11 @@ pub struct RoleParts {
     /// The subject filter it consumes and the handler of each message; `None` for a role that only
     /// serves.
     pub consumes: Option<(String, Arc<dyn Handler>)>,
+    /// Each replica reads the whole retained stream under that filter on a consumer of its own
+    /// ([`switchboard_bus::Bus::replica_consumer`]) instead of splitting the role's durable consumer
+    /// with the others: for a role whose state is derived from the stream (the cockpit's tally), so
+    /// every replica holds all of it and a restarted one rebuilds it.
+    pub each_replica_reads_all: bool,
     /// Its gRPC services.
     pub grpc: Vec<GrpcService>,
     /// Its HTTP routes.

@@ -73,6 +73,8 @@ impl RunnerOptions {
 pub struct RoleRunner {
     pub role: &'static str,
     pub filter: String,
+    /// See [`crate::RoleParts::each_replica_reads_all`].
+    pub each_replica_reads_all: bool,
     pub handler: Arc<dyn Handler>,
     pub publisher: Publisher,
     pub subjects: Subjects,
@@ -173,15 +175,17 @@ impl RoleRunner {
     /// Binds the durable consumer and starts consuming, under `supervisor`: the role ending for any
     /// reason but [`RunningRole::stop`] is a failure of the process.
     pub async fn start(self, supervisor: &Supervisor) -> Result<RunningRole, BusError> {
-        let consumer = self
-            .publisher
-            .bus()
-            .consumer(ConsumerSpec {
-                durable: self.role.to_owned(),
-                filter: self.filter.clone(),
-                ack_wait: self.options.ack_wait(),
-            })
-            .await?;
+        let spec = ConsumerSpec {
+            durable: self.role.to_owned(),
+            filter: self.filter.clone(),
+            ack_wait: self.options.ack_wait(),
+        };
+        let bus = self.publisher.bus();
+        let consumer = if self.each_replica_reads_all {
+            bus.replica_consumer(spec).await?
+        } else {
+            bus.consumer(spec).await?
+        };
         // Its own durable: a replayed letter is for this role alone, not for every role that
         // consumed the original subject.
         let replays = self

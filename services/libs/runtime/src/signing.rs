@@ -142,6 +142,10 @@ impl Bus for SigningBus {
         self.inner.consumer(spec).await
     }
 
+    async fn replica_consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
+        self.inner.replica_consumer(spec).await
+    }
+
     async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
         self.inner.backlog(durable).await
     }

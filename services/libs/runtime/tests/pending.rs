@@ -53,6 +53,7 @@ async fn the_pending_gauge_follows_the_backlog() {
     let running = RoleRunner {
         role: "sentiment",
         filter: subjects.stage(Stage::Parsed),
+        each_replica_reads_all: false,
         handler: Arc::new(Held(permits.clone())),
         publisher: Publisher::new(Arc::new(bus.clone())),
         subjects: subjects.clone(),

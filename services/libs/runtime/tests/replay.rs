@@ -57,6 +57,7 @@ fn runner(
     RoleRunner {
         role,
         filter: subjects.stage(Stage::Matched),
+        each_replica_reads_all: false,
         handler,
         publisher: Publisher::new(bus.clone()),
         subjects: subjects.clone(),

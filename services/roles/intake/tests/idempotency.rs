@@ -175,6 +175,7 @@ async fn an_event_whose_ticket_publish_lost_its_acknowledgement_makes_one_ticket
         let running = RoleRunner {
             role: "intake",
             filter: f.subjects.inbound_all(),
+            each_replica_reads_all: false,
             handler: Arc::new(InboundHandler::new(f.intake.clone())),
             publisher: Publisher::new(f.bus.clone()),
             subjects: f.subjects.clone(),

@@ -296,6 +296,7 @@ async fn under_the_runner_events_become_tickets_and_bad_events_dead_letters() {
     let running = RoleRunner {
         role: "intake",
         filter: f.subjects.inbound_all(),
+        each_replica_reads_all: false,
         handler: Arc::new(InboundHandler::new(f.intake.clone())),
         publisher: Publisher::new(f.bus.clone()),
         subjects: f.subjects.clone(),

@@ -10,6 +10,12 @@ use crate::tally::Tally;
 
 /// Reads every subject of the pipeline; publishes nothing.
 ///
+/// Every replica reads the whole stream, history first ([`switchboard_runtime::RoleParts::each_replica_reads_all`]):
+/// the tally, and the gauges set from it, are the same in each. The counters and the handling-time
+/// histogram count only what happened since this replica started, so a restart that re-reads a month
+/// of history into the tally is no burst in their rates; each replica counts every event, so
+/// dashboards take one replica's rate (`max`), not the sum.
+///
 /// It watches other roles' input without owning it: a message it cannot read is skipped (and logged),
 /// never failed, because the role that consumes that subject dead-letters it already; failing here
 /// would put each bad message in the dead letters a second time, under `metrics`.
@@ -18,15 +24,27 @@ pub struct MetricsHandler {
     tally: Arc<Mutex<Tally>>,
     metrics: Metrics,
     subjects: Subjects,
+    /// Events before this time (ms) are history: into the tally, not the counters.
+    counts_from_ms: i64,
 }
 
 impl MetricsHandler {
-    pub fn new(tally: Arc<Mutex<Tally>>, metrics: Metrics, subjects: Subjects) -> Self {
+    pub fn new(
+        tally: Arc<Mutex<Tally>>,
+        metrics: Metrics,
+        subjects: Subjects,
+        counts_from_ms: i64,
+    ) -> Self {
         Self {
             tally,
             metrics,
             subjects,
+            counts_from_ms,
         }
+    }
+
+    fn live(&self, at_ms: i64) -> bool {
+        at_ms >= self.counts_from_ms
     }
 
     /// The cockpit's accuracy and review rate as gauges, the same figures `GET /v1/stats` answers;
@@ -58,11 +76,13 @@ impl Handler for MetricsHandler {
                 return Ok(Vec::new());
             };
             let routed = t.stage() == Stage::Routed;
-            self.metrics.decision(if routed {
-                decision::ROUTED
-            } else {
-                decision::REVIEW
-            });
+            if self.live(t.decision.as_ref().map_or(0, |d| d.decided_at_ms)) {
+                self.metrics.decision(if routed {
+                    decision::ROUTED
+                } else {
+                    decision::REVIEW
+                });
+            }
             let problem = t
                 .parsed
                 .as_ref()
@@ -80,7 +100,9 @@ impl Handler for MetricsHandler {
             let Some(c) = readable::<Corrected>(msg) else {
                 return Ok(Vec::new());
             };
-            self.metrics.correction(c.reason().as_str_name());
+            if self.live(c.at_ms) {
+                self.metrics.correction(c.reason().as_str_name());
+            }
             let mut tally = self.tally();
             tally.corrected(&c.ticket_id, c.reason().as_str_name(), &c.to_department);
             self.publish_quality(&tally);
@@ -89,7 +111,9 @@ impl Handler for MetricsHandler {
                 return Ok(Vec::new());
             };
             let mut tally = self.tally();
-            if let Some(seconds) = tally.resolved(&r.ticket_id, r.resolved_at_ms, &r.department) {
+            if let Some(seconds) = tally.resolved(&r.ticket_id, r.resolved_at_ms, &r.department)
+                && self.live(r.resolved_at_ms)
+            {
                 self.metrics.handling_time(seconds);
             }
             self.publish_quality(&tally);
@@ -129,7 +153,7 @@ mod tests {
     async fn unreadable_input_is_skipped_not_failed() {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let subjects = Subjects::default();
-        let handler = MetricsHandler::new(tally.clone(), Metrics::new(), subjects.clone());
+        let handler = MetricsHandler::new(tally.clone(), Metrics::new(), subjects.clone(), 0);
         for subject in [
             subjects.stage(Stage::Received),
             subjects.stage(Stage::Routed),
@@ -169,12 +193,65 @@ mod tests {
         assert_eq!(tally.lock().unwrap().report(5, 0).received, 1);
     }
 
+    /// A replica re-reads history into its tally on start, but counts only what happens after it started.
+    #[tokio::test]
+    async fn history_reaches_the_tally_but_not_the_counters() {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let subjects = Subjects::default();
+        let metrics = Metrics::new();
+        let handler = MetricsHandler::new(tally.clone(), metrics.clone(), subjects.clone(), 10_000);
+        for (id, decided_at_ms) in [("old", 5_000), ("new", 10_000)] {
+            let ticket = Ticket {
+                id: id.into(),
+                received_at_ms: decided_at_ms - 1_000,
+                stage: Stage::Routed.into(),
+                decision: Some(switchboard_proto::Decision {
+                    decided_at_ms,
+                    ..Default::default()
+                }),
+                ..Ticket::default()
+            };
+            let msg = Inbound {
+                subject: subjects.stage(Stage::Routed),
+                payload: Bytes::from(ticket.encode_to_vec()),
+                attempt: 1,
+            };
+            handler.handle(&msg).await.unwrap();
+        }
+        for (id, at_ms) in [("old", 9_999), ("new", 10_001)] {
+            let corrected = Corrected {
+                ticket_id: id.into(),
+                at_ms,
+                ..Corrected::default()
+            };
+            let msg = Inbound {
+                subject: subjects.corrected(),
+                payload: Bytes::from(corrected.encode_to_vec()),
+                attempt: 1,
+            };
+            handler.handle(&msg).await.unwrap();
+        }
+        let report = tally.lock().unwrap().report(5, 0);
+        assert_eq!((report.routed, report.corrected), (2, 2));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"switchboard_decisions_total{outcome="routed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"switchboard_corrections_total{reason="CORRECTION_REASON_UNSPECIFIED"} 1"#
+            ),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn accuracy_review_rate_and_handling_time_reach_the_gauges() {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let subjects = Subjects::default();
         let metrics = Metrics::new();
-        let handler = MetricsHandler::new(tally.clone(), metrics.clone(), subjects.clone());
+        let handler = MetricsHandler::new(tally.clone(), metrics.clone(), subjects.clone(), 0);
         let send = |subject: String, payload: Vec<u8>| {
             let handler = &handler;
             async move {

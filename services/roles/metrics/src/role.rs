@@ -1,5 +1,7 @@
 //! Metrics as a role of the process: it reads every event under the prefix into the cockpit's tally and
-//! serves it as `Stats` and `GET /v1/stats`.
+//! serves it as `Stats` and `GET /v1/stats`. Each replica reads the whole retained stream on a consumer
+//! of its own, so every replica answers the same and a restarted one rebuilds its tally; until it has
+//! read the history (its `switchboard_consumer_pending` back near 0) it answers with part of it.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,8 +29,10 @@ pub fn role(ctx: &RoleContext) -> RoleParts {
                 tally.clone(),
                 ctx.metrics.clone(),
                 ctx.subjects.clone(),
+                switchboard_runtime::now_ms(),
             )),
         )),
+        each_replica_reads_all: true,
         grpc: vec![switchboard_runtime::grpc(StatsServer::new(
             StatsService::new(tally.clone()),
         ))],

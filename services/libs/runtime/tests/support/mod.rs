@@ -24,6 +24,7 @@ pub async fn parser(
     RoleRunner {
         role: "parser",
         filter: subjects.stage(Stage::Received),
+        each_replica_reads_all: false,
         handler,
         publisher: Publisher::new(bus),
         subjects,

@@ -297,6 +297,10 @@ impl Bus for FaultyBus {
         self.inner.consumer(spec).await
     }
 
+    async fn replica_consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, BusError> {
+        self.inner.replica_consumer(spec).await
+    }
+
     async fn backlog(&self, durable: &str) -> Result<Option<u64>, BusError> {
         self.inner.backlog(durable).await
     }

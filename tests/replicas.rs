@@ -1,0 +1,136 @@
+//! Replica-safe figures: three metrics replicas answer the cockpit's stats alike, each with every ticket
+//! although the other roles' work is split between processes, and a replica started after the events (as
+//! a restarted one is) rebuilds the same figures from the stream, on the embedded bus and on a real
+//! nats-server.
+
+use std::time::Duration;
+
+use switchboard::Running;
+use switchboard_proto::decisions_client::DecisionsClient;
+use switchboard_proto::intake_client::IntakeClient;
+use switchboard_proto::stats_client::StatsClient;
+use switchboard_proto::{
+    Corrected, CorrectionReason, Resolved, StatsReply, StatsRequest, SubmitRequest,
+};
+use switchboard_tests::{
+    Kind, bus, clean_up, collect_decisions, eventually, grpc, settings, start,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const TICKETS: usize = 9;
+const TEXTS: [&str; 3] = [
+    "My VPN drops every ten minutes since this morning",
+    "The printer on the third floor jams on every page",
+    "I was charged twice for last month's invoice",
+];
+
+/// The figures that must not depend on which replica answers.
+fn figures(s: &StatsReply) -> String {
+    format!(
+        "received {} routed {} review {} corrected {} resolved {} accuracy {} hot {:?} reasons {:?}",
+        s.received,
+        s.routed,
+        s.review,
+        s.corrected,
+        s.resolved,
+        s.dispatch_accuracy,
+        s.hot_issues,
+        s.corrections_by_reason
+    )
+}
+
+/// Waits until the process's metrics role has counted every event, and returns its figures.
+async fn counted(name: &str, running: &Running) -> anyhow::Result<String> {
+    let mut stats = StatsClient::new(grpc(running).await?);
+    let mut last = None;
+    let all = TICKETS as u64;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let s = stats.get(StatsRequest {}).await?.into_inner();
+        if s.received == all && s.routed + s.review == all && s.corrected == 1 && s.resolved == 1 {
+            return Ok(figures(&s));
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never counted every event; it last answered {last:?}"
+        );
+        last = Some(figures(&s));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn every_metrics_replica_gives_the_same_figures(kind: Kind) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let settings = settings(kind, &data);
+    let bus = bus(&settings).await?;
+    let decisions = collect_decisions(&settings, &bus).await?;
+    let front = start(
+        &settings,
+        "intake,parser,sentiment,retriever,router,feedback,metrics",
+        bus.clone(),
+    )
+    .await?;
+    // Two more processes, each with a parser and a metrics replica, so the parsing is split three ways.
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(start(&settings, "parser,sentiment,metrics", bus.clone()).await?);
+    }
+    let channel = grpc(&front).await?;
+    let mut intake = IntakeClient::new(channel.clone());
+    let mut ids = Vec::new();
+    for text in TEXTS.iter().cycle().take(TICKETS) {
+        let request = SubmitRequest {
+            text: text.as_bytes().to_vec(),
+            channel: "web".into(),
+            ..SubmitRequest::default()
+        };
+        ids.push(intake.submit(request).await?.into_inner().ticket_id);
+    }
+    eventually(WAIT, "a decision for every ticket", || {
+        let decisions = decisions.clone();
+        async move { decisions.lock().await.by_ticket.len() >= TICKETS }
+    })
+    .await?;
+    let mut desk = DecisionsClient::new(channel);
+    desk.correct(Corrected {
+        ticket_id: ids[0].clone(),
+        to_department: "billing".into(),
+        reason: CorrectionReason::WrongDepartment.into(),
+        ..Corrected::default()
+    })
+    .await?;
+    desk.resolve(Resolved {
+        ticket_id: ids[1].clone(),
+        department: "it_support".into(),
+        ..Resolved::default()
+    })
+    .await?;
+
+    let expected = counted("the first replica", &front).await?;
+    for (i, other) in others.iter().enumerate() {
+        let name = format!("replica {}", i + 2);
+        assert_eq!(counted(&name, other).await?, expected, "{name}");
+    }
+    let late = start(&settings, "metrics", bus.clone()).await?;
+    assert_eq!(
+        counted("a replica started afterwards", &late).await?,
+        expected
+    );
+
+    late.shutdown().await;
+    for other in others {
+        other.shutdown().await;
+    }
+    front.shutdown().await;
+    clean_up(&settings).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_bus_metrics_replicas_agree() -> anyhow::Result<()> {
+    every_metrics_replica_gives_the_same_figures(Kind::Memory).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_metrics_replicas_agree() -> anyhow::Result<()> {
+    every_metrics_replica_gives_the_same_figures(Kind::Nats).await
+}
