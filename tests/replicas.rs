@@ -1,7 +1,8 @@
-//! Replica-safe figures: three metrics replicas answer the cockpit's stats alike, each with every ticket
-//! although the other roles' work is split between processes, and a replica started after the events (as
-//! a restarted one is) rebuilds the same figures from the stream, on the embedded bus and on a real
-//! nats-server.
+//! Replica-safe roles, on the embedded bus and on a real nats-server: three metrics replicas answer the
+//! cockpit's stats alike, each with every ticket although the other roles' work is split between
+//! processes, and a replica started after the events (as a restarted one is) rebuilds the same figures
+//! from the stream; three retriever replicas count an incident's customers together, whichever of them
+//! the bus gives each ticket.
 
 use std::time::Duration;
 
@@ -123,6 +124,69 @@ async fn every_metrics_replica_gives_the_same_figures(kind: Kind) -> anyhow::Res
     }
     front.shutdown().await;
     clean_up(&settings).await
+}
+
+/// Customers of one outage, one after another: each ticket is decided before the next is sent, so
+/// whichever replica handled the last one has shared it by then.
+async fn retriever_replicas_count_an_incident_together(kind: Kind) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let settings = settings(kind, &data);
+    let bus = bus(&settings).await?;
+    let decisions = collect_decisions(&settings, &bus).await?;
+    let front = start(
+        &settings,
+        "intake,parser,sentiment,retriever,router",
+        bus.clone(),
+    )
+    .await?;
+    // Each retriever process has a knowledge base of its own (the embedded store is one process's).
+    let mut dirs = Vec::new();
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir()?;
+        let mut own = settings.clone();
+        own.data_dir = dir.path().to_path_buf();
+        others.push(start(&own, "retriever", bus.clone()).await?);
+        dirs.push(dir);
+    }
+    let mut intake = IntakeClient::new(grpc(&front).await?);
+    let mut customers = Vec::new();
+    for i in 0..6 {
+        let request = SubmitRequest {
+            text: "The checkout page fails with error 502 when I pay"
+                .as_bytes()
+                .to_vec(),
+            channel: "web".into(),
+            customer_id: format!("customer-{i}"),
+            ..SubmitRequest::default()
+        };
+        let id = intake.submit(request).await?.into_inner().ticket_id;
+        eventually(WAIT, "the decision", || {
+            let (decisions, id) = (decisions.clone(), id.clone());
+            async move { decisions.lock().await.by_ticket.contains_key(&id) }
+        })
+        .await?;
+        let decided = decisions.lock().await.by_ticket[&id].clone();
+        let incident = decided.matches.and_then(|m| m.incident);
+        customers.push(incident.map_or(0, |s| s.customers));
+    }
+    assert_eq!(customers, [0, 2, 3, 4, 5, 6]);
+
+    for other in others {
+        other.shutdown().await;
+    }
+    front.shutdown().await;
+    clean_up(&settings).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_bus_retriever_replicas_count_incidents_together() -> anyhow::Result<()> {
+    retriever_replicas_count_an_incident_together(Kind::Memory).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_retriever_replicas_count_incidents_together() -> anyhow::Result<()> {
+    retriever_replicas_count_an_incident_together(Kind::Nats).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,7 +12,7 @@ mod service;
 mod stage;
 
 pub use duties::{DUTY_MATCHES, Duties, DutyWatch};
-pub use incidents::IncidentWatch;
+pub use incidents::{INCIDENTS_BUCKET, IncidentFeed, IncidentWatch};
 pub use role::role;
 pub use service::KnowledgeBaseService;
 pub use stage::{POLICY_PASSAGES, RetrieverStage};

@@ -10,7 +10,7 @@ use switchboard_knowledge::{KnowledgeBase, TrainingPlan};
 use switchboard_policy::PolicyConfig;
 use switchboard_runtime::{BoxError, RoleContext, RoleParts, buckets, departments, error_chain};
 
-use crate::{Duties, IncidentWatch, KnowledgeBaseService, RetrieverStage};
+use crate::{Duties, INCIDENTS_BUCKET, IncidentWatch, KnowledgeBaseService, RetrieverStage};
 
 /// `plan` says how many similar tickets each ticket gets, and how the router weighs them; `policies`
 /// holds the policy passages searched beside them.
@@ -24,10 +24,12 @@ pub async fn role(
     let catalog = ctx.bus.kv(buckets::DEPARTMENTS).await?;
     publish_departments(&kb, catalog.clone()).await;
     let (duties, duty_watch) = Duties::watch(kb.clone(), catalog).await?;
+    let (incidents, incident_feed) =
+        IncidentWatch::shared(policy, ctx.bus.kv(INCIDENTS_BUCKET).await?).await?;
     let stage = RetrieverStage {
         kb: kb.clone(),
         limit: plan.neighbours,
-        incidents: Arc::new(IncidentWatch::new(policy)),
+        incidents,
         duties,
         policies,
     };
@@ -39,13 +41,17 @@ pub async fn role(
         grpc: vec![switchboard_runtime::grpc(
             KnowledgeBaseService::new(kb).into_server(),
         )],
-        buckets: vec![buckets::DEPARTMENTS],
+        buckets: vec![buckets::DEPARTMENTS, INCIDENTS_BUCKET],
         // Trained before the first ticket.
         warm_up: Some(Box::pin(async move {
             trained.classifier().refresh(&trained, &plan).await?;
             Ok(())
         })),
-        keep: vec![Box::new(trainer), Box::new(duty_watch)],
+        keep: vec![
+            Box::new(trainer),
+            Box::new(duty_watch),
+            Box::new(incident_feed),
+        ],
         ..RoleParts::stage("retriever", ctx, stage)
     })
 }

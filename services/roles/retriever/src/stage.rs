@@ -90,7 +90,8 @@ impl TicketStage for RetrieverStage {
         }
         let incident = self
             .incidents
-            .observe(ticket, &query, switchboard_runtime::now_ms());
+            .observe(ticket, &query, switchboard_runtime::now_ms())
+            .await;
         if let Some(incident) = &incident {
             tracing::debug!(
                 ticket = %ticket.id,
