@@ -217,6 +217,35 @@ pub(crate) async fn close_store(kb: KnowledgeBase, data: tempfile::TempDir) {
     drop(data);
 }
 
+/// Every decision published under `subjects`, routed or for review, with the time it arrived here.
+pub(crate) async fn decisions(
+    bus: &Arc<dyn switchboard_bus::Bus>,
+    subjects: &Subjects,
+) -> anyhow::Result<Decided> {
+    let (tx, decided) = mpsc::unbounded_channel();
+    for stage in [Stage::Routed, Stage::Review] {
+        let consumer = bus
+            .consumer(ConsumerSpec {
+                durable: format!("bench-{}", stage.as_str_name().to_lowercase()),
+                filter: subjects.stage(stage),
+                ack_wait: Duration::from_secs(60),
+            })
+            .await?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(d) = consumer.next().await {
+                let _ = d.acker.ack().await;
+                if let Ok(t) = Ticket::decode(d.payload)
+                    && tx.send((t, Instant::now())).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(decided)
+}
+
 /// Which bus a [`Pipeline`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BusUse {
@@ -294,28 +323,7 @@ impl Pipeline {
         };
         kb.classifier().refresh(&kb, &plan).await?;
 
-        let subjects = Subjects::new(&settings.subject_prefix);
-        let (tx, decided) = mpsc::unbounded_channel();
-        for stage in [Stage::Routed, Stage::Review] {
-            let consumer = bus
-                .consumer(ConsumerSpec {
-                    durable: format!("bench-{}", stage.as_str_name().to_lowercase()),
-                    filter: subjects.stage(stage),
-                    ack_wait: Duration::from_secs(60),
-                })
-                .await?;
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Ok(d) = consumer.next().await {
-                    let _ = d.acker.ack().await;
-                    if let Ok(t) = Ticket::decode(d.payload)
-                        && tx.send((t, Instant::now())).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
-        }
+        let decided = decisions(&bus, &Subjects::new(&settings.subject_prefix)).await?;
         let intake = running.intake.clone().context("intake is not running")?;
         Ok(Self {
             running,

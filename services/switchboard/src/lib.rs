@@ -9,6 +9,7 @@ pub mod bench_assign;
 pub mod bench_drift;
 pub mod bench_embed;
 pub mod bench_load;
+pub mod bench_scale;
 pub mod bench_sentiment;
 pub mod deadletter;
 pub mod departments;

@@ -8,6 +8,7 @@ use switchboard::bench_assign::{self, BenchAssignArgs};
 use switchboard::bench_drift::{self, DriftArgs};
 use switchboard::bench_embed::{self, BenchEmbedArgs};
 use switchboard::bench_load::{self, BenchLoadArgs};
+use switchboard::bench_scale::{self, BenchScaleArgs};
 use switchboard::bench_sentiment::{self, SentimentData};
 use switchboard::settings::BusKind;
 use switchboard::{Roles, Settings, accounts, app, deadletter, import, route};
@@ -199,6 +200,30 @@ enum Command {
         rate: f64,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// On real NATS (bus.kind = "nats"), with a stand-in LLM answering after a fixed latency: the
+    /// pipeline's throughput with each number of parser replicas, and each role's CPU per ticket. Every
+    /// role instance runs on a runtime of its own, as its own process would.
+    BenchScale {
+        #[arg(long)]
+        history: PathBuf,
+        /// Texts to submit, in file order, again from the start when they run out.
+        #[arg(long)]
+        tickets: PathBuf,
+        /// Parser replica counts, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+        replicas: Vec<usize>,
+        /// Milliseconds the stand-in LLM takes to answer.
+        #[arg(long, default_value_t = 200)]
+        llm_latency_ms: u64,
+        /// Tickets per run.
+        #[arg(long, default_value_t = 400)]
+        count: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -627,6 +652,25 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
             };
             print_report(&bench_load::run(settings, &args).await?, json)?;
+        }
+        Command::BenchScale {
+            history,
+            tickets,
+            replicas,
+            llm_latency_ms,
+            count,
+            json,
+            columns,
+        } => {
+            let args = BenchScaleArgs {
+                history,
+                tickets,
+                columns: columns.into(),
+                replicas,
+                llm_latency_ms,
+                count,
+            };
+            print_report(&bench_scale::run(settings, &args).await?, json)?;
         }
         Command::BenchDrift {
             history,

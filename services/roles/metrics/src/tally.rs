@@ -1,5 +1,5 @@
-//! The running figures, in memory. Each metrics replica sees only its share of events, so run one
-//! replica (the chart's default) for the cockpit's figures to be whole.
+//! The running figures, in memory, derived from the stream: each metrics replica reads every event the
+//! stream retains into its own tally, so every replica's figures are whole (see [`crate::role`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
