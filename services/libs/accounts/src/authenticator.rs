@@ -40,9 +40,9 @@ impl Authenticator {
         login_failure_window: Duration,
     ) -> Self {
         Self {
+            logins: FailureLimiter::new(accounts.clone(), max_login_failures, login_failure_window),
             accounts,
             oidc: oidc.map(Oidc::new),
-            logins: FailureLimiter::new(max_login_failures, login_failure_window),
         }
     }
 
@@ -99,22 +99,28 @@ impl Authenticator {
         client: Option<IpAddr>,
         attempt: impl Future<Output = Result<T, AuthError>>,
     ) -> Result<T, AuthError> {
-        if let Err(err) = self.logins.check(name, client) {
-            tracing::warn!(user = name, client = ?client, "login refused: too many failures");
+        if let Err(err) = self.logins.check(name, client).await {
+            if matches!(err, AuthError::TooManyFailures { .. }) {
+                tracing::warn!(user = name, client = ?client, "login refused: too many failures");
+            }
             return Err(err);
         }
         let outcome = attempt.await;
-        match &outcome {
-            Ok(_) => self.logins.succeeded(name),
+        // The attempt's own answer stands; a count the store could not keep is logged.
+        let counted = match &outcome {
+            Ok(_) => self.logins.succeeded(name).await,
             Err(AuthError::BadCredential {
                 kind: CredentialKind::Password,
             }) => {
                 // Logged for whoever watches for guessing; the client only hears "wrong name or
                 // password".
                 tracing::info!(user = name, client = ?client, "login failed: wrong name or password");
-                self.logins.failed(name, client);
+                self.logins.failed(name, client).await
             }
-            Err(_) => {}
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = counted {
+            tracing::warn!(user = name, error = %switchboard_errors::error_chain(&e), "the login's failure count was not updated");
         }
         outcome
     }

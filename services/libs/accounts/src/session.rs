@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Accounts, from_json, now_ms, to_json};
 use crate::error::{AuthError, CredentialKind};
+use crate::limit::{FAILURE_PREFIX, StoredFailures};
 use crate::principal::{Principal, Via};
 use crate::role::Role;
 use crate::secret::{random_b64, sha256_hex};
@@ -101,14 +102,21 @@ impl Accounts {
         })
     }
 
-    /// Deletes every expired session and returns how many. Expired sessions are refused anyway;
-    /// this only keeps the bucket from growing with sessions nobody presents again, for a periodic
-    /// task of the binary.
+    /// Deletes every expired session, and every login-failure record whose failures have all left
+    /// the window, and returns how many. Both are ignored anyway once expired; this only keeps the
+    /// bucket from growing with sessions nobody presents again and names nobody tries again, for a
+    /// periodic task of the binary.
     pub async fn purge_expired_sessions(&self) -> Result<usize, AuthError> {
         let now = now_ms();
         let mut purged = 0;
         for (key, session) in self.records::<StoredSession>(SESSION_PREFIX).await? {
             if session.expires_at_ms <= now {
+                self.kv.delete(&key).await?;
+                purged += 1;
+            }
+        }
+        for (key, failures) in self.records::<StoredFailures>(FAILURE_PREFIX).await? {
+            if failures.until_ms <= now {
                 self.kv.delete(&key).await?;
                 purged += 1;
             }
