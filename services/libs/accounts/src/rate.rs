@@ -2,9 +2,9 @@
 //! one connector or script in a loop cannot take the service from everyone else. Both doors share one
 //! set of buckets, so a caller gets one budget whether it calls over HTTP or gRPC.
 //!
-//! Like the login limiter, the buckets live in this process only: with several replicas a caller gets
-//! the rate once per replica, which still bounds what one credential can do, without a bus write on
-//! every request.
+//! Unlike the failed-login counts, the buckets live in this process only: with several replicas a
+//! caller gets the rate once per replica, which still bounds what one credential can do, without a bus
+//! write on every request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
