@@ -10,8 +10,8 @@ use qdrant_edge::{
     EdgeVectorParams, FacetRequest, FacetValue, FieldIndexOperations, Fusion, JsonPath, Modifier,
     NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType,
     PointId, PointInsertOperations, PointOperations, PointStruct, PointStructPersisted, Prefetch,
-    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SetPayloadOp, UpdateOperation, Vector,
-    VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    QueryEnum, QueryRequest, Record, ScoringQuery, ScrollRequest, SetPayloadOp, UpdateOperation,
+    Vector, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -38,6 +38,33 @@ struct Inner {
     writes: Mutex<()>,
     /// Whether points carry dense vectors: asking for a vector the store lacks is an error.
     dense: bool,
+}
+
+impl Inner {
+    /// The vectors a read returns: the dense one, when points carry one.
+    fn with_vector(&self) -> WithVector {
+        if self.dense {
+            WithVector::Selector(vec![DENSE_VECTOR_NAME.to_owned()])
+        } else {
+            WithVector::Bool(false)
+        }
+    }
+}
+
+/// A point as read back: its payload and its dense vector.
+fn read_back(point: Record) -> Stored {
+    Stored {
+        payload: point.payload.map(|p| p.0).unwrap_or_default(),
+        dense: match point.vector {
+            Some(VectorStructInternal::Named(mut vectors)) => {
+                match vectors.remove(DENSE_VECTOR_NAME) {
+                    Some(VectorInternal::Dense(v)) => Some(v),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+    }
 }
 
 impl EdgeStore {
@@ -210,31 +237,32 @@ impl VectorStore for EdgeStore {
                         limit: Some(SCROLL_PAGE),
                         filter: None,
                         with_payload: Some(WithPayloadInterface::Bool(true)),
-                        with_vector: if inner.dense {
-                            WithVector::Selector(vec![DENSE_VECTOR_NAME.to_owned()])
-                        } else {
-                            WithVector::Bool(false)
-                        },
+                        with_vector: inner.with_vector(),
                         order_by: None,
                     })
                     .map_err(KnowledgeError::store("scroll"))?;
-                stored.extend(page.into_iter().map(|p| Stored {
-                    payload: p.payload.map(|p| p.0).unwrap_or_default(),
-                    dense: match p.vector {
-                        Some(VectorStructInternal::Named(mut vectors)) => {
-                            match vectors.remove(DENSE_VECTOR_NAME) {
-                                Some(VectorInternal::Dense(v)) => Some(v),
-                                _ => None,
-                            }
-                        }
-                        _ => None,
-                    },
-                }));
+                stored.extend(page.into_iter().map(read_back));
                 match next {
                     Some(id) => offset = Some(id),
                     None => return Ok(stored),
                 }
             }
+        })
+        .await
+    }
+
+    async fn retrieve(&self, ids: Vec<Uuid>) -> Result<Vec<Stored>, KnowledgeError> {
+        self.blocking(move |inner| {
+            let ids: Vec<PointId> = ids.into_iter().map(PointId::Uuid).collect();
+            let points = inner
+                .shard
+                .retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Bool(true)),
+                    Some(inner.with_vector()),
+                )
+                .map_err(KnowledgeError::store("retrieve"))?;
+            Ok(points.into_iter().map(read_back).collect())
         })
         .await
     }

@@ -33,5 +33,4 @@ pub use import::{
     ImportSummary, SkipReason, SkippedRow, import_csv, import_database,
 };
 pub use keywords::{DepartmentCount, HistoryTicket, HotKeyword, Keyword, KeywordTable};
-pub use point::record_of;
 pub use store::{KnowledgeBase, Query, StoredRecord};

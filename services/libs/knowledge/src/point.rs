@@ -100,7 +100,7 @@ pub(crate) fn knowledge_record(payload: &Map<String, Value>) -> KnowledgeRecord 
 }
 
 /// The record a search hit was read from: every field but the score.
-pub fn record_of(s: SimilarTicket) -> KnowledgeRecord {
+pub(crate) fn record_of(s: SimilarTicket) -> KnowledgeRecord {
     KnowledgeRecord {
         id: s.id,
         text: s.text,

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use qdrant_client::qdrant::vector_output::Vector as VectorOutput;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use qdrant_client::qdrant::with_vectors_selector::SelectorOptions;
 use qdrant_client::qdrant::{
     CollectionInfo, Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FacetCountsBuilder,
-    FieldType, Filter, Fusion, Modifier, PointStruct, PrefetchQueryBuilder, Query, QueryPoints,
-    QueryPointsBuilder, ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder,
+    FieldType, Filter, Fusion, GetPointsBuilder, Modifier, PointId, PointStruct,
+    PrefetchQueryBuilder, Query, QueryPoints, QueryPointsBuilder, RetrievedPoint,
+    ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder,
     SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
     VectorsConfigBuilder, VectorsSelector, facet_value,
 };
@@ -44,6 +46,17 @@ impl std::fmt::Debug for RemoteStore {
 }
 
 impl RemoteStore {
+    /// The vectors a read returns: the dense one, when points carry one.
+    fn with_vectors(&self) -> SelectorOptions {
+        if self.dense {
+            SelectorOptions::Include(VectorsSelector {
+                names: vec![DENSE_VECTOR_NAME.to_owned()],
+            })
+        } else {
+            SelectorOptions::Enable(false)
+        }
+    }
+
     /// Connects to the server at `url` (its gRPC port, 6334 by default) and opens `collection`,
     /// creating it with `layout` and the payload indexes if it is missing. A collection with another
     /// layout is [`KnowledgeError::Layout`]; a payload index it lacks is added.
@@ -226,14 +239,8 @@ impl VectorStore for RemoteStore {
         loop {
             let mut request = ScrollPointsBuilder::new(&self.collection)
                 .limit(SCROLL_PAGE as u32)
-                .with_payload(true);
-            request = if self.dense {
-                request.with_vectors(VectorsSelector {
-                    names: vec![DENSE_VECTOR_NAME.to_owned()],
-                })
-            } else {
-                request.with_vectors(false)
-            };
+                .with_payload(true)
+                .with_vectors(self.with_vectors());
             if let Some(offset) = offset {
                 request = request.offset(offset);
             }
@@ -242,23 +249,29 @@ impl VectorStore for RemoteStore {
                 .scroll(request)
                 .await
                 .map_err(KnowledgeError::remote("scroll"))?;
-            stored.extend(page.result.into_iter().map(|p| {
-                Stored {
-                    dense: p
-                        .vectors
-                        .and_then(|v| v.get_vector_by_name(DENSE_VECTOR_NAME))
-                        .and_then(|v| match v {
-                            VectorOutput::Dense(dense) => Some(dense.data),
-                            _ => None,
-                        }),
-                    payload: json_payload(p.payload),
-                }
-            }));
+            stored.extend(page.result.into_iter().map(read_back));
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
                 None => return Ok(stored),
             }
         }
+    }
+
+    async fn retrieve(&self, ids: Vec<uuid::Uuid>) -> Result<Vec<Stored>, KnowledgeError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<PointId> = ids.iter().map(|id| id.to_string().into()).collect();
+        let found = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(&self.collection, ids)
+                    .with_payload(true)
+                    .with_vectors(self.with_vectors()),
+            )
+            .await
+            .map_err(KnowledgeError::remote("retrieve"))?;
+        Ok(found.result.into_iter().map(read_back).collect())
     }
 
     async fn departments(&self) -> Result<Vec<String>, KnowledgeError> {
@@ -358,6 +371,20 @@ fn json_payload(
     payload: HashMap<String, qdrant_client::qdrant::Value>,
 ) -> Map<String, serde_json::Value> {
     Payload::from(payload).into()
+}
+
+/// A point as read back: its payload and its dense vector.
+fn read_back(point: RetrievedPoint) -> Stored {
+    Stored {
+        dense: point
+            .vectors
+            .and_then(|v| v.get_vector_by_name(DENSE_VECTOR_NAME))
+            .and_then(|v| match v {
+                VectorOutput::Dense(dense) => Some(dense.data),
+                _ => None,
+            }),
+        payload: json_payload(point.payload),
+    }
 }
 
 /// The query for a [`Search`], the same as the in-process store runs; `None` when there is nothing to

@@ -3,6 +3,7 @@
 //! retrievals as prefetches and fuses them in the engine (see [`crate::vector_store::Search`]). The
 //! store is qdrant-edge in-process by default, or a collection on a Qdrant server.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -384,6 +385,30 @@ impl KnowledgeBase {
                 dense: s.dense,
             })
             .collect())
+    }
+
+    /// The records named that are stored, with their dense vectors, in the order named; one not
+    /// stored is skipped. What changing a record's weight needs without embedding its text again.
+    pub async fn stored(&self, ids: &[String]) -> Result<Vec<StoredRecord>, KnowledgeError> {
+        let points = ids.iter().map(|id| point::point_id(id)).collect();
+        let mut found: HashMap<String, StoredRecord> = self
+            .inner
+            .store
+            .retrieve(points)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let record = point::knowledge_record(&s.payload);
+                (
+                    record.id.clone(),
+                    StoredRecord {
+                        record,
+                        dense: s.dense,
+                    },
+                )
+            })
+            .collect();
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     /// The keywords of every record (see [`KeywordTable`]), mined off the async threads.

@@ -76,6 +76,9 @@ pub(crate) trait VectorStore: fmt::Debug + Send + Sync {
     /// Every point, in point-id order (the same order on every call).
     async fn scroll(&self) -> Result<Vec<Stored>, KnowledgeError>;
 
+    /// The points named that are stored, in no particular order; one not stored is skipped.
+    async fn retrieve(&self, ids: Vec<Uuid>) -> Result<Vec<Stored>, KnowledgeError>;
+
     /// The distinct departments of the stored points, in no particular order: a facet over the indexed
     /// field, so it reads the index, not every point.
     async fn departments(&self) -> Result<Vec<String>, KnowledgeError>;

@@ -73,6 +73,7 @@ conformance!(
     data_survives_closing_and_reopening,
     weights_change_in_place_and_persist,
     deleted_records_are_gone_and_others_stay,
+    stored_records_are_read_back_by_id,
 );
 
 fn word_hash(dimension: usize) -> Option<Arc<dyn Embedder>> {
@@ -514,6 +515,44 @@ async fn weights_change_in_place_and_persist(backend: &dyn Backend) {
         .await
         .expect_err("a zero weight reads as unset");
     assert!(err.to_string().contains("h-0"), "{err}");
+}
+
+/// Records named by id come back as stored, with their dense vectors, in the order named; an id not
+/// stored is skipped.
+async fn stored_records_are_read_back_by_id(backend: &dyn Backend) {
+    let kb = backend
+        .open(Some(Arc::new(WordHash(16))), 0.3)
+        .await
+        .expect("open");
+    kb.upsert(vec![
+        record("r-1", "billing", "refund my card"),
+        record("r-2", "delivery", "parcel lost 包裹丢了"),
+        record("r-3", "account", "cannot log in"),
+    ])
+    .await
+    .expect("upsert");
+    let all: HashMap<String, _> = kb
+        .records()
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|s| (s.record.id.clone(), s))
+        .collect();
+    let ids = ["r-3", "missing", "r-1"].map(String::from);
+    let read = kb.stored(&ids).await.expect("stored");
+    assert_eq!(
+        read.iter()
+            .map(|s| s.record.id.as_str())
+            .collect::<Vec<_>>(),
+        ["r-3", "r-1"]
+    );
+    for s in &read {
+        let whole = &all[&s.record.id];
+        assert_eq!(s.record, whole.record);
+        assert_eq!(s.dense, whole.dense);
+        assert_eq!(s.dense.as_ref().map(Vec::len), Some(16));
+    }
+    assert!(kb.stored(&[]).await.expect("none asked").is_empty());
 }
 
 async fn deleted_records_are_gone_and_others_stay(backend: &dyn Backend) {

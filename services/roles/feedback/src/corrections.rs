@@ -13,8 +13,10 @@
 //! Tickets far from the corrected ones, and other departments' tickets, keep their weight: history
 //! that did not change stays evidence.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
-use switchboard_knowledge::{KnowledgeBase, KnowledgeError, Query, StoredRecord, record_of};
+use switchboard_knowledge::{KnowledgeBase, KnowledgeError, Query, StoredRecord};
 use switchboard_proto::{CorrectionReason, KnowledgeRecord, SimilarTicket};
 
 /// The `[feedback.corrections]` settings.
@@ -179,21 +181,24 @@ pub(crate) async fn demote(
             (demoted < now).then(|| (s.clone(), demoted))
         })
         .collect();
-    // The classifier moves each record to its new weight in place, which needs its features: its
-    // embedding too, when the store has one.
-    let mut changes = Vec::with_capacity(demoted.len());
-    let mut moved = Vec::with_capacity(demoted.len());
-    for (s, weight) in demoted {
-        let dense = kb.query(&s.text).await?.dense;
-        let record = record_of(s);
+    // The classifier moves each record to its new weight in place, which needs its features: the
+    // records as stored, with their embeddings.
+    let ids: Vec<String> = demoted.iter().map(|(s, _)| s.id.clone()).collect();
+    let weights: HashMap<String, f32> = demoted.into_iter().map(|(s, w)| (s.id, w)).collect();
+    let mut changes = Vec::with_capacity(ids.len());
+    let mut moved = Vec::with_capacity(ids.len());
+    for stored in kb.stored(&ids).await? {
+        let Some(&weight) = weights.get(&stored.record.id) else {
+            continue;
+        };
         // A correction the old department had (weighing more than 1) keeps its own weight's worth.
         if weight < 1.0 {
             moved.push(StoredRecord {
-                record: moved_part(&record, weight, ticket.to_department),
-                dense: dense.clone(),
+                record: moved_part(&stored.record, weight, ticket.to_department),
+                dense: stored.dense.clone(),
             });
         }
-        changes.push((StoredRecord { record, dense }, weight));
+        changes.push((stored, weight));
     }
     let demoted = kb.set_weights(changes).await?;
     kb.learn(moved).await?;
