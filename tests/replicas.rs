@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use switchboard::Running;
 use switchboard_proto::decisions_client::DecisionsClient;
 use switchboard_proto::intake_client::IntakeClient;
@@ -42,22 +43,24 @@ fn figures(s: &StatsReply) -> String {
 
 /// Waits until the process's metrics role has counted every event, and returns its figures.
 async fn counted(name: &str, running: &Running) -> anyhow::Result<String> {
-    let mut stats = StatsClient::new(grpc(running).await?);
-    let mut last = None;
+    let stats = StatsClient::new(grpc(running).await?);
     let all = TICKETS as u64;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let s = stats.get(StatsRequest {}).await?.into_inner();
-        if s.received == all && s.routed + s.review == all && s.corrected == 1 && s.resolved == 1 {
-            return Ok(figures(&s));
+    let whole = move |s: &StatsReply| {
+        s.received == all && s.routed + s.review == all && s.corrected == 1 && s.resolved == 1
+    };
+    let done = eventually(WAIT, &format!("{name} to count every event"), || {
+        let mut stats = stats.clone();
+        async move {
+            stats
+                .get(StatsRequest {})
+                .await
+                .is_ok_and(|s| whole(&s.into_inner()))
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never counted every event; it last answered {last:?}"
-        );
-        last = Some(figures(&s));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    let last = stats.clone().get(StatsRequest {}).await?.into_inner();
+    done.with_context(|| format!("{name} last answered {}", figures(&last)))?;
+    Ok(figures(&last))
 }
 
 async fn every_metrics_replica_gives_the_same_figures(kind: Kind) -> anyhow::Result<()> {

@@ -65,19 +65,9 @@ pub fn settings(kind: Kind, data: &tempfile::TempDir) -> Settings {
 
 /// Deletes a NATS test's stream and KV buckets from the shared server; a no-op on the embedded bus.
 pub async fn clean_up(settings: &Settings) -> anyhow::Result<()> {
-    use futures::TryStreamExt;
-    if settings.bus.kind != BusKind::Nats {
-        return Ok(());
-    }
-    let js = async_nats::jetstream::new(async_nats::connect(&settings.bus.nats.url).await?);
-    let buckets = format!("KV_{}_", settings.bus.nats.kv_prefix);
-    let names: Vec<String> = js.stream_names().try_collect().await?;
-    for name in names {
-        if name == settings.bus.nats.stream || name.starts_with(&buckets) {
-            js.delete_stream(&name).await?;
-        }
-    }
-    Ok(())
+    switchboard::delete_bus_data(settings)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 pub async fn bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {

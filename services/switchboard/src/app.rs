@@ -59,6 +59,29 @@ pub enum AppError {
     },
 }
 
+/// Deletes the NATS stream and KV buckets `settings` name, for a deployment on its own prefix that is
+/// done with (a bench run, a test); a no-op on the embedded bus, whose data is its directory's.
+pub async fn delete_bus_data(settings: &Settings) -> Result<(), BoxError> {
+    use futures::TryStreamExt;
+    if settings.bus.kind != BusKind::Nats {
+        return Ok(());
+    }
+    let n = &settings.bus.nats;
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some((user, password)) = n.credentials()? {
+        options = options.user_and_password(user, password);
+    }
+    let js = async_nats::jetstream::new(options.connect(&n.url).await?);
+    let buckets = format!("KV_{}_", n.kv_prefix);
+    let names: Vec<String> = js.stream_names().try_collect().await?;
+    for name in names {
+        if name == n.stream || name.starts_with(&buckets) {
+            js.delete_stream(&name).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Connects to the bus the settings name: the embedded one is stored in `<data_dir>/bus`, so what it
 /// accepted survives a restart.
 ///

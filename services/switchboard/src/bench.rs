@@ -92,6 +92,18 @@ struct Gold {
 
 pub(crate) type Decided = mpsc::UnboundedReceiver<(Ticket, Instant)>;
 
+/// The texts of a labelled file, in file order, for a load to submit; none is an error.
+pub(crate) fn read_texts(path: &Path, columns: &ColumnMap) -> anyhow::Result<Vec<String>> {
+    let texts: Vec<String> = read_labelled(path, columns)?
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect();
+    if texts.is_empty() {
+        bail!("{} holds no tickets", path.display());
+    }
+    Ok(texts)
+}
+
 /// Reads `text,department` rows (column names as configured); rows with a blank text are skipped, and a
 /// blank department is an out-of-scope ticket.
 pub fn read_labelled(path: &Path, columns: &ColumnMap) -> anyhow::Result<Vec<(String, String)>> {

@@ -17,7 +17,7 @@ use switchboard_knowledge::ColumnMap;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::bench::{BusUse, Pipeline, read_labelled};
+use crate::bench::{BusUse, Pipeline, read_texts};
 use crate::measure::{Machine, peak_memory_mib, quantile};
 use crate::settings::Settings;
 
@@ -80,13 +80,7 @@ pub async fn run(mut settings: Settings, args: &BenchLoadArgs) -> anyhow::Result
         "--seconds must be positive, not {}",
         args.seconds
     );
-    let texts: Vec<String> = read_labelled(&args.tickets, &args.columns)?
-        .into_iter()
-        .map(|(text, _)| text)
-        .collect();
-    if texts.is_empty() {
-        bail!("{} holds no tickets", args.tickets.display());
-    }
+    let texts = read_texts(&args.tickets, &args.columns)?;
     // One client here sends what many connectors would: the per-credential limit would measure
     // itself, not the pipeline.
     settings.auth.requests_per_second = 0;

@@ -22,15 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
-use futures::TryStreamExt;
+use anyhow::{Context, ensure};
 use serde::Serialize;
 use switchboard_intake::Submission;
 use switchboard_knowledge::{ColumnMap, TrainingPlan, import_csv};
 use switchboard_runtime::Subjects;
 
-use crate::app::{Running, connect_bus, start};
-use crate::bench::{decisions, read_labelled};
+use crate::app::{Running, connect_bus, delete_bus_data, start};
+use crate::bench::{decisions, read_texts};
 use crate::measure::{Machine, quantile};
 use crate::roles::Roles;
 use crate::settings::{BusKind, Settings};
@@ -92,13 +91,7 @@ pub async fn run(settings: Settings, args: &BenchScaleArgs) -> anyhow::Result<Sc
         !args.replicas.is_empty() && args.replicas.iter().all(|&r| r > 0),
         "--replicas must list replica counts of at least 1, such as 1,2,4"
     );
-    let texts: Vec<String> = read_labelled(&args.tickets, &args.columns)?
-        .into_iter()
-        .map(|(text, _)| text)
-        .collect();
-    if texts.is_empty() {
-        bail!("{} holds no tickets", args.tickets.display());
-    }
+    let texts = read_texts(&args.tickets, &args.columns)?;
     let stand_in = StandIn::start(Duration::from_millis(args.llm_latency_ms)).await?;
     let mut runs: Vec<ScaleRun> = Vec::new();
     for &replicas in &args.replicas {
@@ -145,7 +138,7 @@ async fn measure(
     settings.llm.api_key_env = None;
     settings.llm.requests_per_second = 0.0;
     let outcome = deploy_and_run(&settings, args, texts, stand_in, replicas).await;
-    let cleaned = delete_stream_and_buckets(&settings).await;
+    let cleaned = delete_bus_data(&settings).await;
     let run = outcome?;
     cleaned.context("deleting the run's stream and buckets")?;
     Ok(run)
@@ -352,23 +345,6 @@ fn cpu_of(stat: &str, name: &str) -> Option<f64> {
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     Some((field(14)? + field(15)?) as f64 / TICKS_PER_SECOND)
-}
-
-async fn delete_stream_and_buckets(settings: &Settings) -> anyhow::Result<()> {
-    let n = &settings.bus.nats;
-    let mut options = async_nats::ConnectOptions::new();
-    if let Some((user, password)) = n.credentials()? {
-        options = options.user_and_password(user, password);
-    }
-    let js = async_nats::jetstream::new(options.connect(&n.url).await?);
-    let buckets = format!("KV_{}_", settings.bus.nats.kv_prefix);
-    let names: Vec<String> = js.stream_names().try_collect().await?;
-    for name in names {
-        if name == settings.bus.nats.stream || name.starts_with(&buckets) {
-            js.delete_stream(&name).await?;
-        }
-    }
-    Ok(())
 }
 
 /// An OpenAI-compatible provider that answers every chat completion with the same parse after a fixed

@@ -24,6 +24,6 @@ pub mod roles;
 pub mod route;
 pub mod settings;
 
-pub use app::{Running, connect_bus, start};
+pub use app::{Running, connect_bus, delete_bus_data, start};
 pub use roles::{Role, Roles};
 pub use settings::Settings;
