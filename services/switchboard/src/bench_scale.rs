@@ -140,7 +140,9 @@ async fn measure(
     let outcome = deploy_and_run(&settings, args, texts, stand_in, replicas).await;
     let cleaned = delete_bus_data(&settings).await;
     let run = outcome?;
-    cleaned.context("deleting the run's stream and buckets")?;
+    cleaned
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("deleting the run's stream and buckets")?;
     Ok(run)
 }
 
