@@ -9,8 +9,9 @@ use crate::accounts::{Accounts, User};
 use crate::error::{AuthError, CredentialKind};
 use crate::limit::FailureLimiter;
 use crate::oidc::{Oidc, OidcConfig};
-use crate::principal::Principal;
+use crate::principal::{Principal, Via};
 use crate::session::{COOKIE, Session};
+use crate::sso::{CallbackQuery, Flow, SsoConfig, check_nonce, checked_code, id_token};
 use crate::token::TOKEN_PREFIX;
 
 /// Checks credentials for the layer and logins for the login route.
@@ -61,6 +62,48 @@ impl Authenticator {
                 None => Err(AuthError::OidcNotConfigured),
             },
         }
+    }
+
+    /// What the console's login button for the identity provider says, when one is configured.
+    pub fn sso_label(&self) -> Option<&str> {
+        self.sso().ok().map(|(_, config)| config.label.as_str())
+    }
+
+    /// Starts a console login at the identity provider: the flow for the browser's cookie, and
+    /// where to send the browser.
+    pub(crate) fn start_sso(&self) -> Result<(Flow, String), AuthError> {
+        let (_, config) = self.sso()?;
+        let flow = Flow::new()?;
+        let url = flow.authorization_url(config)?;
+        Ok((flow, url))
+    }
+
+    /// Completes it: the provider's answer checked against the browser's flow, the code exchanged
+    /// for an ID token, the token verified with its nonce. Returns the one-time code the console
+    /// redeems for a session.
+    pub(crate) async fn finish_sso(
+        &self,
+        flow: Option<&Flow>,
+        answer: CallbackQuery,
+    ) -> Result<String, AuthError> {
+        let (oidc, config) = self.sso()?;
+        let (flow, code) = checked_code(flow, answer)?;
+        let jwt = id_token(oidc.client(), config, flow, &code).await?;
+        let claims = oidc.claims(&jwt, &config.client_id).await?;
+        check_nonce(&claims, flow)?;
+        let principal = oidc.principal(&claims, Via::Sso)?;
+        tracing::info!(user = %principal.name, role = %principal.role, "logged in through the identity provider");
+        self.accounts.hand_off(principal).await
+    }
+
+    fn sso(&self) -> Result<(&Oidc, &SsoConfig), AuthError> {
+        let oidc = self.oidc.as_ref().ok_or(AuthError::SsoNotConfigured)?;
+        let config = oidc
+            .config()
+            .login
+            .as_ref()
+            .ok_or(AuthError::SsoNotConfigured)?;
+        Ok((oidc, config))
     }
 
     /// Opens a session, refusing with 429 once `name` or `client` failed too often lately.
@@ -153,13 +196,18 @@ pub(crate) fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthErro
 
 /// The session cookie's value among the request's cookies.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name` among the request's cookies; an empty one counts as none.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
 }

@@ -99,6 +99,19 @@ pub enum AuthError {
     Blocking(#[source] tokio::task::JoinError),
     #[error("the operating system's random number generator failed")]
     Random(#[source] getrandom::Error),
+    #[error("console login through the identity provider is not configured (auth.oidc.login)")]
+    SsoNotConfigured,
+    /// A step of the console's login through the identity provider that does not hold; it says which.
+    #[error("{0}")]
+    SsoFlow(&'static str),
+    #[error("the identity provider refused the login: {error} ({description})")]
+    SsoRefused { error: String, description: String },
+    #[error("cannot exchange the login code at the identity provider's token endpoint {url}")]
+    SsoToken {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("cannot fetch the identity provider's key set from {url}")]
     Jwks {
         url: String,
@@ -115,13 +128,15 @@ impl ServiceError for AuthError {
             | Self::BadCredential { .. }
             | Self::BadJwt(_)
             | Self::UnknownKey { .. }
-            | Self::OidcNotConfigured => ErrorKind::Unauthenticated,
+            | Self::OidcNotConfigured
+            | Self::SsoFlow(_)
+            | Self::SsoRefused { .. } => ErrorKind::Unauthenticated,
             Self::NoRole { .. } | Self::Forbidden { .. } => ErrorKind::PermissionDenied,
             Self::TooManyFailures { .. } | Self::RateLimited { .. } => ErrorKind::TooManyRequests,
             Self::Invalid { .. } | Self::Role(_) => ErrorKind::InvalidArgument,
             Self::UserExists(_) => ErrorKind::AlreadyExists,
-            Self::NoUser(_) | Self::NoToken(_) => ErrorKind::NotFound,
-            Self::Store(_) | Self::Jwks { .. } => ErrorKind::Unavailable,
+            Self::NoUser(_) | Self::NoToken(_) | Self::SsoNotConfigured => ErrorKind::NotFound,
+            Self::Store(_) | Self::Jwks { .. } | Self::SsoToken { .. } => ErrorKind::Unavailable,
             Self::Corrupt { .. } | Self::CorruptHash { .. } => ErrorKind::DataLoss,
             Self::Hash(_) | Self::Blocking(_) | Self::Random(_) => ErrorKind::Internal,
         }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,22 +14,31 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::accounts::User;
-use crate::authenticator::{Authenticator, Credential, credential};
+use crate::authenticator::{Authenticator, Credential, cookie, credential};
 use crate::error::AuthError;
 use crate::layer::client_addr;
 use crate::principal::{Principal, Via};
 use crate::role::{Capability, Role};
-use crate::session::COOKIE;
+use crate::session::{COOKIE, Session};
+use crate::sso::{CALLBACK_PATH, CallbackQuery, FLOW_COOKIE, FLOW_TTL, Flow};
 use crate::token::TokenInfo;
 
 /// The one accounts route open to anyone.
 pub const LOGIN_PATH: &str = "/v1/login";
+
+/// The routes of the console's login through the identity provider, open to anyone: the browser
+/// has no credential yet when it walks them.
+pub const SSO_PATHS: [&str; 4] = ["/v1/sso", "/v1/sso/start", CALLBACK_PATH, "/v1/sso/redeem"];
 
 /// The accounts routes, answering for `authenticator`. Mount them behind the
 /// [`AuthLayer`](crate::AuthLayer), which leaves [`LOGIN_PATH`] open.
 pub fn router(authenticator: Arc<Authenticator>, secure_cookie: bool) -> Router {
     Router::new()
         .route(LOGIN_PATH, post(login))
+        .route(SSO_PATHS[0], get(sso_info))
+        .route(SSO_PATHS[1], get(sso_start))
+        .route(SSO_PATHS[2], get(sso_callback))
+        .route(SSO_PATHS[3], post(sso_redeem))
         .route("/v1/logout", post(logout))
         .route("/v1/me", get(me))
         .route("/v1/users", get(list_users).post(add_user))
@@ -65,6 +74,28 @@ impl Api {
             "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
         )
     }
+
+    /// The `Set-Cookie` value for a login in progress at the identity provider: SameSite=Lax,
+    /// as the provider's redirect back is a navigation from another site, which a Strict cookie
+    /// would miss; sent to the SSO routes only.
+    fn flow_cookie(&self, flow: &str, max_age_secs: u64) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!(
+            "{FLOW_COOKIE}={flow}; HttpOnly; SameSite=Lax; Path=/v1/sso; Max-Age={max_age_secs}{secure}"
+        )
+    }
+
+    /// A session just opened, answered as a login: the token in the body and in the cookie.
+    fn session_reply(&self, session: Session) -> Response {
+        let cookie = self.cookie(&session.token, self.auth.accounts().session_ttl.as_secs());
+        let reply = LoginReply {
+            token: session.token,
+            name: session.name,
+            role: session.role,
+            expires_at_ms: session.expires_at_ms,
+        };
+        ([(header::SET_COOKIE, cookie)], Json(reply)).into_response()
+    }
 }
 
 /// The accounts API's part of the OpenAPI document, for the binary to merge into `/openapi.json`.
@@ -72,6 +103,10 @@ impl Api {
 #[openapi(
     paths(
         login,
+        sso_info,
+        sso_start,
+        sso_callback,
+        sso_redeem,
         logout,
         me,
         list_users,
@@ -172,14 +207,102 @@ async fn login(
         .auth
         .login(&request.name, &request.password, client)
         .await?;
-    let cookie = api.cookie(&session.token, api.auth.accounts().session_ttl.as_secs());
-    let reply = LoginReply {
-        token: session.token,
-        name: session.name,
-        role: session.role,
-        expires_at_ms: session.expires_at_ms,
+    Ok(api.session_reply(session))
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SsoInfo {
+    /// Whether the console can log in through the identity provider (`auth.oidc.login`).
+    pub enabled: bool,
+    /// What its login button says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Whether the console offers a login through the identity provider.
+#[utoipa::path(get, path = "/v1/sso", tag = "accounts", security(()),
+    responses((status = 200, description = "the identity provider's login, if any", body = SsoInfo)))]
+async fn sso_info(State(api): State<Api>) -> Json<SsoInfo> {
+    let label = api.auth.sso_label().map(str::to_owned);
+    Json(SsoInfo {
+        enabled: label.is_some(),
+        label,
+    })
+}
+
+/// Sends the browser to the identity provider's login, keeping the flow's secrets in a cookie.
+#[utoipa::path(get, path = "/v1/sso/start", tag = "accounts", security(()),
+    responses(
+        (status = 303, description = "to the identity provider's authorization endpoint"),
+        (status = 404, description = "auth.oidc.login is not configured"),
+    ))]
+async fn sso_start(State(api): State<Api>) -> Result<Response, AuthError> {
+    let (flow, url) = api.auth.start_sso()?;
+    let cookie = api.flow_cookie(&flow.cookie_value(), FLOW_TTL.as_secs());
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, url), (header::SET_COOKIE, cookie)],
+    )
+        .into_response())
+}
+
+/// The identity provider's answer. The browser goes on to the console with a one-time code
+/// (`/?sso=…`), or with the reason it failed (`/?sso_error=…`), which the login screen shows.
+#[utoipa::path(get, path = "/v1/sso/callback", tag = "accounts", security(()),
+    params(
+        ("code" = Option<String>, Query, description = "the authorization code"),
+        ("state" = Option<String>, Query, description = "the state the login sent"),
+        ("error" = Option<String>, Query, description = "the provider's refusal"),
+        ("error_description" = Option<String>, Query, description = "its explanation"),
+    ),
+    responses((status = 303, description = "to the console, with a one-time code or the reason it failed")))]
+async fn sso_callback(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(answer): Query<CallbackQuery>,
+) -> Response {
+    let flow = cookie(&headers, FLOW_COOKIE).and_then(Flow::from_cookie);
+    let query = match api.auth.finish_sso(flow.as_ref(), answer).await {
+        Ok(code) => ("sso", code),
+        Err(err) => {
+            tracing::warn!(error = %switchboard_errors::error_chain(&err), "a login through the identity provider failed");
+            ("sso_error", err.to_string())
+        }
     };
-    Ok(([(header::SET_COOKIE, cookie)], Json(reply)).into_response())
+    let target = format!(
+        "/?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair(query.0, &query.1)
+            .finish()
+    );
+    let clear = api.flow_cookie("", 0);
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, target), (header::SET_COOKIE, clear)],
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RedeemRequest {
+    /// The one-time code the callback put in the console's URL.
+    pub code: String,
+}
+
+/// Opens a session for the one-time code of a login through the identity provider, once, within a
+/// minute: the same reply and cookie as a password login.
+#[utoipa::path(post, path = "/v1/sso/redeem", tag = "accounts", security(()),
+    request_body = RedeemRequest,
+    responses(
+        (status = 200, description = "logged in", body = LoginReply),
+        (status = 401, description = "the code is unknown, used or expired"),
+    ))]
+async fn sso_redeem(
+    State(api): State<Api>,
+    Body(request): Body<RedeemRequest>,
+) -> Result<Response, AuthError> {
+    let session = api.auth.accounts().redeem(&request.code).await?;
+    Ok(api.session_reply(session))
 }
 
 /// Ends the session presented, and clears the cookie.
@@ -190,7 +313,7 @@ async fn logout(
     principal: Principal,
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
-    if principal.via == Via::Session
+    if matches!(principal.via, Via::Session | Via::Sso)
         && let Credential::Session(token) = credential(&headers)?
     {
         api.auth.accounts().logout(token).await?;

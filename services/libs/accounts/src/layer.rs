@@ -19,8 +19,16 @@ use crate::authenticator::Authenticator;
 use crate::error::AuthError;
 use crate::rate::RequestLimiter;
 
-/// Paths open to anyone: probes, and the login that hands out credentials.
-pub const ALWAYS_OPEN: [&str; 3] = ["/healthz", "/readyz", crate::http::LOGIN_PATH];
+/// Paths open to anyone: probes, and the logins that hand out credentials.
+pub const ALWAYS_OPEN: [&str; 7] = [
+    "/healthz",
+    "/readyz",
+    crate::http::LOGIN_PATH,
+    crate::http::SSO_PATHS[0],
+    crate::http::SSO_PATHS[1],
+    crate::http::SSO_PATHS[2],
+    crate::http::SSO_PATHS[3],
+];
 
 /// Authenticates requests for an axum `Router::layer` or a tonic `Server::builder().layer`.
 #[derive(Debug, Clone)]

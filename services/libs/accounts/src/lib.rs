@@ -22,6 +22,7 @@ mod rate;
 mod role;
 mod secret;
 mod session;
+mod sso;
 mod token;
 
 use std::sync::Arc;
@@ -36,7 +37,7 @@ pub use bootstrap::{BOOTSTRAP_ADMIN, bootstrap_admin};
 pub use error::{AuthError, CredentialKind};
 pub use http::{
     AccountsApi, AddUserReply, AddUserRequest, CreateTokenReply, CreateTokenRequest, LOGIN_PATH,
-    LoginReply, LoginRequest, MeReply, SetPasswordRequest,
+    LoginReply, LoginRequest, MeReply, RedeemRequest, SSO_PATHS, SetPasswordRequest, SsoInfo,
 };
 pub use layer::{ALWAYS_OPEN, AuthLayer, AuthService, client_addr};
 pub use oidc::OidcConfig;
@@ -44,6 +45,7 @@ pub use password::MIN_LEN as MIN_PASSWORD_LEN;
 pub use principal::{Principal, Via};
 pub use role::{Capability, Role, UnknownRole};
 pub use session::{COOKIE, Session};
+pub use sso::{CALLBACK_PATH, SsoConfig};
 pub use token::{NewToken, TOKEN_PREFIX, TokenInfo};
 
 /// The path Prometheus scrapes, open when [`AuthConfig::open_metrics`] says so.
@@ -126,6 +128,9 @@ impl AuthConfig {
                 if value.trim().is_empty() {
                     return Err(AuthError::invalid(key, "must not be empty"));
                 }
+            }
+            if let Some(login) = &oidc.login {
+                login.validate()?;
             }
         }
         Ok(())
@@ -244,6 +249,7 @@ mod tests {
                 role_claim: "role".into(),
                 name_claim: "sub".into(),
                 jwks_refetch_secs: 60,
+                login: None,
             }),
             ..AuthConfig::default()
         };

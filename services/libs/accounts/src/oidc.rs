@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use crate::error::AuthError;
 use crate::principal::{Principal, Via};
 use crate::role::Role;
+use crate::sso::SsoConfig;
 
 /// The `auth.oidc` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,6 +34,9 @@ pub struct OidcConfig {
     /// stream of made-up key ids cannot turn into a stream of requests to the identity provider.
     #[serde(default = "default_refetch_secs")]
     pub jwks_refetch_secs: u64,
+    /// Console login through this provider (the authorization code flow), when set.
+    #[serde(default)]
+    pub login: Option<SsoConfig>,
 }
 
 fn default_role_claim() -> String {
@@ -90,6 +94,17 @@ impl Oidc {
 
     /// The caller a JWT stands for: signature, issuer, audience and expiry checked, role read.
     pub(crate) async fn verify(&self, jwt: &str) -> Result<Principal, AuthError> {
+        let claims = self.claims(jwt, &self.config.audience).await?;
+        self.principal(&claims, Via::Jwt)
+    }
+
+    /// A JWT's claims once its signature, issuer, `audience` and expiry hold: the API's bearer
+    /// JWTs name the configured audience, the console login's ID tokens its client id.
+    pub(crate) async fn claims(
+        &self,
+        jwt: &str,
+        audience: &str,
+    ) -> Result<Map<String, Value>, AuthError> {
         let header = jsonwebtoken::decode_header(jwt).map_err(AuthError::BadJwt)?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(AuthError::BadJwt(
@@ -100,11 +115,19 @@ impl Oidc {
         let key = DecodingKey::from_jwk(&jwk).map_err(AuthError::BadJwt)?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation)
+        Ok(jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation)
             .map_err(AuthError::BadJwt)?
-            .claims;
+            .claims)
+    }
+
+    /// The caller verified `claims` name: the configured name and role claims.
+    pub(crate) fn principal(
+        &self,
+        claims: &Map<String, Value>,
+        via: Via,
+    ) -> Result<Principal, AuthError> {
         let name = claims
             .get(&self.config.name_claim)
             .or_else(|| claims.get("sub"))
@@ -116,11 +139,15 @@ impl Oidc {
                 subject: name.clone(),
                 claim: self.config.role_claim.clone(),
             })?;
-        Ok(Principal {
-            name,
-            role,
-            via: Via::Jwt,
-        })
+        Ok(Principal { name, role, via })
+    }
+
+    pub(crate) fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// The key a JWT names, from the cached set or, when it is not there, a fresh one.

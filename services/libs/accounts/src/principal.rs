@@ -9,7 +9,7 @@ use crate::error::AuthError;
 use crate::role::{Capability, Role};
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Principal {
     /// The user's name, the API token's name, or the JWT's name claim.
     pub name: String,
@@ -24,6 +24,8 @@ pub enum Via {
     Session,
     ApiToken,
     Jwt,
+    /// A console session opened through the identity provider (`auth.oidc.login`).
+    Sso,
 }
 
 impl Principal {

@@ -11,6 +11,7 @@ use crate::limit::{FAILURE_PREFIX, StoredFailures};
 use crate::principal::{Principal, Via};
 use crate::role::Role;
 use crate::secret::{random_b64, sha256_hex};
+use crate::sso::{HANDOFF_PREFIX, StoredHandoff};
 
 /// The cookie the console's session travels in.
 pub const COOKIE: &str = "sb_session";
@@ -36,6 +37,10 @@ struct StoredSession {
     /// which ends this session.
     stamp: String,
     expires_at_ms: u64,
+    /// Set for a session opened through the identity provider: the role its ID token named. Such a
+    /// session has no local user, so no stamp; it ends at its expiry or logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sso_role: Option<Role>,
 }
 
 fn session_key(token: &str) -> String {
@@ -52,18 +57,37 @@ impl Accounts {
             .ok_or(AuthError::BadCredential {
                 kind: CredentialKind::Password,
             })?;
+        self.open_session(stored.user.name, stored.user.role, stored.stamp, None)
+            .await
+    }
+
+    /// Opens a session for a caller the identity provider vouched for.
+    pub(crate) async fn sso_session(&self, principal: Principal) -> Result<Session, AuthError> {
+        let role = principal.role;
+        self.open_session(principal.name, role, String::new(), Some(role))
+            .await
+    }
+
+    async fn open_session(
+        &self,
+        name: String,
+        role: Role,
+        stamp: String,
+        sso_role: Option<Role>,
+    ) -> Result<Session, AuthError> {
         let token = random_b64(32)?;
         let ttl_ms = u64::try_from(self.session_ttl.as_millis()).unwrap_or(u64::MAX);
         let session = StoredSession {
-            name: stored.user.name.clone(),
-            stamp: stored.stamp,
+            name: name.clone(),
+            stamp,
             expires_at_ms: now_ms().saturating_add(ttl_ms),
+            sso_role,
         };
         self.kv.put(&session_key(&token), to_json(&session)).await?;
         Ok(Session {
             token,
-            name: stored.user.name,
-            role: stored.user.role,
+            name,
+            role,
             expires_at_ms: session.expires_at_ms,
         })
     }
@@ -84,6 +108,17 @@ impl Accounts {
             return Err(refused);
         };
         let session: StoredSession = from_json(&key, &entry.value)?;
+        if let Some(role) = session.sso_role {
+            if session.expires_at_ms > now_ms() {
+                return Ok(Principal {
+                    name: session.name,
+                    role,
+                    via: Via::Sso,
+                });
+            }
+            let _ = self.kv.delete_expect_revision(&key, entry.revision).await;
+            return Err(refused);
+        }
         let user = match self.stored_user(&session.name).await? {
             Some((user, _)) if user.stamp == session.stamp && session.expires_at_ms > now_ms() => {
                 user.user
@@ -102,8 +137,9 @@ impl Accounts {
         })
     }
 
-    /// Deletes every expired session, and every login-failure record whose failures have all left
-    /// the window, and returns how many. Both are ignored anyway once expired; this only keeps the
+    /// Deletes every expired session, every login-failure record whose failures have all left the
+    /// window and every unredeemed SSO hand-off code, and returns how many. All are ignored anyway
+    /// once expired; this only keeps the
     /// bucket from growing with sessions nobody presents again and names nobody tries again, for a
     /// periodic task of the binary.
     pub async fn purge_expired_sessions(&self) -> Result<usize, AuthError> {
@@ -117,6 +153,12 @@ impl Accounts {
         }
         for (key, failures) in self.records::<StoredFailures>(FAILURE_PREFIX).await? {
             if failures.until_ms <= now {
+                self.kv.delete(&key).await?;
+                purged += 1;
+            }
+        }
+        for (key, handoff) in self.records::<StoredHandoff>(HANDOFF_PREFIX).await? {
+            if handoff.until_ms <= now {
                 self.kv.delete(&key).await?;
                 purged += 1;
             }

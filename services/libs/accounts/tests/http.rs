@@ -596,6 +596,10 @@ fn the_openapi_document_describes_every_route_and_both_credentials() {
             "/v1/login",
             "/v1/logout",
             "/v1/me",
+            "/v1/sso",
+            "/v1/sso/callback",
+            "/v1/sso/redeem",
+            "/v1/sso/start",
             "/v1/tokens",
             "/v1/tokens/{id}",
             "/v1/users",
@@ -612,6 +616,13 @@ fn the_openapi_document_describes_every_route_and_both_credentials() {
         json!([{}]),
         "login needs no credential"
     );
+    for path in switchboard_accounts::SSO_PATHS {
+        let operation = doc["paths"][path]
+            .as_object()
+            .and_then(|methods| methods.values().next())
+            .expect("documented");
+        assert_eq!(operation["security"], json!([{}]), "{path} is open");
+    }
     let login = &doc["components"]["schemas"]["LoginReply"]["properties"];
     assert!(login.get("expires_at_ms").is_some(), "{login}");
     assert_eq!(

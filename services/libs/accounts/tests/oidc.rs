@@ -74,6 +74,7 @@ async fn authenticator(jwks_url: String, refetch_secs: u64) -> Authenticator {
         role_claim: "roles".to_owned(),
         name_claim: "preferred_username".to_owned(),
         jwks_refetch_secs: refetch_secs,
+        login: None,
     };
     Authenticator::new(accounts, Some(config), 5, Duration::from_secs(60))
 }
