@@ -23,6 +23,8 @@ const JSON_MESSAGES: &[&str] = &[
     "StatsReply",
     "IssueCount",
     "RisingIssue",
+    "Incident",
+    "HourDecisions",
     "ReasonCount",
     "DepartmentHandling",
 ];

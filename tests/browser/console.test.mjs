@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, start, login } from './lib/server.mjs';
+import { ROOT, start, login, freePort } from './lib/server.mjs';
+import { startIdp } from './lib/idp.mjs';
 
 const SHOTS = path.join(ROOT, 'target/browser-screenshots');
 const WEB = path.join(ROOT, 'services/roles/console/web');
@@ -45,17 +46,34 @@ async function dictionaries() {
 
 async function main() {
   await dictionaries();
-  const server = await start();
+  // The console also logs in through a (stand-in) identity provider, as supervisor lin.wei.
+  const idp = await startIdp({ clientId: 'switchboard-console', person: { preferred_username: 'lin.wei', roles: ['staff', 'supervisor'] } });
+  const httpAddr = `127.0.0.1:${await freePort()}`;
+  const server = await start({
+    settings: {
+      SWITCHBOARD__HTTP__ADDR: httpAddr,
+      SWITCHBOARD__AUTH__OIDC__JWKS_URL: `${idp.issuer}/jwks`,
+      SWITCHBOARD__AUTH__OIDC__ISSUER: idp.issuer,
+      SWITCHBOARD__AUTH__OIDC__AUDIENCE: 'switchboard-api',
+      SWITCHBOARD__AUTH__OIDC__ROLE_CLAIM: 'roles',
+      SWITCHBOARD__AUTH__OIDC__NAME_CLAIM: 'preferred_username',
+      SWITCHBOARD__AUTH__OIDC__LOGIN__AUTHORIZATION_URL: `${idp.issuer}/authorize`,
+      SWITCHBOARD__AUTH__OIDC__LOGIN__TOKEN_URL: `${idp.issuer}/token`,
+      SWITCHBOARD__AUTH__OIDC__LOGIN__CLIENT_ID: 'switchboard-console',
+      SWITCHBOARD__AUTH__OIDC__LOGIN__REDIRECT_URL: `http://${httpAddr}/v1/sso/callback`,
+      SWITCHBOARD__AUTH__OIDC__LOGIN__LABEL: 'Corp ID',
+    },
+  });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   const problems = [];
   try {
     const admin = await login(server.base, 'admin', server.password);
     const connector = (await admin('/v1/tokens', { method: 'POST', body: { name: 'browser-test', role: 'connector' } })).token;
-    const submit = async (text, channel = 'web') => {
+    const submit = async (text, channel = 'web', customer_id = undefined) => {
       const response = await fetch(`${server.base}/v1/tickets`, {
         method: 'POST',
         headers: { authorization: `Bearer ${connector}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ text, channel }),
+        body: JSON.stringify({ text, channel, customer_id }),
       });
       assert.equal(response.status, 202, await response.clone().text());
       return (await response.json()).ticket_id;
@@ -195,6 +213,12 @@ async function main() {
     }
     assert.deepEqual(risingShown, risingApi, 'the cockpit shows the rising types the server counts');
     await page.locator('#handling tr', { hasText: target }).waitFor();
+    // The charts draw the server's figures: the hourly columns add up to its decisions by hour, and
+    // the handling chart has the resolved department's bars.
+    const hourlyApi = (await admin('/v1/stats')).decisions_by_hour.reduce((n, h) => n + h.routed + h.review, 0);
+    await page.waitForFunction((n) => [...document.querySelectorAll('#chart-hourly rect')].reduce((s, r) => s + Number(r.dataset.value), 0) === n, hourlyApi, { timeout: WAIT });
+    assert.ok(hourlyApi > 0, 'decisions this hour');
+    assert.equal(await page.locator(`#chart-handling g[data-label="${target}"] rect`).count(), 2, 'median and p90 bars');
     const download = page.waitForEvent('download');
     await page.click('#cockpit-csv');
     const csv = readFileSync(await (await download).path(), 'utf8');
@@ -371,8 +395,57 @@ async function main() {
     await shot(page, 'cockpit-workload');
     log(`the cockpit shows ana's ${record.open} of 3, ${lateNow} late, and ${waiting.length} waiting in the queues`);
 
+    // An incident: five customers send the same fault within minutes. The fifth ticket's priority is
+    // raised, and the cockpit lists the incident with its five customers.
+    await page.locator('#no-incident', { hasText: 'No incident' }).waitFor();
+    const OUTAGE = '整栋办公楼的无线网络全部断开，所有人都连不上内网系统';
+    const outage = [];
+    // One at a time, each decided before the next, so each finds the ones before it.
+    for (let c = 1; c <= 5; c += 1) {
+      const id = await submit(OUTAGE, 'web', `outage-customer-${c}`);
+      const decided = () => admin(`/v1/tickets/${id}`).then((v) => Boolean(v.ticket?.decision), () => false);
+      for (const until = Date.now() + WAIT; !(await decided()) && Date.now() < until;) await page.waitForTimeout(200);
+      outage.push(id);
+    }
+    const incidentRow = page.locator('#incidents tr');
+    await incidentRow.first().waitFor({ timeout: WAIT });
+    const { incidents } = await admin('/v1/stats');
+    assert.equal(incidents.length, 1, JSON.stringify(incidents));
+    assert.equal(incidents[0].customers, 5);
+    assert.equal((await incidentRow.first().locator('td').nth(2).textContent()).trim(), '5');
+    const raised = await admin(`/v1/tickets/${outage[4]}`);
+    assert.ok(raised.ticket.decision.priority_steps.some((s) => s.cause === 'PRIORITY_CAUSE_INCIDENT'), 'the fifth ticket is raised by the incident');
+    await shot(page, 'cockpit-incident');
+    log(`the cockpit lists the incident: ${incidents[0].tickets} ticket(s) of ${incidents[0].problem_type || 'no type'}, ${incidents[0].customers} customers`);
+
     assert.deepEqual(problems, [], 'no script errors and no policy violations');
     await context.close();
+
+    // SSO: the login screen offers the identity provider; its login lands on the board as the
+    // provider's supervisor, with a supervisor's navigation, and the one-time code leaves the address.
+    const ssoContext = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'en-US' });
+    const sso = await ssoContext.newPage();
+    sso.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    let handedOff = null;
+    sso.on('request', (r) => { handedOff = new URL(r.url()).searchParams.get('sso') ?? handedOff; });
+    await sso.goto(`${server.base}/console/`);
+    await sso.locator('#login-sso', { hasText: 'Log in with Corp ID' }).waitFor();
+    await shot(sso, 'login-sso-offered');
+    await sso.click('#login-sso');
+    await sso.locator('#board').waitFor({ timeout: WAIT });
+    assert.equal(await sso.locator('#who').textContent(), 'lin.wei · supervisor');
+    assert.ok(await sso.locator('#nav-review').isVisible(), 'a supervisor works the review queue');
+    assert.equal(await sso.locator('#nav-rules').count(), 0, 'a supervisor edits no rules');
+    assert.equal(new URL(sso.url()).search, '', 'the one-time code is gone from the address');
+    await shot(sso, 'login-sso-board');
+    // The code the console was handed opens no second session.
+    assert.ok(handedOff, 'the provider\'s login came back with a one-time code');
+    const spent = await fetch(`${server.base}/v1/sso/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: handedOff }) });
+    assert.equal(spent.status, 401);
+    assert.deepEqual(problems, [], 'no script errors in the SSO login');
+    await ssoContext.close();
+    log('logged in through the identity provider as supervisor lin.wei');
+
     log(`passed; screenshots in ${SHOTS}`);
   } catch (e) {
     console.error(server.output().slice(-4000));
@@ -380,6 +453,7 @@ async function main() {
   } finally {
     await browser.close();
     await server.stop();
+    await idp.stop();
   }
 }
 

@@ -64,9 +64,9 @@ impl Authenticator {
         }
     }
 
-    /// What the console's login button for the identity provider says, when one is configured.
-    pub fn sso_label(&self) -> Option<&str> {
-        self.sso().ok().map(|(_, config)| config.label.as_str())
+    /// The console login through the identity provider, when one is configured.
+    pub(crate) fn sso_config(&self) -> Option<&SsoConfig> {
+        self.sso().ok().map(|(_, config)| config)
     }
 
     /// Starts a console login at the identity provider: the flow for the browser's cookie, and

@@ -223,7 +223,7 @@ pub struct SsoInfo {
 #[utoipa::path(get, path = "/v1/sso", tag = "accounts", security(()),
     responses((status = 200, description = "the identity provider's login, if any", body = SsoInfo)))]
 async fn sso_info(State(api): State<Api>) -> Json<SsoInfo> {
-    let label = api.auth.sso_label().map(str::to_owned);
+    let label = api.auth.sso_config().map(|config| config.label.clone());
     Json(SsoInfo {
         enabled: label.is_some(),
         label,
@@ -247,7 +247,8 @@ async fn sso_start(State(api): State<Api>) -> Result<Response, AuthError> {
 }
 
 /// The identity provider's answer. The browser goes on to the console with a one-time code
-/// (`/?sso=…`), or with the reason it failed (`/?sso_error=…`), which the login screen shows.
+/// (`/console/?sso=…`), or with the reason it failed (`?sso_error=…`), which the login screen
+/// shows.
 #[utoipa::path(get, path = "/v1/sso/callback", tag = "accounts", security(()),
     params(
         ("code" = Option<String>, Query, description = "the authorization code"),
@@ -269,8 +270,12 @@ async fn sso_callback(
             ("sso_error", err.to_string())
         }
     };
+    let console = api
+        .auth
+        .sso_config()
+        .map_or("/", |config| config.console_path.as_str());
     let target = format!(
-        "/?{}",
+        "{console}?{}",
         form_urlencoded::Serializer::new(String::new())
             .append_pair(query.0, &query.1)
             .finish()

@@ -58,6 +58,14 @@ pub struct SsoConfig {
     /// What the console's login button says: "Log in with {label}".
     #[serde(default = "default_label")]
     pub label: String,
+    /// Where the callback sends the browser on, with the one-time code or the reason it failed:
+    /// the console's address on this server.
+    #[serde(default = "default_console_path")]
+    pub console_path: String,
+}
+
+fn default_console_path() -> String {
+    "/console/".to_owned()
 }
 
 fn default_scopes() -> String {
@@ -95,6 +103,12 @@ impl SsoConfig {
             return Err(AuthError::invalid(
                 "auth.oidc.login.client_id",
                 "must not be empty",
+            ));
+        }
+        if !self.console_path.starts_with('/') || self.console_path.starts_with("//") {
+            return Err(AuthError::invalid(
+                "auth.oidc.login.console_path",
+                "must be a path on this server, starting with one /",
             ));
         }
         if !self.scopes.split_whitespace().any(|s| s == "openid") {
@@ -329,6 +343,7 @@ mod tests {
             redirect_url: "https://desk.example/v1/sso/callback".to_owned(),
             scopes: default_scopes(),
             label: default_label(),
+            console_path: default_console_path(),
         }
     }
 
@@ -411,6 +426,11 @@ mod tests {
             ..config()
         };
         assert!(no_openid.validate().is_err());
+        let elsewhere = SsoConfig {
+            console_path: "//evil.example/".to_owned(),
+            ..config()
+        };
+        assert!(elsewhere.validate().is_err(), "no redirect off this server");
         let not_a_url = SsoConfig {
             token_url: "idp/token".to_owned(),
             ..config()

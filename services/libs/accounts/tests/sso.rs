@@ -174,6 +174,7 @@ async fn start(login: bool) -> (Provider, String) {
                 redirect_url: format!("{base}/v1/sso/callback"),
                 scopes: "openid profile".to_owned(),
                 label: "Corp ID".to_owned(),
+                console_path: "/console/".to_owned(),
             }),
         }),
         ..AuthConfig::default()
@@ -223,7 +224,11 @@ fn set_cookie(response: &reqwest::Response) -> String {
 /// The console's query parameter in the callback's redirect.
 fn console_param(location: &str, name: &str) -> Option<String> {
     let url = Url::parse("http://console").expect("base").join(location).expect("join");
-    assert_eq!(url.path(), "/", "the callback sends the browser to the console");
+    assert_eq!(
+        url.path(),
+        "/console/",
+        "the callback sends the browser to the console"
+    );
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())

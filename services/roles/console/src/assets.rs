@@ -45,6 +45,7 @@ assets! {
     "js/live.js" => JS,
     "js/explain.js" => JS,
     "js/format.js" => JS,
+    "js/chart.js" => JS,
     "js/screens/login.js" => JS,
     "js/screens/board.js" => JS,
     "js/screens/detail.js" => JS,

@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use prost::Message;
-use switchboard_proto::{Corrected, Resolved, Stage, Ticket};
+use switchboard_proto::{Corrected, PriorityCause, Resolved, Stage, Ticket};
 use switchboard_runtime::metrics::decision;
 use switchboard_runtime::{Handler, HandlerError, Inbound, Metrics, Outbound, Subjects};
 
@@ -93,8 +93,18 @@ impl Handler for MetricsHandler {
                 .as_ref()
                 .map(|d| d.department.as_str())
                 .unwrap_or_default();
+            let incident = t.decision.as_ref().and_then(|d| {
+                d.priority_steps
+                    .iter()
+                    .any(|s| s.cause() == PriorityCause::Incident)
+                    .then(|| t.matches.as_ref()?.incident.as_ref())
+                    .flatten()
+            });
             let mut tally = self.tally();
             tally.decided(&t.id, routed, department, problem, t.received_at_ms);
+            if let Some(incident) = incident {
+                tally.incident(problem, t.received_at_ms, incident.customers);
+            }
             self.publish_quality(&tally);
         } else if subject == s.corrected() {
             let Some(c) = readable::<Corrected>(msg) else {

@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use switchboard_accounts::{AuthError, Capability, Principal};
-use switchboard_proto::{DepartmentHandling, IssueCount, ReasonCount, StatsReply};
+use switchboard_proto::{
+    DepartmentHandling, HourDecisions, Incident, IssueCount, ReasonCount, RisingIssue, StatsReply,
+};
 
 use crate::service::figures;
 use crate::tally::Tally;
@@ -22,7 +24,15 @@ pub fn routes(tally: Arc<Mutex<Tally>>) -> Router {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(stats),
-    components(schemas(StatsReply, IssueCount, ReasonCount, DepartmentHandling)),
+    components(schemas(
+        StatsReply,
+        IssueCount,
+        ReasonCount,
+        DepartmentHandling,
+        RisingIssue,
+        Incident,
+        HourDecisions
+    )),
     tags((name = "stats", description = "The data cockpit's figures"))
 )]
 pub struct MetricsApi;

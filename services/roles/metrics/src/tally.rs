@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use switchboard_proto::{DepartmentHandling, IssueCount, ReasonCount, RisingIssue, StatsReply};
+use switchboard_proto::{
+    DepartmentHandling, HourDecisions, Incident, IssueCount, ReasonCount, RisingIssue, StatsReply,
+};
 
 /// Handling times kept for the median and the 90th percentile; older ones fall out.
 const HANDLING_WINDOW: usize = 10_000;
@@ -19,6 +21,12 @@ const CORRECTED_TICKETS: usize = OPEN_TICKETS;
 const HOUR_MS: i64 = 3_600_000;
 /// Hours in a week: a problem type's count this hour is set against the same hour this long before.
 const WEEK_HOURS: i64 = 7 * 24;
+/// Hours in the cockpit's chart of decisions by hour.
+const CHART_HOURS: i64 = 24;
+/// Incident-raised tickets are reported for this long after their receipt…
+const INCIDENT_REPORT_MS: i64 = 24 * HOUR_MS;
+/// …and at most this many of them are kept: an outage that raises more has made its point.
+const INCIDENT_TICKETS: usize = 10_000;
 
 #[derive(Debug)]
 pub struct Tally {
@@ -38,6 +46,19 @@ pub struct Tally {
     /// for a week and a day back from the latest hour seen.
     issue_hours: BTreeMap<i64, HashMap<String, u64>>,
     reasons: HashMap<String, u64>,
+    /// Routed and review decisions by the hour their ticket was received, for [`CHART_HOURS`] back
+    /// from the latest hour seen.
+    decision_hours: BTreeMap<i64, (u64, u64)>,
+    /// Tickets whose priority an incident raised, in the order decided, within
+    /// [`INCIDENT_REPORT_MS`] of the latest one's receipt.
+    incidents: VecDeque<IncidentTicket>,
+}
+
+#[derive(Debug)]
+struct IncidentTicket {
+    problem_type: String,
+    received_at_ms: i64,
+    customers: u32,
 }
 
 /// What the tally keeps of a ticket until it is resolved.
@@ -64,6 +85,8 @@ impl Default for Tally {
             problem_types: HashMap::new(),
             issue_hours: BTreeMap::new(),
             reasons: HashMap::new(),
+            decision_hours: BTreeMap::new(),
+            incidents: VecDeque::new(),
         }
     }
 }
@@ -93,6 +116,19 @@ impl Tally {
             self.routed += 1;
         } else {
             self.review += 1;
+        }
+        if received_at_ms > 0 {
+            let hour = self
+                .decision_hours
+                .entry(received_at_ms.div_euclid(HOUR_MS))
+                .or_default();
+            if routed {
+                hour.0 += 1;
+            } else {
+                hour.1 += 1;
+            }
+            let latest = self.decision_hours.keys().next_back().copied().unwrap_or(0);
+            self.decision_hours.retain(|&h, _| h > latest - CHART_HOURS);
         }
         if !problem_type.is_empty() {
             *self
@@ -150,6 +186,76 @@ impl Tally {
         });
         rising.truncate(limit);
         rising
+    }
+
+    /// The [`CHART_HOURS`] hours up to the one of `now_ms`, oldest first.
+    fn by_hour(&self, now_ms: i64) -> Vec<HourDecisions> {
+        let now = now_ms.div_euclid(HOUR_MS);
+        (now - CHART_HOURS + 1..=now)
+            .map(|hour| {
+                let (routed, review) = self.decision_hours.get(&hour).copied().unwrap_or_default();
+                HourDecisions {
+                    hour_start_ms: hour * HOUR_MS,
+                    routed,
+                    review,
+                }
+            })
+            .collect()
+    }
+
+    /// A decided ticket whose priority an incident raised: `customers` sent close tickets within the
+    /// incident window.
+    pub fn incident(&mut self, problem_type: &str, received_at_ms: i64, customers: u32) {
+        self.incidents.push_back(IncidentTicket {
+            problem_type: problem_type.to_owned(),
+            received_at_ms,
+            customers,
+        });
+        let latest = self
+            .incidents
+            .iter()
+            .map(|i| i.received_at_ms)
+            .max()
+            .unwrap_or(received_at_ms);
+        while self.incidents.len() > INCIDENT_TICKETS
+            || self
+                .incidents
+                .front()
+                .is_some_and(|i| i.received_at_ms < latest - INCIDENT_REPORT_MS)
+        {
+            self.incidents.pop_front();
+        }
+    }
+
+    /// The incidents of the day before `now_ms` by problem type, the latest first, at most `limit`.
+    fn incidents(&self, now_ms: i64, limit: usize) -> Vec<Incident> {
+        let mut by_type: HashMap<&str, Incident> = HashMap::new();
+        for ticket in self
+            .incidents
+            .iter()
+            .filter(|i| i.received_at_ms > now_ms - INCIDENT_REPORT_MS)
+        {
+            let incident = by_type
+                .entry(&ticket.problem_type)
+                .or_insert_with(|| Incident {
+                    problem_type: ticket.problem_type.clone(),
+                    first_received_at_ms: ticket.received_at_ms,
+                    last_received_at_ms: ticket.received_at_ms,
+                    ..Incident::default()
+                });
+            incident.tickets += 1;
+            incident.customers = incident.customers.max(ticket.customers);
+            incident.first_received_at_ms = incident.first_received_at_ms.min(ticket.received_at_ms);
+            incident.last_received_at_ms = incident.last_received_at_ms.max(ticket.received_at_ms);
+        }
+        let mut incidents: Vec<Incident> = by_type.into_values().collect();
+        incidents.sort_by(|a, b| {
+            b.last_received_at_ms
+                .cmp(&a.last_received_at_ms)
+                .then_with(|| a.problem_type.cmp(&b.problem_type))
+        });
+        incidents.truncate(limit);
+        incidents
     }
 
     /// `reason` is the reason's name; the ticket is `to_department`'s from now on.
@@ -262,6 +368,8 @@ impl Tally {
             corrections_by_reason: reasons,
             handling,
             rising_issues: self.rising(now_ms, hot_issues),
+            incidents: self.incidents(now_ms, hot_issues),
+            decisions_by_hour: self.by_hour(now_ms),
         }
     }
 }
@@ -451,6 +559,65 @@ mod tests {
         assert_eq!(t.resolved_uncorrected, 1, "the renewed correction was kept");
         t.resolved(&id(beyond + 1), 0, "");
         assert_eq!(t.resolved_uncorrected, 2);
+    }
+
+    #[test]
+    fn decisions_are_charted_by_the_hour_of_receipt_for_a_day() {
+        let mut t = Tally::default();
+        let now = 500 * HOUR_MS + 60_000;
+        t.decided("a", true, "auth", "", now - 30 * HOUR_MS);
+        t.decided("b", true, "auth", "", now - 2 * HOUR_MS);
+        t.decided("c", false, "", "", now - 2 * HOUR_MS);
+        t.decided("d", true, "auth", "login", now);
+        t.decided("e", true, "auth", "", 0);
+        let hours = t.report(5, now).decisions_by_hour;
+        assert_eq!(hours.len(), 24);
+        assert_eq!(hours[23].hour_start_ms, 500 * HOUR_MS, "the current hour last");
+        assert_eq!((hours[23].routed, hours[23].review), (1, 0));
+        assert_eq!((hours[21].routed, hours[21].review), (1, 1));
+        let total: u64 = hours.iter().map(|h| h.routed + h.review).sum();
+        assert_eq!(total, 3, "neither a day-old ticket nor one of unknown receipt");
+        assert!(
+            !t.decision_hours.contains_key(&(470)),
+            "hours out of the chart are forgotten"
+        );
+    }
+
+    #[test]
+    fn incidents_group_by_problem_type_latest_first_for_a_day() {
+        let mut t = Tally::default();
+        let now = 100 * HOUR_MS;
+        t.incident("outage", now - 26 * HOUR_MS, 9);
+        t.incident("login", now - 3 * HOUR_MS, 5);
+        t.incident("outage", now - 2 * HOUR_MS, 5);
+        t.incident("outage", now - HOUR_MS, 7);
+        let incidents = t.report(5, now).incidents;
+        let seen: Vec<(&str, u64, u32, i64, i64)> = incidents
+            .iter()
+            .map(|i| {
+                (
+                    i.problem_type.as_str(),
+                    i.tickets,
+                    i.customers,
+                    i.first_received_at_ms,
+                    i.last_received_at_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("outage", 2, 7, now - 2 * HOUR_MS, now - HOUR_MS),
+                ("login", 1, 5, now - 3 * HOUR_MS, now - 3 * HOUR_MS),
+            ],
+            "the day-old outage ticket is left out; the latest incident first"
+        );
+        assert_eq!(t.report(1, now).incidents.len(), 1);
+        assert_eq!(
+            t.incidents.len(),
+            3,
+            "the ticket older than a day before the latest is forgotten"
+        );
     }
 
     #[test]

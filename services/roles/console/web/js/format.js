@@ -17,6 +17,11 @@ export function dateTime(ms) {
   return new Intl.DateTimeFormat(lang(), { dateStyle: 'short', timeStyle: 'medium' }).format(new Date(Number(ms)));
 }
 
+/** The clock time of `ms`, hours and minutes: an hour's label on a chart. */
+export function clock(ms) {
+  return new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' }).format(new Date(Number(ms)));
+}
+
 /** How long ago `ms` was, in the largest whole unit. */
 export function age(ms, now = Date.now()) {
   if (!ms) return '—';

@@ -1,6 +1,6 @@
-// The data cockpit: the metrics role's figures (/v1/stats) as tiles and tables (accuracy, review
-// rate, counts, handling time overall and by department, hot problem types, those rising against the
-// same hour a week before, corrections by reason),
+// The data cockpit: the metrics role's figures (/v1/stats) as tiles, charts and tables (accuracy,
+// review rate, counts, decisions by hour, handling time overall and by department, hot problem
+// types, those rising against the same hour a week before, incidents, corrections by reason),
 // beside each department's hot keywords mined from the history by the router (/v1/stats/keywords),
 // fetched again whenever the live feed reports a change (at most every two seconds) and every ten
 // seconds, and the same figures as a CSV download. Supervisors and admins also see the desk's load and
@@ -12,7 +12,8 @@ import { api } from '../api.js';
 import { can } from '../session.js';
 import { workload } from './workload.js';
 import { subscribe, throttle } from '../live.js';
-import { dateTime, duration, number, percent, reasonLabel, shortName } from '../format.js';
+import { bars, columns, legend } from '../chart.js';
+import { clock, dateTime, duration, number, percent, reasonLabel, shortName } from '../format.js';
 
 /** The figures as rows of [section, name, value]: what the tiles show and the CSV holds. */
 export function figures(s) {
@@ -37,6 +38,13 @@ export function figures(s) {
   for (const c of s.corrections_by_reason ?? []) rows.push(['corrections_by_reason', shortName(c.reason, 'CORRECTION_REASON_'), c.count]);
   for (const h of s.handling ?? []) {
     rows.push(['handling_median_minutes', h.department, h.median_minutes], ['handling_p90_minutes', h.department, h.p90_minutes]);
+  }
+  for (const i of s.incidents ?? []) {
+    rows.push(['incident_tickets', i.problem_type, i.tickets], ['incident_customers', i.problem_type, i.customers]);
+  }
+  for (const h of s.decisions_by_hour ?? []) {
+    const hour = new Date(h.hour_start_ms).toISOString();
+    rows.push(['decisions_by_hour_routed', hour, h.routed], ['decisions_by_hour_review', hour, h.review]);
   }
   return rows;
 }
@@ -69,6 +77,10 @@ export function render(main) {
   const rising = el('tbody', { id: 'rising-issues' });
   const reasons = el('tbody', { id: 'correction-reasons' });
   const handling = el('tbody', { id: 'handling' });
+  const handlingChart = el('div');
+  const hourly = el('div');
+  const incidents = el('tbody', { id: 'incidents' });
+  const noIncident = el('p', { class: 'muted', id: 'no-incident' });
   const keywords = el('tbody', { id: 'hot-keywords' });
   const keywordsError = el('p', { class: 'muted' });
   const updated = el('p', { class: 'muted', id: 'cockpit-updated' });
@@ -97,6 +109,28 @@ export function render(main) {
         el('td', {}, reasonLabel(c.reason)),
         el('td', {}, el('meter', { min: 0, max: most, value: c.count })),
         el('td', { class: 'num' }, number(c.count, 0)))));
+      fill(hourly, columns({
+        id: 'chart-hourly',
+        title: t('cockpit.by_hour'),
+        points: (stats.decisions_by_hour ?? []).map((h) => ({ label: clock(h.hour_start_ms), values: [h.routed, h.review] })),
+        series: [{ name: t('cockpit.routed'), class: 'chart-routed' }, { name: t('cockpit.review'), class: 'chart-review' }],
+        labelEvery: 3,
+        format: (n) => number(n, 0),
+      }));
+      fill(handlingChart, (stats.handling ?? []).length ? bars({
+        id: 'chart-handling',
+        title: t('cockpit.handling'),
+        rows: stats.handling.map((h) => ({ label: h.department, values: [h.median_minutes, h.p90_minutes] })),
+        series: [{ name: t('cockpit.median'), class: 'chart-median' }, { name: t('cockpit.p90'), class: 'chart-p90' }],
+        format: duration,
+      }) : null);
+      fill(incidents, (stats.incidents ?? []).map((i) => el('tr', { data: { type: i.problem_type } },
+        el('td', {}, i.problem_type || '—'),
+        el('td', { class: 'num' }, number(i.tickets, 0)),
+        el('td', { class: 'num' }, number(i.customers, 0)),
+        el('td', {}, dateTime(i.first_received_at_ms)),
+        el('td', {}, dateTime(i.last_received_at_ms)))));
+      fill(noIncident, (stats.incidents ?? []).length ? null : t('cockpit.no_incident'));
       fill(handling, (stats.handling ?? []).map((h) => el('tr', {},
         el('td', {}, h.department),
         el('td', { class: 'num' }, number(h.resolved, 0)),
@@ -152,6 +186,14 @@ export function render(main) {
     el('div', { class: 'heading' }, el('h1', {}, t('cockpit.title')),
       el('button', { type: 'button', id: 'cockpit-csv', on: { click: download } }, t('cockpit.csv'))),
     updated, error, tiles,
+    el('section', { class: 'card' }, el('h2', {}, t('cockpit.by_hour')),
+      legend([{ name: t('cockpit.routed'), class: 'chart-routed' }, { name: t('cockpit.review'), class: 'chart-review' }]),
+      hourly),
+    el('section', { class: 'card', id: 'cockpit-incidents' }, el('h2', {}, t('cockpit.incidents')),
+      el('p', { class: 'muted' }, t('cockpit.incidents_explained')), noIncident,
+      el('table', { class: 'rows' },
+        el('thead', {}, el('tr', {}, ['cockpit.problem_type', 'cockpit.count', 'cockpit.customers', 'cockpit.first', 'cockpit.last'].map((k) => el('th', {}, t(k))))),
+        incidents)),
     el('div', { class: 'columns' },
       el('section', { class: 'card' }, el('h2', {}, t('cockpit.hot_issues')),
         el('table', { class: 'rows' },
@@ -166,6 +208,8 @@ export function render(main) {
           el('thead', {}, el('tr', {}, ['correct.reason', 'cockpit.share', 'cockpit.count'].map((k) => el('th', {}, t(k))))),
           reasons))),
     el('section', { class: 'card' }, el('h2', {}, t('cockpit.handling')),
+      legend([{ name: t('cockpit.median'), class: 'chart-median' }, { name: t('cockpit.p90'), class: 'chart-p90' }]),
+      handlingChart,
       el('table', { class: 'rows' },
         el('thead', {}, el('tr', {}, ['departments.id', 'cockpit.resolved', 'cockpit.median', 'cockpit.p90'].map((k) => el('th', {}, t(k))))),
         handling)),
