@@ -117,9 +117,11 @@ impl Oidc {
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        Ok(jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation)
-            .map_err(AuthError::BadJwt)?
-            .claims)
+        Ok(
+            jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &validation)
+                .map_err(AuthError::BadJwt)?
+                .claims,
+        )
     }
 
     /// The caller verified `claims` name: the configured name and role claims.

@@ -90,13 +90,14 @@ impl SsoConfig {
                 return Err(AuthError::invalid(key, format!("{value:?} is not http(s)")));
             }
         }
-        let redirect = Url::parse(&self.redirect_url).map_err(|e| {
-            AuthError::invalid("auth.oidc.login.redirect_url", e.to_string())
-        })?;
+        let redirect = Url::parse(&self.redirect_url)
+            .map_err(|e| AuthError::invalid("auth.oidc.login.redirect_url", e.to_string()))?;
         if redirect.path() != CALLBACK_PATH {
             return Err(AuthError::invalid(
                 "auth.oidc.login.redirect_url",
-                format!("its path must be {CALLBACK_PATH}, where the console takes the provider's answer"),
+                format!(
+                    "its path must be {CALLBACK_PATH}, where the console takes the provider's answer"
+                ),
             ));
         }
         if self.client_id.trim().is_empty() {
@@ -160,9 +161,8 @@ impl Flow {
     /// Where to send the browser: the provider's login with this flow's state, nonce and S256
     /// challenge.
     pub(crate) fn authorization_url(&self, config: &SsoConfig) -> Result<String, AuthError> {
-        let mut url = Url::parse(&config.authorization_url).map_err(|e| {
-            AuthError::invalid("auth.oidc.login.authorization_url", e.to_string())
-        })?;
+        let mut url = Url::parse(&config.authorization_url)
+            .map_err(|e| AuthError::invalid("auth.oidc.login.authorization_url", e.to_string()))?;
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.as_bytes()));
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -294,9 +294,7 @@ impl Accounts {
             principal,
             until_ms: now_ms().saturating_add(ttl_ms),
         };
-        self.kv
-            .put(&handoff_key(&code), to_json(&handoff))
-            .await?;
+        self.kv.put(&handoff_key(&code), to_json(&handoff)).await?;
         Ok(code)
     }
 
@@ -356,7 +354,10 @@ mod tests {
         assert_eq!(pairs["response_type"], "code");
         assert_eq!(pairs["state"], flow.state);
         assert_eq!(pairs["nonce"], flow.nonce);
-        assert_eq!(pairs["redirect_uri"], "https://desk.example/v1/sso/callback");
+        assert_eq!(
+            pairs["redirect_uri"],
+            "https://desk.example/v1/sso/callback"
+        );
         assert_eq!(pairs["code_challenge_method"], "S256");
         // RFC 7636's own example: this verifier hashes to this challenge.
         let rfc = Flow {
@@ -436,6 +437,9 @@ mod tests {
             ..config()
         };
         let err = not_a_url.validate().expect_err("url");
-        assert!(err.to_string().contains("auth.oidc.login.token_url"), "{err}");
+        assert!(
+            err.to_string().contains("auth.oidc.login.token_url"),
+            "{err}"
+        );
     }
 }

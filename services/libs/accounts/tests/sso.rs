@@ -32,12 +32,18 @@ const KEY_A: &[u8] = include_bytes!("fixtures/oidc-key-a.pem");
 const JWK_A: &str = include_str!("fixtures/oidc-jwk-a.json");
 const CLIENT_ID: &str = "switchboard-console";
 
+/// What the provider bound a code to at its authorization endpoint.
+struct Grant {
+    nonce: String,
+    challenge: String,
+    redirect_uri: String,
+}
+
 /// What the stand-in provider remembers of each code it issued, and how it should misbehave.
 #[derive(Clone, Default)]
 struct Provider {
     issuer: Arc<Mutex<String>>,
-    /// code → (nonce, code challenge, redirect_uri)
-    codes: Arc<Mutex<HashMap<String, (String, String, String)>>>,
+    codes: Arc<Mutex<HashMap<String, Grant>>>,
     /// When set, the ID token carries this nonce instead of the one the login sent.
     forged_nonce: Arc<Mutex<Option<String>>>,
     /// The role claim of the person who logs in.
@@ -54,11 +60,11 @@ async fn authorize(
     let code = format!("code-{}", provider.codes.lock().expect("codes").len());
     provider.codes.lock().expect("codes").insert(
         code.clone(),
-        (
-            query["nonce"].clone(),
-            query["code_challenge"].clone(),
-            query["redirect_uri"].clone(),
-        ),
+        Grant {
+            nonce: query["nonce"].clone(),
+            challenge: query["code_challenge"].clone(),
+            redirect_uri: query["redirect_uri"].clone(),
+        },
     );
     let mut back = Url::parse(&query["redirect_uri"]).expect("redirect_uri");
     back.query_pairs_mut()
@@ -77,11 +83,11 @@ async fn token(State(provider): State<Provider>, body: Bytes) -> Response {
             .into_response()
     };
     // A code is good once, as RFC 6749 requires.
-    let Some((nonce, challenge, redirect_uri)) = provider
-        .codes
-        .lock()
-        .expect("codes")
-        .remove(&form["code"])
+    let Some(Grant {
+        nonce,
+        challenge,
+        redirect_uri,
+    }) = provider.codes.lock().expect("codes").remove(&form["code"])
     else {
         return refuse("unknown or used code");
     };
@@ -223,7 +229,10 @@ fn set_cookie(response: &reqwest::Response) -> String {
 
 /// The console's query parameter in the callback's redirect.
 fn console_param(location: &str, name: &str) -> Option<String> {
-    let url = Url::parse("http://console").expect("base").join(location).expect("join");
+    let url = Url::parse("http://console")
+        .expect("base")
+        .join(location)
+        .expect("join");
     assert_eq!(
         url.path(),
         "/console/",

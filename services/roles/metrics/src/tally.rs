@@ -245,7 +245,8 @@ impl Tally {
                 });
             incident.tickets += 1;
             incident.customers = incident.customers.max(ticket.customers);
-            incident.first_received_at_ms = incident.first_received_at_ms.min(ticket.received_at_ms);
+            incident.first_received_at_ms =
+                incident.first_received_at_ms.min(ticket.received_at_ms);
             incident.last_received_at_ms = incident.last_received_at_ms.max(ticket.received_at_ms);
         }
         let mut incidents: Vec<Incident> = by_type.into_values().collect();
@@ -572,11 +573,18 @@ mod tests {
         t.decided("e", true, "auth", "", 0);
         let hours = t.report(5, now).decisions_by_hour;
         assert_eq!(hours.len(), 24);
-        assert_eq!(hours[23].hour_start_ms, 500 * HOUR_MS, "the current hour last");
+        assert_eq!(
+            hours[23].hour_start_ms,
+            500 * HOUR_MS,
+            "the current hour last"
+        );
         assert_eq!((hours[23].routed, hours[23].review), (1, 0));
         assert_eq!((hours[21].routed, hours[21].review), (1, 1));
         let total: u64 = hours.iter().map(|h| h.routed + h.review).sum();
-        assert_eq!(total, 3, "neither a day-old ticket nor one of unknown receipt");
+        assert_eq!(
+            total, 3,
+            "neither a day-old ticket nor one of unknown receipt"
+        );
         assert!(
             !t.decision_hours.contains_key(&(470)),
             "hours out of the chart are forgotten"
