@@ -328,7 +328,8 @@ render off.yaml --set podDisruptionBudget.enabled=false --set topologySpread.ena
 render hpa.yaml --set autoscaling.enabled=true
 render on.yaml -f "$chart/ci/all-on-values.yaml"
 render existing-secrets.yaml --set qdrant.apiKeySecret.name=my-qdrant \
-    --set llm.apiKeySecret.name=my-llm --set llm.apiKeySecret.key=deepseek
+    --set llm.apiKeySecret.name=my-llm --set llm.apiKeySecret.key=deepseek \
+    --set sso.clientSecretSecret.name=my-sso
 render rules.yaml --set monitoring.prometheusRule.enabled=true
 # The everything-on render still has its Deployments and Services per role.
 check_render "every optional part on" "$work/on.yaml" "${roles[@]}"

@@ -591,6 +591,10 @@ def main():
     d = docs["existing-secrets"]
     deps = check_deployments("existing-secrets", d, ROLES)
     check_keys("existing-secrets", deps, ("my-qdrant", "api-key"), ("my-llm", "deepseek"))
+    for role, dep in deps.items():
+        ref = env_of(dep).get("SWITCHBOARD__AUTH__OIDC__LOGIN__CLIENT_SECRET", {}).get("valueFrom", {}).get("secretKeyRef")
+        if not ref or (ref["name"], ref["key"]) != ("my-sso", "client-secret"):
+            fail(f"existing-secrets: {role}: SSO client secret from {ref}, want my-sso/client-secret")
     if key_secrets(d):
         fail("existing-secrets: the chart renders a Secret though both keys name existing Secrets")
 
