@@ -26,6 +26,12 @@ const SOLVER: Solver = Solver {
     max_passes: 200,
     seed: SEED,
 };
+/// The probes' tolerance: a probe only ranks its dense weight by held-out accuracy, and the fit on
+/// every sample starts from the chosen probe's duals and goes on to [`SOLVER`]'s tolerance, so a
+/// looser band ends each probe passes earlier without moving the final model's optimum. On banking77
+/// it cut training from 8.0 to 5.6–5.9 s with accuracy within run-to-run noise on the three labelled
+/// sets (README, "Speed").
+const PROBE_TOLERANCE: f32 = 1.0;
 /// Classes solved together in one block: their weights for one feature fill a cache line, and each
 /// pass reads the samples once for all of them.
 const BLOCK: usize = 16;
@@ -236,7 +242,8 @@ impl Model {
                 let mut probe = model.clone();
                 probe.dense_weight = weight;
                 let memory = Memory::new(samples, probe.vectorise_all(samples));
-                let duals = probe.train(&memory, &train, last.take());
+                let started = std::time::Instant::now();
+                let duals = probe.train(&memory, &train, last.take(), PROBE_TOLERANCE);
                 let logits: Vec<Vec<f32>> = holdout
                     .iter()
                     .map(|&i| probe.logits(&memory.xs[i]))
@@ -247,6 +254,12 @@ impl Model {
                     .filter(|(l, (c, _))| argmax(l) == *c)
                     .count();
                 let (temperature, loss) = fit_temperature(&logits, &gold);
+                tracing::debug!(
+                    weight,
+                    right,
+                    seconds = started.elapsed().as_secs_f32(),
+                    "classifier probe"
+                );
                 if best
                     .as_ref()
                     .is_none_or(|b| right > b.right || (right == b.right && loss < b.loss))
@@ -288,7 +301,12 @@ impl Model {
         }
         let mut memory = Memory::new(samples, model.vectorise_all(samples));
         let all: Vec<usize> = (0..samples.len()).collect();
-        let alphas = model.train(&memory, &all, start);
+        let started = std::time::Instant::now();
+        let alphas = model.train(&memory, &all, start, SOLVER.tolerance);
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f32(),
+            "classifier fit on every sample"
+        );
         memory.alphas = alphas.into_iter().map(sparse).collect();
         model.temperature = report.temperature;
         let classes: Vec<usize> = samples.iter().map(|s| s.class).collect();
@@ -424,12 +442,13 @@ impl Model {
 
     /// Fits every class against the rest on the samples of `memory` in `order`, starting from the
     /// duals `start` (by class, then sample; zero for samples outside `order`) or from zero. Returns
-    /// each class's dual, by sample.
+    /// each class's dual, by sample, fitted to `tolerance` (see [`Solver::tolerance`]).
     fn train(
         &mut self,
         memory: &Memory,
         order: &[usize],
         start: Option<Vec<Vec<f32>>>,
+        tolerance: f32,
     ) -> Vec<Vec<f32>> {
         self.weights.fill(0.0);
         self.bias.fill(0.0);
@@ -453,7 +472,7 @@ impl Model {
                 .map(|class| (class, vec![0.0; memory.xs.len()]))
                 .collect(),
         };
-        self.solve(memory, order, jobs)
+        self.solve(memory, order, jobs, tolerance)
             .into_iter()
             .map(|(_, alpha)| alpha)
             .collect()
@@ -469,6 +488,7 @@ impl Model {
         memory: &Memory,
         order: &[usize],
         jobs: Vec<(usize, Vec<f32>)>,
+        tolerance: f32,
     ) -> Vec<(usize, Vec<f32>)> {
         struct Part {
             classes: Vec<usize>,
@@ -514,6 +534,7 @@ impl Model {
                         } = &mut *part;
                         let solver = Solver {
                             seed: SEED ^ classes[0] as u64,
+                            tolerance,
                             ..SOLVER
                         };
                         let block = Block {
@@ -654,7 +675,7 @@ impl Model {
             .collect();
         let memory = std::mem::take(&mut self.memory);
         let all: Vec<usize> = (0..memory.xs.len()).collect();
-        let solved = self.solve(&memory, &all, jobs);
+        let solved = self.solve(&memory, &all, jobs, SOLVER.tolerance);
         self.memory = memory;
         for (class, alpha) in solved {
             self.memory.alphas[class] = sparse(alpha);
