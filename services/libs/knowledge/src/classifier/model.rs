@@ -30,7 +30,7 @@ const SOLVER: Solver = Solver {
 /// every sample starts from the chosen probe's duals and goes on to [`SOLVER`]'s tolerance, so a
 /// looser band ends each probe passes earlier without moving the final model's optimum. On banking77
 /// it cut training from 8.0 to 5.6–5.9 s with accuracy within run-to-run noise on the three labelled
-/// sets (README, "Speed").
+/// sets (README, "Dense retrieval").
 const PROBE_TOLERANCE: f32 = 1.0;
 /// Classes solved together in one block: their weights for one feature fill a cache line, and each
 /// pass reads the samples once for all of them.
