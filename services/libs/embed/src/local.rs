@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::pooling::{Pooling, normalize};
-use crate::worker::ModelThread;
+use crate::worker::ModelThreads;
 use crate::{EmbedError, Embedder};
 
 const WEIGHTS: &str = "model.safetensors";
@@ -63,7 +63,7 @@ impl Default for LocalBertOptions {
 pub struct LocalBert {
     name: String,
     dimension: usize,
-    thread: ModelThread,
+    thread: ModelThreads,
 }
 
 impl LocalBert {
@@ -147,7 +147,10 @@ impl LocalBert {
             tokenizer,
             pool,
         };
-        let thread = ModelThread::spawn(move |texts| worker.pool.install(|| worker.embed(texts)))?;
+        // One thread for the model: its batches spread their matrix products over the pool instead.
+        let thread = ModelThreads::spawn(vec![move |texts: &[String]| {
+            worker.pool.install(|| worker.embed(texts))
+        }])?;
 
         tracing::info!(
             model = %name,

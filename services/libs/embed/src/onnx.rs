@@ -14,12 +14,13 @@ use std::thread;
 use async_trait::async_trait;
 use ort::environment::Environment;
 use ort::session::Session;
+use ort::session::builder::PrepackedWeights;
 use ort::value::Tensor;
 use tokenizers::Tokenizer;
 
 use crate::local::read_tokenizer;
 use crate::pooling::normalize;
-use crate::worker::ModelThread;
+use crate::worker::ModelThreads;
 use crate::{EmbedError, Embedder, LocalBertOptions};
 
 const MODEL: &str = "model.onnx";
@@ -28,12 +29,14 @@ const TOKENIZER: &str = "tokenizer.json";
 const RUNTIME: &str = "libonnxruntime.so";
 
 /// An ONNX sentence encoder loaded from a directory holding `model.onnx`, `tokenizer.json` and
-/// `libonnxruntime.so`. Inference runs on a worker thread this value owns, as [`crate::LocalBert`]'s
-/// does; dropping the value ends it.
+/// `libonnxruntime.so`. Inference runs on worker threads this value owns, each with its own session
+/// of one thread: every text runs alone (see [`Worker::embed`]), and one text's run is too small to
+/// share among threads (956 texts/s with one intra-op thread, 818 with two, on 2 cores), so the
+/// threads run texts side by side instead. Dropping the value ends them.
 pub struct OnnxEncoder {
     name: String,
     dimension: usize,
-    thread: ModelThread,
+    threads: ModelThreads,
 }
 
 impl OnnxEncoder {
@@ -57,7 +60,7 @@ impl OnnxEncoder {
         }
         let environment = environment(&dir.join(RUNTIME))?;
         let tokenizer = read_tokenizer(&dir.join(TOKENIZER), options.max_sequence_length)?;
-        let threads = match options.threads {
+        let count = match options.threads {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
@@ -66,33 +69,51 @@ impl OnnxEncoder {
             path: path.clone(),
             source,
         };
-        let session = Session::builder(&environment)
-            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_file(&path))
-            .map_err(model_error)?;
-        let mut worker = Worker { session, tokenizer };
-        let dimension = worker
-            .embed(&["dimension".to_owned()])?
-            .pop()
-            .map_or(0, |v| v.len());
+        // The sessions share their weights as prepacked for the kernels, which they would otherwise
+        // each hold a copy of.
+        let prepacked = PrepackedWeights::new();
+        let mut workers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let session = Session::builder(&environment)
+                .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+                .and_then(|b| b.with_prepacked_weights(&prepacked).map_err(Into::into))
+                .and_then(|mut b| b.commit_from_file(&path))
+                .map_err(model_error)?;
+            workers.push(Worker {
+                session,
+                tokenizer: tokenizer.clone(),
+            });
+        }
+        let dimension = match workers.first_mut() {
+            Some(worker) => worker
+                .embed(&["dimension".to_owned()])?
+                .pop()
+                .map_or(0, |v| v.len()),
+            None => 0,
+        };
         let name = options.name.unwrap_or_else(|| {
             dir.file_name().map_or_else(
                 || "onnx-encoder".to_owned(),
                 |n| n.to_string_lossy().into_owned(),
             )
         });
-        let thread = ModelThread::spawn(move |texts| worker.embed(texts))?;
+        let threads = ModelThreads::spawn(
+            workers
+                .into_iter()
+                .map(|mut worker| move |texts: &[String]| worker.embed(texts))
+                .collect(),
+        )?;
         tracing::info!(
             model = %name,
             dimension,
-            threads,
+            threads = count,
             max_sequence_length = options.max_sequence_length,
             "embedding model loaded (ONNX Runtime)"
         );
         Ok(OnnxEncoder {
             name,
             dimension,
-            thread,
+            threads,
         })
     }
 }
@@ -141,7 +162,7 @@ impl Embedder for OnnxEncoder {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.thread.embed(texts).await
+        self.threads.embed(texts).await
     }
 }
 
@@ -154,8 +175,8 @@ impl Worker {
     /// One unit vector per text, in order, each text run alone: the export quantises its activations
     /// by the range of the whole run, so in a run with others a text's vector would depend on them
     /// (cosine 0.9988 to 0.9998 to its vector alone, measured), and the same ticket would get
-    /// another vector each time. Alone, it runs at about 1,200 texts a second on 2 cores, a third of
-    /// batched, still far more than the pipeline asks.
+    /// another vector each time. Alone, it runs at about 1,000 texts a second on one core, a third of
+    /// batched; [`OnnxEncoder`] runs one such worker per core.
     fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut out = Vec::with_capacity(texts.len());
         for text in texts {
