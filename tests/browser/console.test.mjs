@@ -446,6 +446,20 @@ async function main() {
     await ssoContext.close();
     log('logged in through the identity provider as supervisor lin.wei');
 
+    // A login the provider refuses comes back worded in the reader's language, with the server's
+    // message beside it.
+    const zhContext = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'zh-CN' });
+    const turnedDown = await zhContext.newPage();
+    turnedDown.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await turnedDown.goto(`${server.base}/v1/sso/callback?error=access_denied&error_description=cancelled`);
+    await turnedDown.locator('#login-error', { hasText: '身份提供方拒绝了此次登录。' }).waitFor();
+    assert.match(await turnedDown.locator('#login-sso-detail').textContent(), /access_denied \(cancelled\)/);
+    assert.equal(new URL(turnedDown.url()).search, '', 'the reason is gone from the address');
+    await shot(turnedDown, 'login-sso-refused-zh');
+    assert.deepEqual(problems, [], 'no script errors on the refused login');
+    await zhContext.close();
+    log('a login the provider refused is worded in Chinese, with the server\'s message beside it');
+
     log(`passed; screenshots in ${SHOTS}`);
   } catch (e) {
     console.error(server.output().slice(-4000));

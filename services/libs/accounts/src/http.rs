@@ -247,8 +247,8 @@ async fn sso_start(State(api): State<Api>) -> Result<Response, AuthError> {
 }
 
 /// The identity provider's answer. The browser goes on to the console with a one-time code
-/// (`/console/?sso=…`), or with the reason it failed (`?sso_error=…`), which the login screen
-/// shows.
+/// (`/console/?sso=…`), or with the reason it failed (`?sso_error=…&sso_reason=…`), which the login
+/// screen shows.
 #[utoipa::path(get, path = "/v1/sso/callback", tag = "accounts", security(()),
     params(
         ("code" = Option<String>, Query, description = "the authorization code"),
@@ -263,29 +263,43 @@ async fn sso_callback(
     Query(answer): Query<CallbackQuery>,
 ) -> Response {
     let flow = cookie(&headers, FLOW_COOKIE).and_then(Flow::from_cookie);
-    let query = match api.auth.finish_sso(flow.as_ref(), answer).await {
-        Ok(code) => ("sso", code),
+    let finished = api.auth.finish_sso(flow.as_ref(), answer).await;
+    // Built after the await: the serializer is not `Send`.
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    match finished {
+        Ok(code) => query.append_pair("sso", &code),
         Err(err) => {
             tracing::warn!(error = %switchboard_errors::error_chain(&err), "a login through the identity provider failed");
-            ("sso_error", err.to_string())
+            query
+                .append_pair("sso_error", &err.to_string())
+                .append_pair("sso_reason", sso_reason(&err))
         }
     };
     let console = api
         .auth
         .sso_config()
         .map_or("/", |config| config.console_path.as_str());
-    let target = format!(
-        "{console}?{}",
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair(query.0, &query.1)
-            .finish()
-    );
+    let target = format!("{console}?{}", query.finish());
     let clear = api.flow_cookie("", 0);
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, target), (header::SET_COOKIE, clear)],
     )
         .into_response()
+}
+
+/// Why a login through the identity provider failed, as a word the console words in the reader's
+/// language (the server's message beside it is English): the login went astray in this browser
+/// (`flow`), the provider said no (`refused`), it named no Switchboard role (`no_role`), it could
+/// not be reached (`unavailable`), or its answer did not hold (`invalid`).
+fn sso_reason(err: &AuthError) -> &'static str {
+    match err {
+        AuthError::SsoFlow(_) => "flow",
+        AuthError::SsoRefused { .. } => "refused",
+        AuthError::NoRole { .. } => "no_role",
+        AuthError::SsoToken { .. } | AuthError::Jwks { .. } | AuthError::Store(_) => "unavailable",
+        _ => "invalid",
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -353,6 +353,10 @@ async fn another_browsers_flow_a_forged_nonce_and_no_role_are_refused_with_the_r
     let to_console = walk(&base, Some(&foreign)).await;
     let error = console_param(&to_console, "sso_error").expect("an error");
     assert!(error.contains("state"), "{error}");
+    assert_eq!(
+        console_param(&to_console, "sso_reason").as_deref(),
+        Some("flow")
+    );
     assert_eq!(console_param(&to_console, "sso"), None);
 
     // No flow cookie at all (it expired, or the login started elsewhere).
@@ -365,6 +369,10 @@ async fn another_browsers_flow_a_forged_nonce_and_no_role_are_refused_with_the_r
     let to_console = walk(&base, None).await;
     let error = console_param(&to_console, "sso_error").expect("an error");
     assert!(error.contains("nonce"), "{error}");
+    assert_eq!(
+        console_param(&to_console, "sso_reason").as_deref(),
+        Some("flow")
+    );
     *provider.forged_nonce.lock().expect("nonce") = None;
 
     // A person the provider gives no Switchboard role.
@@ -372,6 +380,10 @@ async fn another_browsers_flow_a_forged_nonce_and_no_role_are_refused_with_the_r
     let to_console = walk(&base, None).await;
     let error = console_param(&to_console, "sso_error").expect("an error");
     assert!(error.contains("names no Switchboard role"), "{error}");
+    assert_eq!(
+        console_param(&to_console, "sso_reason").as_deref(),
+        Some("no_role")
+    );
 }
 
 #[tokio::test]
@@ -385,10 +397,15 @@ async fn the_providers_refusal_and_an_unknown_code_are_shown_to_the_person() {
         .send()
         .await
         .expect("callback");
-    let error = console_param(&location(&callback), "sso_error").expect("an error");
+    let to_console = location(&callback);
+    let error = console_param(&to_console, "sso_error").expect("an error");
     assert_eq!(
         error,
         "the identity provider refused the login: access_denied (cancelled by the user)"
+    );
+    assert_eq!(
+        console_param(&to_console, "sso_reason").as_deref(),
+        Some("refused")
     );
 
     let redeemed = http

@@ -1,12 +1,16 @@
 // Login with a local account, or through the identity provider when the server offers it. Either
 // way the server answers a session token, kept in sessionStorage, and the capabilities of the role,
 // which decide the navigation. The provider's login comes back to the console's address with a
-// one-time code (?sso=…), redeemed here for the session, or with the reason it failed (?sso_error=…).
+// one-time code (?sso=…), redeemed here for the session, or with why it failed: a reason word this
+// screen words in the reader's language (?sso_reason=…) and the server's own message (?sso_error=…).
 
 import { el, fill } from '../dom.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
 import { remember } from '../session.js';
+
+/** The reasons the server gives for a failed login through the identity provider. */
+const SSO_REASONS = ['flow', 'refused', 'no_role', 'unavailable', 'invalid'];
 
 export function render(main, done) {
   const name = el('input', { id: 'login-name', name: 'name', autocomplete: 'username', required: true });
@@ -49,10 +53,12 @@ export function render(main, done) {
     const params = new URLSearchParams(location.search);
     const code = params.get('sso');
     const error = params.get('sso_error');
+    const reason = params.get('sso_reason');
     if (code === null && error === null) return;
     history.replaceState(null, '', location.pathname + location.hash);
     if (error !== null) {
-      fill(message, t('login.sso_failed', { reason: error }));
+      const worded = SSO_REASONS.includes(reason) ? t(`login.sso_${reason}`) : t('login.sso_failed', { reason: error });
+      fill(message, worded, el('small', { class: 'detail', id: 'login-sso-detail' }, error));
       return;
     }
     try {
