@@ -127,11 +127,16 @@ async fn jwks() -> Json<Value> {
     Json(json!({ "keys": [jwk] }))
 }
 
-async fn listen(app: Router) -> String {
+/// A listener on a free port and its base URL, known before the app that will serve it is built.
+async fn bind() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    (listener, base)
+}
+
+fn serve(listener: tokio::net::TcpListener, app: Router) {
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -140,7 +145,6 @@ async fn listen(app: Router) -> String {
         .await
         .expect("serve");
     });
-    format!("http://{addr}")
 }
 
 /// The stand-in provider and a Switchboard whose console logs in through it.
@@ -149,21 +153,19 @@ async fn start(login: bool) -> (Provider, String) {
         roles: Arc::new(Mutex::new(json!(["staff", "supervisor"]))),
         ..Provider::default()
     };
-    let idp = listen(
+    let (idp_listener, idp) = bind().await;
+    serve(
+        idp_listener,
         Router::new()
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/jwks", get(jwks))
             .with_state(provider.clone()),
-    )
-    .await;
+    );
     *provider.issuer.lock().expect("issuer") = idp.clone();
 
     // The callback URL names the server's own address, known only once it listens.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (listener, base) = bind().await;
     let config = AuthConfig {
         oidc: Some(OidcConfig {
             jwks_url: format!("{idp}/jwks"),
@@ -187,15 +189,7 @@ async fn start(login: bool) -> (Provider, String) {
     };
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let auth = Auth::new(&bus, config).await.expect("auth");
-    let app = auth.router().layer(auth.layer());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
+    serve(listener, auth.router().layer(auth.layer()));
     (provider, base)
 }
 
