@@ -38,36 +38,31 @@ async fn read(
     let js = jetstream::new(async_nats::connect(url).await?);
     let stream = js.get_stream(stream).await?;
     let from = observed.lock().expect("observed").next_sequence.max(1);
+    // An ordered consumer: it checks every delivery's consumer sequence and starts again after the
+    // last message it handed over whenever one went missing (a delivery in flight when nats-server
+    // was killed is never redelivered to a consumer without acks, and would leave a silent gap).
     let reader = stream
-        .create_consumer(consumer::pull::Config {
+        .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: from,
             },
-            ack_policy: consumer::AckPolicy::None,
             filter_subject: format!("{prefix}.>"),
-            inactive_threshold: Duration::from_secs(30),
             ..Default::default()
         })
         .await?;
-    loop {
-        let mut batch = reader
-            .fetch()
-            .max_messages(500)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await?;
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(|e| anyhow::anyhow!(e))?;
-            let sequence = message
-                .info()
-                .map_err(|e| anyhow::anyhow!(e))?
-                .stream_sequence;
-            let mut observed = observed.lock().expect("observed");
-            if sequence < observed.next_sequence {
-                continue;
-            }
-            observed.next_sequence = sequence + 1;
-            observed.take(prefix, &message.subject, &message.payload);
+    let mut messages = reader.messages().await?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| anyhow::anyhow!(e))?;
+        let sequence = message
+            .info()
+            .map_err(|e| anyhow::anyhow!(e))?
+            .stream_sequence;
+        let mut observed = observed.lock().expect("observed");
+        if sequence < observed.next_sequence {
+            continue;
         }
+        observed.next_sequence = sequence + 1;
+        observed.take(prefix, &message.subject, &message.payload);
     }
+    anyhow::bail!("the ordered consumer ended")
 }
