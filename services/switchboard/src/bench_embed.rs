@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use switchboard_embed::{LocalBertOptions, load_local};
+use switchboard_embed::{LocalModelOptions, load_local};
 
 use crate::measure::{Machine, peak_memory_mib, quantile};
 use crate::settings::EmbedderSettings;
@@ -58,9 +58,8 @@ pub async fn run(
             args.text_column
         );
     }
-    let options = LocalBertOptions {
+    let options = LocalModelOptions {
         max_sequence_length: settings.max_sequence_length,
-        batch_size: args.batch,
         threads: settings.threads,
         name: None,
     };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_embed::{
-    Batcher, BatcherOptions, EmbedError, Embedder, LocalBertOptions, OpenAiEmbedder, load_local,
+    Batcher, BatcherOptions, EmbedError, Embedder, LocalModelOptions, OpenAiEmbedder, load_local,
     read_chinese,
 };
 use switchboard_knowledge::{ImportSummary, KnowledgeBase, KnowledgeError};
@@ -102,9 +102,8 @@ async fn embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder
         }
         EmbedderKind::Auto | EmbedderKind::Local => {
             let dir = settings.model_dir.clone();
-            let options = LocalBertOptions {
+            let options = LocalModelOptions {
                 max_sequence_length: settings.max_sequence_length,
-                batch_size: settings.max_batch,
                 threads: settings.threads,
                 name: None,
             };

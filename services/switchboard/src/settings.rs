@@ -335,13 +335,12 @@ pub enum EmbedderKind {
 pub struct EmbedderSettings {
     pub kind: EmbedderKind,
     /// A local model's directory: an ONNX sentence encoder (`model.onnx`, `tokenizer.json`,
-    /// `libonnxruntime.so`), as `scripts/fetch-model.sh` lays out the default use-multilingual, or a
-    /// sentence-transformers checkpoint (`model.safetensors` or `pytorch_model.bin`, `config.json`,
-    /// `tokenizer.json`), as it lays out all-MiniLM-L6-v2 and m3e-small.
+    /// `libonnxruntime.so`, and `config.json` for a BERT-family model), as `scripts/fetch-model.sh`
+    /// lays out the default use-multilingual, all-MiniLM-L6-v2 and m3e-small.
     pub model_dir: PathBuf,
     /// Tokens kept per text; the rest is cut.
     pub max_sequence_length: usize,
-    /// Threads for the local model's matrix products; 0: every core.
+    /// Threads running the local model, each a text at a time; 0: every core.
     pub threads: usize,
     /// Texts gathered into one model call from tickets in flight at once. Nothing waits for a
     /// batch to fill: a call takes what is queued when the previous one ends.

@@ -32,22 +32,24 @@ pub enum EmbedError {
         source: serde_json::Error,
     },
 
-    /// The model's pooling is one this crate does not implement, so its vectors would be wrong.
-    #[error("{} asks for pooling this embedder does not implement (only mean or CLS)", path.display())]
-    UnsupportedPooling { path: PathBuf },
+    /// The directory holds a BERT checkpoint that was never converted to the ONNX graph the
+    /// encoder runs (a directory fetched by an older fetch script).
+    #[error(
+        "{} holds model weights but no model.onnx: run scripts/fetch-model.sh [--model NAME] with \
+         that directory again, which converts them",
+        dir.display()
+    )]
+    Unconverted { dir: PathBuf },
+
+    /// The graph's inputs are neither of the two layouts the encoder runs.
+    #[error("{} takes inputs {inputs:?}: expected input_ids and attention_mask (a converted BERT model) or token_ids and row_splits (the Universal Sentence Encoder)", path.display())]
+    UnknownGraph { path: PathBuf, inputs: Vec<String> },
 
     #[error("could not load the tokenizer from {}", path.display())]
     Tokenizer {
         path: PathBuf,
         #[source]
         source: tokenizers::Error,
-    },
-
-    #[error("could not load the model weights from {}", path.display())]
-    Weights {
-        path: PathBuf,
-        #[source]
-        source: candle_core::Error,
     },
 
     /// ONNX Runtime's library could not be loaded, or is not one this build can use.
@@ -70,9 +72,6 @@ pub enum EmbedError {
 
     #[error("could not tokenize a text")]
     Tokenize(#[source] tokenizers::Error),
-
-    #[error("the model failed while embedding")]
-    Inference(#[source] candle_core::Error),
 
     #[error("could not start the embedding worker thread")]
     Spawn(#[source] std::io::Error),

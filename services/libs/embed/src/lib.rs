@@ -1,7 +1,7 @@
-//! Dense sentence embeddings for retrieval: a BERT-family model run in-process on the CPU
-//! ([`LocalBert`]), a sentence encoder exported to ONNX run in-process by ONNX Runtime
-//! ([`OnnxEncoder`]), or an OpenAI-compatible `/v1/embeddings` server ([`OpenAiEmbedder`]) for
-//! production model servers, all behind one [`Embedder`] trait. [`Batcher`] wraps either so
+//! Dense sentence embeddings for retrieval: a sentence model exported to ONNX, run in-process by ONNX
+//! Runtime ([`OnnxEncoder`]: a BERT-family model such as all-MiniLM-L6-v2, or the multilingual
+//! Universal Sentence Encoder), or an OpenAI-compatible `/v1/embeddings` server ([`OpenAiEmbedder`])
+//! for production model servers, both behind one [`Embedder`] trait. [`Batcher`] wraps either so
 //! that many tasks embedding one ticket each share batched model calls.
 //!
 //! Every vector an [`Embedder`] returns is L2-normalised, so a dot product is the cosine
@@ -10,30 +10,24 @@
 mod batcher;
 mod embedder;
 mod error;
-mod local;
+mod normalize;
 mod onnx;
 mod openai;
-mod pooling;
 mod probe;
 mod worker;
 
 pub use batcher::{Batcher, BatcherOptions};
 pub use embedder::Embedder;
 pub use error::EmbedError;
-pub use local::{LocalBert, LocalBertOptions};
-pub use onnx::OnnxEncoder;
+pub use onnx::{LocalModelOptions, OnnxEncoder};
 pub use openai::OpenAiEmbedder;
 pub use probe::{ChineseReading, read_chinese};
 
-/// The model in the local directory `dir`: an [`OnnxEncoder`] when it holds `model.onnx`, else a
-/// [`LocalBert`] checkpoint. Blocks while it loads: call it at start or from `spawn_blocking`.
+/// The sentence model in the local directory `dir`, run by ONNX Runtime. Blocks while it loads:
+/// call it at start or from `spawn_blocking`.
 pub fn load_local(
     dir: &std::path::Path,
-    options: LocalBertOptions,
+    options: LocalModelOptions,
 ) -> Result<std::sync::Arc<dyn Embedder>, EmbedError> {
-    Ok(if OnnxEncoder::is_in(dir) {
-        std::sync::Arc::new(OnnxEncoder::load(dir, options)?)
-    } else {
-        std::sync::Arc::new(LocalBert::load(dir, options)?)
-    })
+    Ok(std::sync::Arc::new(OnnxEncoder::load(dir, options)?))
 }

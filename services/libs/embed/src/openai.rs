@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::pooling::normalize;
+use crate::normalize::normalize;
 use crate::{EmbedError, Embedder};
 
 /// How much of an error body goes into [`EmbedError::Status`]: enough for the server's reason,

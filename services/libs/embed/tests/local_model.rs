@@ -1,5 +1,7 @@
-//! Checks against the real all-MiniLM-L6-v2 (safetensors weights), m3e-small (PyTorch's pickled
-//! weights) and the multilingual Universal Sentence Encoder (ONNX, run by ONNX Runtime), when `scripts/fetch-model.sh` has fetched them into `models/` at the repository root, as
+//! Checks against the real all-MiniLM-L6-v2 (from safetensors weights), m3e-small (from PyTorch's
+//! pickled weights), both as `scripts/convert-bert.py` writes them to ONNX, and the multilingual
+//! Universal Sentence Encoder, all run by ONNX Runtime, when `scripts/fetch-model.sh` has fetched them
+//! into `models/` at the repository root, as
 //! `scripts/test.sh` does. Without them these tests print a note and pass: a fresh checkout builds
 //! and tests without the 90 MB models.
 
@@ -8,8 +10,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard_embed::{
-    Batcher, BatcherOptions, Embedder, LocalBert, LocalBertOptions, OnnxEncoder, load_local,
-    read_chinese,
+    Batcher, BatcherOptions, Embedder, LocalModelOptions, OnnxEncoder, load_local, read_chinese,
 };
 
 const MINILM: &str = "all-MiniLM-L6-v2";
@@ -33,19 +34,19 @@ fn fetched(name: &str, weights: &str) -> Option<PathBuf> {
 }
 
 fn model_dir() -> Option<PathBuf> {
-    fetched(MINILM, "model.safetensors")
+    fetched(MINILM, "model.onnx")
 }
 
 fn m3e_dir() -> Option<PathBuf> {
-    fetched(M3E, "pytorch_model.bin")
+    fetched(M3E, "model.onnx")
 }
 
 fn use_dir() -> Option<PathBuf> {
     fetched(USE, "model.onnx")
 }
 
-fn load(dir: &std::path::Path) -> LocalBert {
-    LocalBert::load(dir, LocalBertOptions::default()).unwrap()
+fn load(dir: &std::path::Path) -> OnnxEncoder {
+    OnnxEncoder::load(dir, LocalModelOptions::default()).unwrap()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -97,11 +98,11 @@ struct ReferenceSentence {
 }
 
 /// The fixtures hold vectors from an independent float64 numpy implementation of BERT with Hugging
-/// Face's Python tokenizer (`fixtures/reference_vectors.py`), so reading the weights, tokenisation
-/// (accents, CJK, punctuation, WordPiece), the network, pooling and normalisation are all checked
-/// at once.
+/// Face's Python tokenizer (`fixtures/reference_vectors.py`), so the conversion of the weights to
+/// ONNX, tokenisation (accents, CJK, punctuation, WordPiece), the network, pooling and
+/// normalisation are all checked at once.
 async fn assert_matches_reference(dir: &std::path::Path, fixture: &str) {
-    let model = load_local(dir, LocalBertOptions::default()).unwrap();
+    let model = load_local(dir, LocalModelOptions::default()).unwrap();
     let reference: Reference = serde_json::from_str(fixture).unwrap();
     let vectors = model
         .embed(reference.sentences.iter().map(|s| s.text.clone()).collect())
@@ -142,7 +143,7 @@ async fn pickled_weights_give_the_reference_vectors() {
 async fn the_onnx_encoder_gives_the_published_graphs_vectors() {
     let Some(dir) = use_dir() else { return };
     assert_matches_reference(&dir, include_str!("fixtures/use_reference.json")).await;
-    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    let model = OnnxEncoder::load(&dir, LocalModelOptions::default()).unwrap();
     assert_eq!((model.name(), model.dimension()), (USE, 512));
 }
 
@@ -156,7 +157,7 @@ fn an_unreadable_onnx_model_is_an_error_naming_the_file() {
         std::fs::copy(dir.join(file), broken.path().join(file)).unwrap();
     }
     std::fs::write(broken.path().join("model.onnx"), b"not a model").unwrap();
-    let error = OnnxEncoder::load(broken.path(), LocalBertOptions::default()).unwrap_err();
+    let error = OnnxEncoder::load(broken.path(), LocalModelOptions::default()).unwrap_err();
     let message = error.to_string();
     assert!(
         message.contains("could not load the ONNX model"),
@@ -170,7 +171,7 @@ fn an_unreadable_onnx_model_is_an_error_naming_the_file() {
 #[tokio::test]
 async fn the_multilingual_encoder_reads_chinese_and_english() {
     let Some(dir) = use_dir() else { return };
-    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    let model = OnnxEncoder::load(&dir, LocalModelOptions::default()).unwrap();
     let reading = read_chinese(&model).await.unwrap();
     eprintln!("use-multilingual {reading:?}");
     assert!(reading.reads(), "{reading:?}");
@@ -190,17 +191,39 @@ async fn the_multilingual_encoder_reads_chinese_and_english() {
     assert!(close(4, 2) > close(4, 0), "across languages");
 }
 
-/// A text's vector does not depend on the texts embedded with it: the export quantises activations
-/// by the range of a whole run, so the encoder runs each text alone.
+/// A text's vector does not depend on the texts embedded with it: the Universal Sentence Encoder's
+/// export quantises activations by the range of a whole run, so the encoder runs each text alone.
 #[tokio::test]
 async fn a_texts_vector_does_not_depend_on_its_batch() {
     let Some(dir) = use_dir() else { return };
-    let model = OnnxEncoder::load(&dir, LocalBertOptions::default()).unwrap();
+    let model = load(&dir);
     let items = ["退款", "refund", "我的卡丢了", "lost card", "x"];
     let together = model.embed(texts(&items)).await.unwrap();
     for (item, vector) in items.iter().zip(&together) {
         let alone = model.embed(texts(&[item])).await.unwrap();
         assert_eq!(&alone[0], vector, "{item}");
+    }
+}
+
+/// A BERT graph runs texts of similar length together, padded and masked: a text's vector there is
+/// its vector alone up to float rounding, whatever its run mates and their lengths.
+#[tokio::test]
+async fn a_bert_texts_vector_in_a_padded_run_is_its_vector_alone() {
+    let Some(dir) = model_dir() else { return };
+    let model = load(&dir);
+    // More texts than one run takes, of many lengths, so most are padded.
+    let items: Vec<String> = (0..40)
+        .map(|i| format!("ticket {i}: {}", "my card was declined ".repeat(i % 9)))
+        .collect();
+    let together = model.embed(items.clone()).await.unwrap();
+    for (item, vector) in items.iter().zip(&together) {
+        let alone = model.embed(vec![item.clone()]).await.unwrap();
+        let worst = alone[0]
+            .iter()
+            .zip(vector)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{item}: largest difference {worst}");
     }
 }
 
@@ -242,11 +265,11 @@ async fn the_chinese_probe_tells_a_chinese_model_from_an_english_one() {
 #[tokio::test]
 async fn long_texts_are_cut_at_the_maximum_length() {
     let Some(dir) = model_dir() else { return };
-    let options = LocalBertOptions {
+    let options = LocalModelOptions {
         max_sequence_length: 12,
-        ..LocalBertOptions::default()
+        ..LocalModelOptions::default()
     };
-    let model = LocalBert::load(&dir, options).unwrap();
+    let model = OnnxEncoder::load(&dir, options).unwrap();
     let head = "my card was declined at the shop this morning and I need help";
     let vectors = model
         .embed(vec![

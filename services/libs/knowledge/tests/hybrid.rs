@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use switchboard_embed::{LocalBert, LocalBertOptions};
+use switchboard_embed::{LocalModelOptions, OnnxEncoder};
 use switchboard_knowledge::KnowledgeBase;
 use switchboard_proto::KnowledgeRecord;
 
@@ -24,14 +24,14 @@ fn model_dir() -> PathBuf {
 
 #[tokio::test]
 async fn the_sentence_model_finds_paraphrases_that_share_no_word() {
-    if !model_dir().join("model.safetensors").is_file() {
+    if !model_dir().join("model.onnx").is_file() {
         eprintln!(
             "skipped: no model at {} (scripts/fetch-model.sh)",
             model_dir().display()
         );
         return;
     }
-    let model = LocalBert::load(&model_dir(), LocalBertOptions::default()).expect("load model");
+    let model = OnnxEncoder::load(&model_dir(), LocalModelOptions::default()).expect("load model");
     let dir = tempfile::tempdir().expect("temp dir");
     let kb = KnowledgeBase::open(dir.path(), Some(Arc::new(model)), 0.3).expect("open");
     let history = [
