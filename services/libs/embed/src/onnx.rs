@@ -98,10 +98,10 @@ impl OnnxEncoder {
         if options.max_sequence_length < 3
             || longest.is_some_and(|l| options.max_sequence_length > l)
         {
+            let range = longest.map_or_else(|| "3 or more".to_owned(), |l| format!("3..={l}"));
             return Err(EmbedError::Options(format!(
-                "max_sequence_length {} is outside 3..={} for {}",
+                "max_sequence_length {} is outside {range} for {}",
                 options.max_sequence_length,
-                longest.map_or_else(|| "".to_owned(), |l| l.to_string()),
                 dir.display()
             )));
         }
