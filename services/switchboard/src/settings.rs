@@ -340,7 +340,7 @@ pub struct EmbedderSettings {
     pub model_dir: PathBuf,
     /// Tokens kept per text; the rest is cut.
     pub max_sequence_length: usize,
-    /// Threads running the local model, each a text at a time; 0: every core.
+    /// Cores the local model runs on; 0: every core (`OnnxEncoder::load` says how each model uses them).
     pub threads: usize,
     /// Texts gathered into one model call from tickets in flight at once. Nothing waits for a
     /// batch to fill: a call takes what is queued when the previous one ends.

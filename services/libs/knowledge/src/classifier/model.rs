@@ -234,6 +234,42 @@ impl Shape {
     }
 }
 
+/// The samples' vectors at one dense weight, and where each keeps its embedding: the probes and the
+/// final fit weigh them in turn.
+struct Weighed {
+    memory: Memory,
+    shapes: Vec<Shape>,
+    at: f32,
+}
+
+impl Weighed {
+    fn new(model: &Model, samples: &[Sample]) -> Self {
+        let (xs, shapes) = model.vectorise_all(samples);
+        Self {
+            memory: Memory::new(samples, xs),
+            shapes,
+            at: model.dense_weight,
+        }
+    }
+
+    /// Brings the vectors to `model`'s dense weight: in place, or by vectorising again where weight 0
+    /// dropped the embeddings' entries.
+    fn weigh(&mut self, model: &Model, samples: &[Sample]) {
+        let to = model.dense_weight;
+        if to == self.at {
+            return;
+        }
+        if self.at > 0.0 {
+            for (x, shape) in self.memory.xs.iter_mut().zip(&self.shapes) {
+                shape.reweigh(x, self.at, to);
+            }
+        } else {
+            (self.memory.xs, self.shapes) = model.vectorise_all(samples);
+        }
+        self.at = to;
+    }
+}
+
 impl Model {
     /// Fits on every sample: first without a stratified tenth, once per candidate weight of the dense
     /// group, to choose that weight and fit the temperature on the tenth; then on all. Returns the
@@ -259,8 +295,7 @@ impl Model {
         // The chosen probe's duals, where the fit on every sample starts: the held-out tenth joins at
         // zero, a few passes from that fit's optimum.
         let mut start = None;
-        // The samples' vectors, and the dense weight they are at: the probes weigh them in turn.
-        let mut weighed: Option<(Memory, Vec<Shape>, f32)> = None;
+        let mut weighed: Option<Weighed> = None;
         if holdout.len() >= MIN_HOLDOUT {
             let held: std::collections::HashSet<usize> = holdout.iter().copied().collect();
             let train: Vec<usize> = (0..samples.len()).filter(|i| !held.contains(i)).collect();
@@ -281,14 +316,9 @@ impl Model {
             for &weight in candidates {
                 let mut probe = model.clone();
                 probe.dense_weight = weight;
-                let (memory, shapes, at) = weighed.get_or_insert_with(|| {
-                    let (xs, shapes) = probe.vectorise_all(samples);
-                    (Memory::new(samples, xs), shapes, weight)
-                });
-                for (x, shape) in memory.xs.iter_mut().zip(shapes.iter()) {
-                    shape.reweigh(x, *at, weight);
-                }
-                *at = weight;
+                let weighed = weighed.get_or_insert_with(|| Weighed::new(&probe, samples));
+                weighed.weigh(&probe, samples);
+                let memory = &weighed.memory;
                 let started = std::time::Instant::now();
                 let duals = probe.train(memory, &train, last.take(), PROBE_TOLERANCE);
                 let logits: Vec<Vec<f32>> = holdout
@@ -347,14 +377,11 @@ impl Model {
             }
         }
         let mut memory = match weighed {
-            // Weight 0 dropped the embedding's entries: only vectorising again brings them back.
-            Some((mut memory, shapes, at)) if at > 0.0 || model.dense_weight == at => {
-                for (x, shape) in memory.xs.iter_mut().zip(&shapes) {
-                    shape.reweigh(x, at, model.dense_weight);
-                }
-                memory
+            Some(mut weighed) => {
+                weighed.weigh(&model, samples);
+                weighed.memory
             }
-            _ => Memory::new(samples, model.vectorise_all(samples).0),
+            None => Memory::new(samples, model.vectorise_all(samples).0),
         };
         let all: Vec<usize> = (0..samples.len()).collect();
         let started = std::time::Instant::now();
