@@ -17,7 +17,7 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use async_trait::async_trait;
@@ -106,7 +106,13 @@ impl OnnxEncoder {
             )));
         }
         let environment = environment(&dir.join(RUNTIME))?;
-        let tokenizer = read_tokenizer(&dir.join(TOKENIZER), options.max_sequence_length)?;
+        // One tokenizer for every worker: encoding takes it shared, and a SentencePiece vocabulary's
+        // trie is large (about 87 MB for use-multilingual's, measured with heaptrack), so a copy per
+        // session would cost that much per core.
+        let tokenizer = Arc::new(read_tokenizer(
+            &dir.join(TOKENIZER),
+            options.max_sequence_length,
+        )?);
         let cores = match options.threads {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -144,7 +150,7 @@ impl OnnxEncoder {
             workers.push(Worker {
                 layout: Layout::of(&session, &path)?,
                 session,
-                tokenizer: tokenizer.clone(),
+                tokenizer: Arc::clone(&tokenizer),
             });
         }
         let dimension = match workers.first_mut() {
@@ -257,7 +263,7 @@ impl Layout {
 struct Worker {
     layout: Layout,
     session: Session,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
 }
 
 /// Texts per run of a BERT graph. A run of one text is a few thin matrix products; sixteen of a

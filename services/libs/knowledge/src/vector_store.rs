@@ -83,7 +83,8 @@ pub(crate) trait VectorStore: fmt::Debug + Send + Sync {
     /// field, so it reads the index, not every point.
     async fn departments(&self) -> Result<Vec<String>, KnowledgeError>;
 
-    /// Makes every upsert so far durable. Failures are logged: the caller could do nothing more with
-    /// them than the next flush will.
+    /// Makes every upsert so far durable, and brings the search index up to date where the store does
+    /// not on its own. Failures are logged: the caller could do nothing more with them than the next
+    /// flush will.
     async fn flush(&self);
 }

@@ -27,7 +27,7 @@ use switchboard_policy::PolicyConfig;
 use switchboard_proto::{IncidentArrival, IncidentSignal, Ticket};
 use switchboard_runtime::error_chain;
 
-/// Tickets remembered at most, whatever the window: at 384 floats each, about 15 MiB.
+/// Tickets remembered at most, whatever the window: at a byte per dimension, about 5 MiB at 512.
 const CAPACITY: usize = 10_000;
 
 /// The tickets every retriever replica handled within the incident window, as [`IncidentArrival`]s by
@@ -70,14 +70,14 @@ impl Drop for IncidentFeed {
 /// they are of the same kind.
 #[derive(Debug)]
 enum Closeness {
-    Dense(Vec<f32>),
+    Dense(Quantized),
     Terms(SparseVector),
 }
 
 impl Closeness {
     fn of(query: &Query) -> Self {
         match &query.dense {
-            Some(dense) => Self::Dense(dense.clone()),
+            Some(dense) => Self::Dense(Quantized::new(dense)),
             None => Self::Terms(bm25::document_vector(&query.text)),
         }
     }
@@ -89,7 +89,7 @@ impl Closeness {
             ..IncidentArrival::default()
         };
         match self {
-            Self::Dense(dense) => arrival.dense.clone_from(dense),
+            Self::Dense(dense) => arrival.dense = dense.values(),
             Self::Terms(terms) => {
                 arrival.term_indices.clone_from(&terms.indices);
                 arrival.term_values.clone_from(&terms.values);
@@ -105,38 +105,62 @@ impl Closeness {
                 values: arrival.term_values,
             })
         } else {
-            Self::Dense(arrival.dense)
+            Self::Dense(Quantized::new(&arrival.dense))
         }
     }
 
     fn cosine(&self, other: &Self) -> f32 {
         match (self, other) {
-            // Embeddings are L2-normalised: the dot product is the cosine.
-            (Self::Dense(a), Self::Dense(b)) => dot(a, b),
+            (Self::Dense(a), Self::Dense(b)) => a.dot(b),
             (Self::Terms(a), Self::Terms(b)) => sparse_cosine(a, b),
             _ => 0.0,
         }
     }
 }
 
-/// Every ticket is compared with the whole window, so this is the watch's inner loop. A plain `sum` adds
-/// in order, which the compiler may not vectorise; eight running sums let it use SIMD lanes.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut sums = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            sums[lane] += x[lane] * y[lane];
+/// An embedding as one byte per dimension, scaled by its largest component. Every ticket is compared
+/// with the whole window, so this is the watch's inner loop, and it reads the window's vectors from
+/// memory: a quarter of the bytes of `f32`s. The cosine moves by a few thousandths at most (a test
+/// checks), against a threshold that tells close tickets from others by tenths.
+#[derive(Debug)]
+struct Quantized {
+    levels: Vec<i8>,
+    /// What one level is worth.
+    scale: f32,
+}
+
+impl Quantized {
+    fn new(vector: &[f32]) -> Self {
+        let largest = vector.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        Self {
+            // Within -127..=127 by the scale, so the cast never saturates.
+            levels: vector.iter().map(|v| (v / scale).round() as i8).collect(),
+            scale,
         }
     }
-    sums.iter().sum::<f32>() + tail
+
+    /// The vector it stands for, as shared with other replicas: quantised again it gives the same
+    /// levels and scale.
+    fn values(&self) -> Vec<f32> {
+        self.levels
+            .iter()
+            .map(|&l| f32::from(l) * self.scale)
+            .collect()
+    }
+
+    /// The dot product, which for L2-normalised embeddings is the cosine. Integer sums are exact in
+    /// any order, so the compiler adds them in SIMD lanes; 127² times any embedding's dimension is
+    /// far inside `i32`.
+    fn dot(&self, other: &Self) -> f32 {
+        let sum: i32 = self
+            .levels
+            .iter()
+            .zip(&other.levels)
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum();
+        sum as f32 * self.scale * other.scale
+    }
 }
 
 fn sparse_cosine(a: &SparseVector, b: &SparseVector) -> f32 {
@@ -523,12 +547,41 @@ mod tests {
     }
 
     #[test]
-    fn the_lane_dot_product_counts_every_component() {
-        // 19 = two full lanes of 8 and a tail of 3.
-        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        let b: Vec<f32> = (0..19).map(|i| 1.0 + (i % 3) as f32).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert_eq!(dot(&a, &b), plain);
+    fn quantised_cosines_stay_within_a_few_thousandths() {
+        // Unit vectors of 512 dimensions from a fixed sequence, each pair at some angle.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut unit = || {
+            let v: Vec<f32> = (0..512)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        for _ in 0..50 {
+            let (a, noise) = (unit(), unit());
+            // b close to a, so cosines near the threshold are covered as well as unrelated ones.
+            let b: Vec<f32> = a.iter().zip(&noise).map(|(x, n)| x + 0.6 * n).collect();
+            let norm = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let b: Vec<f32> = b.into_iter().map(|x| x / norm).collect();
+            for (x, y) in [(&a, &b), (&a, &noise)] {
+                let exact: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+                let quantised = Quantized::new(x).dot(&Quantized::new(y));
+                assert!(
+                    (exact - quantised).abs() < 0.005,
+                    "{exact} against {quantised}"
+                );
+            }
+        }
+        // Shared with another replica and quantised there, a vector keeps its levels and scale.
+        let q = Quantized::new(&unit());
+        let again = Quantized::new(&q.values());
+        assert_eq!(again.levels, q.levels);
+        assert!((again.scale - q.scale).abs() <= q.scale * 1e-6);
     }
 
     #[tokio::test]

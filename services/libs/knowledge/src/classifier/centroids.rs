@@ -6,15 +6,15 @@
 //! becomes a share that means the same in any knowledge base: a typicality of 0.03 says only 3% of the
 //! known tickets lie as far from their own department's centre.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap;
 use switchboard_learn::squared_norm;
 
 /// Each department's sum of its records' feature vectors, and where the records themselves lie.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Centroids {
-    /// By class: row to summed value.
-    sums: Vec<HashMap<u32, f32>>,
+    /// By class: row to summed value. Looked up once per entry of a ticket's vector for each class
+    /// it is scored against: a fast hash, as the keys are rows, not anything a client chooses.
+    sums: Vec<FxHashMap<u32, f32>>,
     /// By class: the squared norm of the sum.
     squared_norms: Vec<f32>,
     /// Every record's cosine to its department's centre without itself, ascending: the reference a
@@ -28,7 +28,7 @@ impl Centroids {
     /// records of a small department would look closer to it than any new ticket can.
     pub(crate) fn fit(xs: &[Vec<(u32, f32)>], classes: &[usize], k: usize) -> Self {
         let mut centroids = Self {
-            sums: vec![HashMap::new(); k],
+            sums: vec![FxHashMap::default(); k],
             squared_norms: vec![0.0; k],
             reference: Vec::with_capacity(xs.len()),
         };
@@ -79,7 +79,7 @@ impl Centroids {
     }
 }
 
-fn accumulate(sum: &mut HashMap<u32, f32>, x: &[(u32, f32)]) {
+fn accumulate(sum: &mut FxHashMap<u32, f32>, x: &[(u32, f32)]) {
     for &(row, v) in x {
         *sum.entry(row).or_insert(0.0) += v;
     }

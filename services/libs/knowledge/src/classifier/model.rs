@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::PoisonError;
 
+use rustc_hash::FxHashMap;
 use switchboard_learn::{Block, Solver, SplitMix64};
 
 use super::centroids::Centroids;
@@ -50,8 +51,9 @@ const DENSE_WEIGHTS: [f32; 4] = [1.0, 0.5, 2.0, 0.0];
 pub(crate) struct Model {
     classes: Vec<String>,
     class_index: HashMap<String, usize>,
-    /// Bucket to row of `weights`; only buckets seen in training or learning have a row.
-    rows: HashMap<u32, u32>,
+    /// Bucket to row of `weights`; only buckets seen in training or learning have a row. Every entry
+    /// of every vector is looked up here, so a fast hash: the keys are hashed n-grams already.
+    rows: FxHashMap<u32, u32>,
     idf: Vec<f32>,
     /// The IDF of a bucket no record had: the highest there is, so an unknown n-gram still weighs in
     /// the norm and dilutes the known ones, lowering confidence in unfamiliar text.
@@ -264,7 +266,12 @@ impl Weighed {
                 shape.reweigh(x, self.at, to);
             }
         } else {
-            (self.memory.xs, self.shapes) = model.vectorise_all(samples);
+            // One sample at a time, so that the old vectors go as the new ones come rather than
+            // both sets being held at once.
+            for ((x, shape), sample) in self.memory.xs.iter_mut().zip(&mut self.shapes).zip(samples)
+            {
+                (*x, *shape) = model.vectorise_shaped(&sample.groups);
+            }
         }
         self.at = to;
     }
@@ -400,7 +407,7 @@ impl Model {
 
     /// Rows and IDF from every sample's buckets, weights at zero.
     fn empty(classes: Vec<String>, samples: &[Sample]) -> Self {
-        let mut rows = HashMap::new();
+        let mut rows = FxHashMap::default();
         let mut df: Vec<u32> = Vec::new();
         for s in samples {
             for &(bucket, _) in s.groups.iter().flatten() {
