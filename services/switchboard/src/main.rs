@@ -21,7 +21,9 @@ use switchboard_sentiment::{NgramConfig, TrainParams};
 /// jemalloc rather than glibc's allocator: glibc gives each thread that allocates an arena of its own
 /// (up to eight per core) and returns little of them, and the tokio workers, blocking threads and
 /// embedding workers allocate on many threads. `switchboard bench` on banking77 peaked at 994 MiB with
-/// glibc's and 830 MiB with jemalloc (2-core AMD EPYC, 2026-12-07), at the same throughput.
+/// glibc's, 830 MiB with jemalloc preloaded for the whole process and 847 MiB with glibc limited to two
+/// arenas (2-core AMD EPYC, 2026-12-07), at the same throughput. ONNX Runtime's own allocations still
+/// go to glibc's.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
