@@ -672,6 +672,7 @@ async fn main() -> anyhow::Result<()> {
             columns,
         } => {
             let args = BenchScaleArgs {
+                config: cli.config.clone(),
                 history,
                 tickets,
                 columns: columns.into(),

@@ -53,16 +53,21 @@ impl AuthLayer {
             .chain(extra_open.into_iter().map(Into::into))
             .collect();
         Self {
+            requests: Arc::new(RequestLimiter::new(authenticator.accounts().clone(), 0, 1)),
             authenticator,
             open: Arc::new(open),
-            requests: Arc::new(RequestLimiter::new(0, 1)),
         }
     }
 
-    /// Limits each authenticated caller to `per_second` requests, `burst` at once (0: no limit).
-    /// Open paths are not limited: probes must answer under any load.
+    /// Limits each authenticated caller to `per_second` requests, `burst` at once (0: no limit),
+    /// across every replica on the same bus. Open paths are not limited: probes must answer under
+    /// any load.
     pub fn with_request_limit(mut self, per_second: u32, burst: u32) -> Self {
-        self.requests = Arc::new(RequestLimiter::new(per_second, burst));
+        self.requests = Arc::new(RequestLimiter::new(
+            self.authenticator.accounts().clone(),
+            per_second,
+            burst,
+        ));
         self
     }
 
@@ -123,7 +128,7 @@ where
         Box::pin(async move {
             if !layer.open.contains(request.uri().path()) {
                 let checked = match layer.authenticator.authenticate(request.headers()).await {
-                    Ok(principal) => layer.requests.check(&principal).map(|()| principal),
+                    Ok(principal) => layer.requests.check(&principal).await.map(|()| principal),
                     Err(err) => Err(err),
                 };
                 match checked {

@@ -66,7 +66,8 @@ pub struct AuthConfig {
     pub login_max_failures: u32,
     /// …of this many seconds (300).
     pub login_failure_window_secs: u64,
-    /// Requests each credential may send per second, over HTTP and gRPC together (100); 0: no limit.
+    /// Requests each credential may send per second, over HTTP and gRPC together and across replicas
+    /// (100); 0: no limit.
     /// Past it a caller gets 429 with `Retry-After`, or `RESOURCE_EXHAUSTED` on gRPC.
     pub requests_per_second: u32,
     /// Requests a credential may send at once after a quiet spell (200).

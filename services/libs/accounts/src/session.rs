@@ -9,6 +9,7 @@ use crate::accounts::{Accounts, from_json, now_ms, to_json};
 use crate::error::{AuthError, CredentialKind};
 use crate::limit::{FAILURE_PREFIX, StoredFailures};
 use crate::principal::{Principal, Via};
+use crate::rate::{RATE_PREFIX, StoredBucket};
 use crate::role::Role;
 use crate::secret::{random_b64, sha256_hex};
 use crate::sso::{HANDOFF_PREFIX, StoredHandoff};
@@ -138,7 +139,8 @@ impl Accounts {
     }
 
     /// Deletes every expired session, every login-failure record whose failures have all left the
-    /// window and every unredeemed SSO hand-off code, and returns how many. All are ignored anyway
+    /// window, every request-rate bucket that is full again and every unredeemed SSO hand-off code,
+    /// and returns how many. All are ignored anyway
     /// once expired; this only keeps the
     /// bucket from growing with sessions nobody presents again and names nobody tries again, for a
     /// periodic task of the binary.
@@ -153,6 +155,12 @@ impl Accounts {
         }
         for (key, failures) in self.records::<StoredFailures>(FAILURE_PREFIX).await? {
             if failures.until_ms <= now {
+                self.kv.delete(&key).await?;
+                purged += 1;
+            }
+        }
+        for (key, bucket) in self.records::<StoredBucket>(RATE_PREFIX).await? {
+            if bucket.until_ms <= now {
                 self.kv.delete(&key).await?;
                 purged += 1;
             }
