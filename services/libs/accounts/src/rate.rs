@@ -125,11 +125,15 @@ impl RequestLimiter {
         let kv = &self.accounts.kv;
         let key = bucket_key(caller);
         for _ in 0..RACES {
-            let (tokens, revision) = match kv.get(&key).await? {
-                None => (self.burst, None),
+            let (tokens, at, revision) = match kv.get(&key).await? {
+                None => (self.burst, now, None),
                 Some(entry) => {
                     let stored: StoredBucket = from_json(&key, &entry.value)?;
-                    (self.refilled(&stored, now), Some(entry.revision))
+                    // Never back in time: a replica whose clock is behind, or a request that
+                    // read the time before waiting for its lease, must not refill the time
+                    // between twice.
+                    let at = now.max(stored.at_ms);
+                    (self.refilled(&stored, at), at, Some(entry.revision))
                 }
             };
             if tokens < 1.0 {
@@ -139,8 +143,8 @@ impl RequestLimiter {
             let left = tokens - taken;
             let record = StoredBucket {
                 tokens: left,
-                at_ms: now,
-                until_ms: now + ((self.burst - left) / self.per_second * 1000.0).ceil() as u64,
+                at_ms: at,
+                until_ms: at + ((self.burst - left) / self.per_second * 1000.0).ceil() as u64,
             };
             let written = match revision {
                 None => matches!(
@@ -162,8 +166,8 @@ impl RequestLimiter {
         Err(self.refusal(caller, 0.0))
     }
 
-    fn refilled(&self, stored: &StoredBucket, now: u64) -> f64 {
-        let elapsed = now.saturating_sub(stored.at_ms) as f64 / 1000.0;
+    fn refilled(&self, stored: &StoredBucket, at: u64) -> f64 {
+        let elapsed = at.saturating_sub(stored.at_ms) as f64 / 1000.0;
         (stored.tokens + elapsed * self.per_second).min(self.burst)
     }
 
@@ -305,6 +309,19 @@ mod tests {
         assert_eq!(admitted(&limiter, &web, T0 + 100, 1).await, 1);
         let after = T0 + 100 + LEASE_MS;
         assert_eq!(admitted(&limiter, &web, after, 20).await, 10);
+    }
+
+    /// A draw stamped earlier than the bucket's last (a replica whose clock is behind) takes from
+    /// what is there and refills nothing twice.
+    #[tokio::test]
+    async fn a_clock_behind_refills_nothing_twice() {
+        let limiter = RequestLimiter::new(accounts().await, 10, 10);
+        let web = caller("web-form", Via::ApiToken);
+        assert_eq!(admitted(&limiter, &web, T0, 20).await, 10);
+        // Half a second refills five; one is taken, four are left.
+        assert_eq!(admitted(&limiter, &web, T0 + 500, 1).await, 1);
+        assert_eq!(admitted(&limiter, &web, T0 + 100, 1).await, 1);
+        assert_eq!(admitted(&limiter, &web, T0 + 500, 10).await, 3);
     }
 
     #[tokio::test]
