@@ -401,6 +401,7 @@ def scraped_series(path):
 LATE_SERIES = {
     "switchboard_queue_depth": "one per department, set when the assign role first works its queue",
     "switchboard_tickets_rejected_total": "one per field at fault, made by the first rejection",
+    "switchboard_hot_issue_tickets": "one per hot problem type, set once the metrics role has counted one",
 }
 
 

@@ -85,6 +85,11 @@ struct DepartmentLabel {
     department: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemTypeLabel {
+    problem_type: String,
+}
+
 /// Outcomes of handling one message, the `outcome` label of `switchboard_messages_total`.
 pub mod outcome {
     pub const OK: &str = "ok";
@@ -213,6 +218,9 @@ struct Inner {
     queue_depth: Family<DepartmentLabel, Gauge>,
     /// Departments whose queue depth was ever set: one that empties reads 0 rather than vanishing.
     queued_departments: Mutex<BTreeSet<String>>,
+    hot_issues: Family<ProblemTypeLabel, Gauge>,
+    /// The problem types `hot_issues` holds a series of.
+    hot_types: Mutex<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -352,6 +360,12 @@ impl Metrics {
             "Tickets waiting in a department's assignment queue, as the assign role last worked it",
             queue_depth.clone(),
         );
+        let hot_issues = Family::<ProblemTypeLabel, Gauge>::default();
+        registry.register(
+            "hot_issue_tickets",
+            "Tickets of each of the most frequent problem types, as the metrics role's GET /v1/stats hot_issues lists them; a type that leaves the list leaves the series, so the labels stay bounded though problem types are free text",
+            hot_issues.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -374,6 +388,8 @@ impl Metrics {
                 reassignments,
                 queue_depth,
                 queued_departments: Mutex::new(BTreeSet::new()),
+                hot_issues,
+                hot_types: Mutex::new(BTreeSet::new()),
             }),
         }
     }
@@ -624,6 +640,31 @@ impl Metrics {
         }
     }
 
+    /// The most frequent problem types with their tickets: the series of types no longer among them
+    /// go, the others are set.
+    pub fn hot_issues(&self, hot: &[(String, u64)]) {
+        let family = &self.inner.hot_issues;
+        let mut types = self
+            .inner
+            .hot_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now: BTreeSet<String> = hot.iter().map(|(t, _)| t.clone()).collect();
+        for problem_type in types.difference(&now) {
+            family.remove(&ProblemTypeLabel {
+                problem_type: problem_type.clone(),
+            });
+        }
+        for (problem_type, tickets) in hot {
+            family
+                .get_or_create(&ProblemTypeLabel {
+                    problem_type: problem_type.clone(),
+                })
+                .set(i64::try_from(*tickets).unwrap_or(i64::MAX));
+        }
+        *types = now;
+    }
+
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -739,5 +780,46 @@ mod tests {
             ),
             Some(1.0)
         );
+    }
+
+    /// Only the types currently among the most frequent have a series: one that leaves goes.
+    #[test]
+    fn hot_issue_series_follow_the_list() {
+        let m = Metrics::new();
+        m.hot_issues(&[("login".into(), 3), ("refund \"late\"".into(), 2)]);
+        let text = m.encode();
+        assert_eq!(
+            sample(
+                &text,
+                r#"switchboard_hot_issue_tickets{problem_type="login"}"#
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"switchboard_hot_issue_tickets{problem_type="refund \"late\""}"#
+            ),
+            Some(2.0),
+            "{text}"
+        );
+        m.hot_issues(&[("login".into(), 5), ("outage".into(), 4)]);
+        let text = m.encode();
+        assert_eq!(
+            sample(
+                &text,
+                r#"switchboard_hot_issue_tickets{problem_type="login"}"#
+            ),
+            Some(5.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"switchboard_hot_issue_tickets{problem_type="outage"}"#
+            ),
+            Some(4.0)
+        );
+        assert!(!text.contains("refund"), "{text}");
     }
 }

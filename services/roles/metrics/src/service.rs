@@ -10,8 +10,8 @@ use tonic::{Request, Response, Status};
 
 use crate::tally::Tally;
 
-/// Hot issue types listed.
-const HOT_ISSUES: usize = 10;
+/// Hot issue types listed, and exported as gauges.
+pub(crate) const HOT_ISSUES: usize = 10;
 
 /// The cockpit's figures now: what both `Stats.Get` and `GET /v1/stats` answer.
 pub fn figures(tally: &Mutex<Tally>) -> StatsReply {

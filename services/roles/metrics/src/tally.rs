@@ -311,8 +311,8 @@ impl Tally {
         self.dead_lettered += 1;
     }
 
-    /// The figures as of `now_ms` (the hour the rising problem types are counted in).
-    pub fn report(&self, hot_issues: usize, now_ms: i64) -> StatsReply {
+    /// The `n` most frequent problem types, the most tickets first (ties by name).
+    pub fn hot(&self, n: usize) -> Vec<IssueCount> {
         let mut hot: Vec<IssueCount> = self
             .problem_types
             .iter()
@@ -326,7 +326,13 @@ impl Tally {
                 .cmp(&a.count)
                 .then_with(|| a.problem_type.cmp(&b.problem_type))
         });
-        hot.truncate(hot_issues);
+        hot.truncate(n);
+        hot
+    }
+
+    /// The figures as of `now_ms` (the hour the rising problem types are counted in).
+    pub fn report(&self, hot_issues: usize, now_ms: i64) -> StatsReply {
+        let hot = self.hot(hot_issues);
         let mut reasons: Vec<ReasonCount> = self
             .reasons
             .iter()
