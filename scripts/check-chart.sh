@@ -19,8 +19,8 @@
 #     are not in that schema and are skipped there, named, and checked by shape
 #     instead), checks what each render must hold, and that every alert and
 #     dashboard query names only series the binary exports;
-#   - the binary itself (target/debug/switchboard, which scripts/test.sh's
-#     cargo test has built; built here when missing or older than a source):
+#   - the binary itself (target/debug/switchboard as scripts/test.sh's cargo
+#     test builds it, through scripts/test-binary.sh):
 #     `switchboard run` with every role on the embedded bus and an LLM
 #     configured, scraped on /metrics in the Prometheus text format; the scrape
 #     passes `promtool check metrics`, and check_render.py checks that it
@@ -123,24 +123,15 @@ find_promtool() {
     echo "$bin"
 }
 
+# binary: target/debug/switchboard as the test command builds it.
+binary() {
+    "$repo/scripts/test-binary.sh" || fail "scripts/test-binary.sh could not build target/debug/switchboard"
+}
+
 # scrape <file>: starts the binary with every role on the embedded bus in a
 # scratch data dir, writes its /metrics into <file> once it has started, and
 # stops it. The LLM is enabled at an address nothing listens on: no ticket is
 # sent, so no request is made, and the parser's series exist all the same.
-# binary: target/debug/switchboard, built when missing. scripts/test.sh runs
-# this after `cargo test`, which has just built it; building again with another
-# feature set would rebuild its dependencies. So only a binary that is missing
-# or older than a source is built.
-binary() {
-    local bin="$repo/target/debug/switchboard"
-    if [[ ! -x "$bin" ]] || [[ -n "$(find "$repo/services" "$repo/proto" "$repo/Cargo.lock" -newer "$bin" -type f -print -quit)" ]]; then
-        echo "check-chart: building target/debug/switchboard" >&2
-        (cd "$repo" && cargo build --locked --quiet -p switchboard --bin switchboard) >&2 \
-            || fail "cargo build -p switchboard --bin switchboard"
-    fi
-    echo "$bin"
-}
-
 scrape() {
     local out="$1" data="$work/data" log="$work/switchboard.log" addr="" bin
     bin="$(binary)"

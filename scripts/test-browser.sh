@@ -8,5 +8,4 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-browser.sh
 scripts/fetch-model.sh
-cargo build --locked --bin switchboard
-node tests/browser/console.test.mjs
+SWITCHBOARD_BIN="$(scripts/test-binary.sh)" node tests/browser/console.test.mjs
