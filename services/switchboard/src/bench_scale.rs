@@ -356,7 +356,11 @@ impl Instance {
     /// or fails with the end of its log when it exits or takes too long.
     async fn ready(&mut self) -> anyhow::Result<()> {
         let url = format!("http://{}/readyz", self.http);
-        let client = reqwest::Client::new();
+        // A probe that hangs counts as not ready, as a kubelet's would.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("cannot build an HTTP client")?;
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.child.try_wait()? {
