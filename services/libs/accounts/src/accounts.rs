@@ -191,6 +191,28 @@ impl Accounts {
         }
     }
 
+    /// Writes `record` under `key` if the key is still as it was read: absent (`revision` `None`) or
+    /// at `revision`. `false` when another writer got there first, so the caller reads again: the
+    /// read-modify-write of records several replicas update at once.
+    pub(crate) async fn write_if_unchanged<T: Serialize>(
+        &self,
+        key: &str,
+        record: &T,
+        revision: Option<u64>,
+    ) -> Result<bool, AuthError> {
+        match revision {
+            None => Ok(matches!(
+                self.kv.create(key, to_json(record)).await?,
+                Created::Created { .. }
+            )),
+            Some(revision) => match self.kv.update(key, to_json(record), revision).await {
+                Ok(_) => Ok(true),
+                Err(BusError::WrongRevision { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
     /// Every record under `prefix`, read from one listing of the bucket.
     pub(crate) async fn records<T: DeserializeOwned>(
         &self,

@@ -10,9 +10,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_bus::{BusError, Created};
 
-use crate::accounts::{Accounts, from_json, now_ms, to_json};
+use crate::accounts::{Accounts, from_json, now_ms};
 use crate::error::AuthError;
 use crate::secret::sha256_hex;
 
@@ -87,7 +86,6 @@ impl FailureLimiter {
     /// [`Self::failed`] as at `now` (ms): each subject's record gains the time, by a revision-checked
     /// write, so two replicas recording at once both count.
     async fn failed_at(&self, name: &str, addr: Option<IpAddr>, now: u64) -> Result<(), AuthError> {
-        let kv = &self.accounts.kv;
         'subjects: for key in keys(name, addr) {
             for _ in 0..RACES {
                 let (mut times, revision) = self.recent(&key, now).await?;
@@ -97,18 +95,11 @@ impl FailureLimiter {
                     times_ms: times.split_off(keep),
                     until_ms: now + self.window_ms,
                 };
-                let written = match revision {
-                    None => match kv.create(&key, to_json(&record)).await? {
-                        Created::Created { .. } => true,
-                        Created::Exists(_) => false,
-                    },
-                    Some(revision) => match kv.update(&key, to_json(&record), revision).await {
-                        Ok(_) => true,
-                        Err(BusError::WrongRevision { .. }) => false,
-                        Err(e) => return Err(e.into()),
-                    },
-                };
-                if written {
+                if self
+                    .accounts
+                    .write_if_unchanged(&key, &record, revision)
+                    .await?
+                {
                     continue 'subjects;
                 }
             }

@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_bus::{BusError, Created};
 
-use crate::accounts::{Accounts, from_json, now_ms, to_json};
+use crate::accounts::{Accounts, from_json, now_ms};
 use crate::error::AuthError;
 use crate::principal::{Principal, Via};
 use crate::secret::sha256_hex;
@@ -122,10 +121,9 @@ impl RequestLimiter {
     /// Takes up to a lease of whole tokens from the shared bucket, at least one, or refuses with
     /// the time until the bucket holds one.
     async fn draw(&self, caller: &Principal, now: u64) -> Result<f64, AuthError> {
-        let kv = &self.accounts.kv;
         let key = bucket_key(caller);
         for _ in 0..RACES {
-            let (tokens, at, revision) = match kv.get(&key).await? {
+            let (tokens, at, revision) = match self.accounts.kv.get(&key).await? {
                 None => (self.burst, now, None),
                 Some(entry) => {
                     let stored: StoredBucket = from_json(&key, &entry.value)?;
@@ -146,18 +144,11 @@ impl RequestLimiter {
                 at_ms: at,
                 until_ms: at + ((self.burst - left) / self.per_second * 1000.0).ceil() as u64,
             };
-            let written = match revision {
-                None => matches!(
-                    kv.create(&key, to_json(&record)).await?,
-                    Created::Created { .. }
-                ),
-                Some(revision) => match kv.update(&key, to_json(&record), revision).await {
-                    Ok(_) => true,
-                    Err(BusError::WrongRevision { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                },
-            };
-            if written {
+            if self
+                .accounts
+                .write_if_unchanged(&key, &record, revision)
+                .await?
+            {
                 return Ok(taken);
             }
         }

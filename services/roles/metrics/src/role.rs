@@ -83,14 +83,23 @@ mod tests {
                 .unwrap()
                 .decided(id, true, "it", problem_type, 1_000);
         }
-        tokio::time::sleep(HOT_EVERY + Duration::from_millis(1)).await;
-        let text = metrics.encode();
-        for line in [
+        let lines = [
             r#"switchboard_hot_issue_tickets{problem_type="login"} 2"#,
             r#"switchboard_hot_issue_tickets{problem_type="billing"} 1"#,
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} in {text}");
-        }
+        ];
+        let published = || {
+            let text = metrics.encode();
+            lines.iter().all(|line| text.lines().any(|l| l == *line))
+        };
+        // On the paused clock: the check runs whenever the task has had its turn, up to one interval.
+        let waited = tokio::time::timeout(HOT_EVERY + Duration::from_millis(1), async {
+            while !published() {
+                tokio::task::yield_now().await;
+                tokio::time::advance(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "{lines:?} not in {}", metrics.encode());
         task.abort();
     }
 }
