@@ -121,20 +121,16 @@ pub async fn run(settings: Settings, args: &DriftArgs) -> anyhow::Result<DriftRe
         );
     }
     let moves = choose_moves(&departments, args.groups, args.seed);
-    let target: BTreeMap<&str, &str> = moves
-        .iter()
-        .map(|(from, to)| (from.as_str(), to.as_str()))
-        .collect();
     let moved_tickets = |from: &str| tickets.iter().filter(|(_, d)| d == from).count();
 
     let configured = settings.feedback.corrections;
     let (weighted, before, history_rows) =
-        replay(&settings, args, &tickets, &target, configured, true).await?;
+        replay(&settings, args, &tickets, &moves, configured, true).await?;
     let (plain, _, _) = replay(
         &settings,
         args,
         &tickets,
-        &target,
+        &moves,
         CorrectionsConfig::plain(),
         false,
     )
@@ -183,10 +179,14 @@ async fn replay(
     settings: &Settings,
     args: &DriftArgs,
     tickets: &[(String, String)],
-    target: &BTreeMap<&str, &str>,
+    moves: &[(String, String)],
     corrections: CorrectionsConfig,
     control: bool,
 ) -> anyhow::Result<(Arm, Option<f64>, u64)> {
+    let target: BTreeMap<&str, &str> = moves
+        .iter()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect();
     let mut settings = settings.clone();
     settings.feedback.corrections = corrections;
     let mut pipeline = Pipeline::start(
@@ -283,7 +283,10 @@ async fn replay(
             demote_max_records: corrections.demote_max_records,
             demote_min_similarity: corrections.demote_min_similarity,
         },
-        moved: target.keys().map(|d| follow[d].report()).collect(),
+        moved: moves
+            .iter()
+            .map(|(from, _)| follow[from.as_str()].report())
+            .collect(),
         unmoved_accuracy: unmoved.share(),
         seconds: started.elapsed().as_secs_f64(),
     };

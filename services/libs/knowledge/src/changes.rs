@@ -26,9 +26,11 @@ pub const KNOWLEDGE_BUCKET: &str = "knowledge";
 const CHANGES_KEY: &str = "changes";
 
 /// Writes of at most this many records travel whole and are learnt in place everywhere; larger ones
-/// (imports) only say how many, and every model retrains. A correction is one record; the parts of
-/// history it moves to its department are one write of at most `demote_max_records` (60 by default).
-pub(crate) const LEARN_IN_PLACE: usize = 64;
+/// (imports) only say how many, and every model retrains. A correction is one record; the weights it
+/// lowers, and the parts of history it moves to its department, are a write each of at most
+/// `demote_max_records` (120 by default). 128 records with 512-dimension vectors are about 300 KB,
+/// well inside NATS's default 1 MB message.
+pub(crate) const LEARN_IN_PLACE: usize = 128;
 
 /// Announces writes on the feed.
 #[derive(Debug, Clone)]

@@ -51,7 +51,7 @@ impl Default for CorrectionsConfig {
             other_weight: 1.5,
             demote_factor: 0.2,
             demote_floor: 0.05,
-            demote_max_records: 60,
+            demote_max_records: 120,
             demote_min_similarity: 0.2,
         }
     }
@@ -167,6 +167,8 @@ pub(crate) async fn demote(
         return Ok(0);
     };
     let floor = nearest * config.demote_min_similarity;
+    // Tickets an earlier correction took to the floor already are passed over, not counted: the
+    // limit is on the weights this one changes, so a correction next to earlier ones reaches further.
     let demoted: Vec<(SimilarTicket, f32)> = others
         .by_ref()
         .filter(|s| {
@@ -174,12 +176,12 @@ pub(crate) async fn demote(
                 && s.created_at_ms < ticket.received_at_ms
                 && s.score >= floor
         })
-        .take(config.demote_max_records)
         .filter_map(|s| {
             let now = if s.weight > 0.0 { s.weight } else { 1.0 };
             let demoted = (now * config.demote_factor).max(config.demote_floor);
             (demoted < now).then(|| (s.clone(), demoted))
         })
+        .take(config.demote_max_records)
         .collect();
     // The classifier moves each record to its new weight in place, which needs its features: the
     // records as stored, with their embeddings.

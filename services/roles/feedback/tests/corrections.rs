@@ -310,6 +310,38 @@ async fn a_change_of_responsibility_demotes_only_close_older_tickets_of_the_old_
     assert_eq!(weight_of(&f, "ticket:t-4").await, 3.0, "change_weight");
 }
 
+#[tokio::test]
+async fn tickets_already_at_the_floor_leave_the_limit_to_the_next_nearest() {
+    // One demotion takes a weight to the floor, and a correction demotes two tickets at most.
+    let f = fixture(CorrectionsConfig {
+        demote_factor: 0.05,
+        demote_floor: 0.05,
+        demote_max_records: 2,
+        ..CorrectionsConfig::default()
+    })
+    .await;
+    for (round, id) in ["t-5", "t-6"].into_iter().enumerate() {
+        // The same text each time: the same nearest tickets.
+        decided(&f, id, PARKING[0], "front_desk").await;
+        let change = correction(
+            id,
+            "front_desk",
+            "facilities",
+            CorrectionReason::ResponsibilityChanged,
+        );
+        handle(&f, f.subjects.corrected(), change.encode_to_vec()).await;
+        let at_floor: Vec<String> =
+            f.kb.records()
+                .await
+                .expect("records")
+                .into_iter()
+                .filter(|r| r.record.department == "front_desk" && r.record.weight < 1.0)
+                .map(|r| r.record.id)
+                .collect();
+        assert_eq!(at_floor.len(), 2 * (round + 1), "{at_floor:?}");
+    }
+}
+
 /// Where the knowledge base's evidence sends `text`: the similar tickets' shares blended with the
 /// classifier, as the router blends them.
 async fn route(kb: &KnowledgeBase, text: &str) -> String {
