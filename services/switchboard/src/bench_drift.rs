@@ -63,6 +63,10 @@ pub struct Move {
     pub to: String,
     /// Its tickets after the change.
     pub tickets: usize,
+    /// The share of those tickets routed (top-1) to the department itself with no change and no
+    /// correction: how well the history told its tickets apart, which bounds how well the new
+    /// department can be told apart on the same tickets.
+    pub routed_to_old_before: f64,
 }
 
 /// One replay.
@@ -124,8 +128,9 @@ pub async fn run(settings: Settings, args: &DriftArgs) -> anyhow::Result<DriftRe
     let moved_tickets = |from: &str| tickets.iter().filter(|(_, d)| d == from).count();
 
     let configured = settings.feedback.corrections;
-    let (weighted, before, history_rows) =
+    let (weighted, control, history_rows) =
         replay(&settings, args, &tickets, &moves, configured, true).await?;
+    let control = control.unwrap_or_default();
     let (plain, _, _) = replay(
         &settings,
         args,
@@ -151,9 +156,13 @@ pub async fn run(settings: Settings, args: &DriftArgs) -> anyhow::Result<DriftRe
                 from: from.clone(),
                 to: to.clone(),
                 tickets: moved_tickets(from),
+                routed_to_old_before: control
+                    .moved
+                    .get(from.as_str())
+                    .map_or(0.0, Accuracy::share),
             })
             .collect(),
-        unmoved_accuracy_before: before.unwrap_or_default(),
+        unmoved_accuracy_before: control.unmoved.share(),
         weighted,
         plain,
     })
@@ -173,8 +182,8 @@ fn choose_moves(departments: &BTreeSet<&str>, groups: usize, seed: u64) -> Vec<(
 }
 
 /// One replay on a fresh knowledge base with `corrections` as its weighing; with `control`, the
-/// tickets are routed first with no correction, for the unmoved departments' accuracy before the
-/// change. Returns the arm, that accuracy, and the history's size.
+/// tickets are routed first with no change and no correction, for each department's accuracy before
+/// the change. Returns the arm, those accuracies, and the history's size.
 async fn replay(
     settings: &Settings,
     args: &DriftArgs,
@@ -182,7 +191,7 @@ async fn replay(
     moves: &[(String, String)],
     corrections: CorrectionsConfig,
     control: bool,
-) -> anyhow::Result<(Arm, Option<f64>, u64)> {
+) -> anyhow::Result<(Arm, Option<Control>, u64)> {
     let target: BTreeMap<&str, &str> = moves
         .iter()
         .map(|(from, to)| (from.as_str(), to.as_str()))
@@ -200,16 +209,17 @@ async fn replay(
     let started = std::time::Instant::now();
     let name = if control { "weighted" } else { "plain" };
     let before = if control {
-        let mut unmoved = Accuracy::default();
+        let mut before = Control::default();
         for (i, (text, department)) in tickets.iter().enumerate() {
-            if target.contains_key(department.as_str()) {
-                continue;
-            }
             let ticket = pipeline.route_one(format!("control-{i}"), text).await?;
-            unmoved.add(decided_department(&ticket) == department);
+            let right = decided_department(&ticket) == department;
+            match target.get_key_value(department.as_str()) {
+                Some((from, _)) => before.moved.entry(from.to_string()).or_default().add(right),
+                None => before.unmoved.add(right),
+            }
             progress("control", i, tickets.len());
         }
-        Some(unmoved.share())
+        Some(before)
     } else {
         None
     };
@@ -319,6 +329,15 @@ fn progress(name: &str, i: usize, total: usize) {
     }
 }
 
+/// The tickets routed with no change and no correction.
+#[derive(Debug, Default)]
+struct Control {
+    /// Those of the departments that do not move.
+    unmoved: Accuracy,
+    /// Those of each department that moves, routed to it.
+    moved: BTreeMap<String, Accuracy>,
+}
+
 #[derive(Debug, Default)]
 struct Accuracy {
     right: usize,
@@ -401,8 +420,8 @@ impl std::fmt::Display for DriftReport {
         writeln!(f, "plain              correction weight 1, nothing demoted")?;
         writeln!(
             f,
-            "{:<28} {:<28} {:>7} {:>16} {:>16}",
-            "moved department", "to", "tickets", "weighted", "plain"
+            "{:<28} {:<28} {:>7} {:>10} {:>16} {:>16}",
+            "moved department", "to", "tickets", "before", "weighted", "plain"
         )?;
         let cell = |x: &Followed| {
             let until = x
@@ -413,10 +432,11 @@ impl std::fmt::Display for DriftReport {
         for (i, m) in self.moves.iter().enumerate() {
             writeln!(
                 f,
-                "{:<28} {:<28} {:>7} {:>16} {:>16}",
+                "{:<28} {:<28} {:>7} {:>10} {:>16} {:>16}",
                 m.from,
                 m.to,
                 m.tickets,
+                format!("{:.0}% old", 100.0 * m.routed_to_old_before),
                 cell(&self.weighted.moved[i]),
                 cell(&self.plain.moved[i])
             )?;
