@@ -162,7 +162,7 @@ pub(crate) async fn demote(
     // The old department's tickets are among the nearest, not all of them: look a few times as far.
     let limit = (config.demote_max_records * 4 + 1).min(500);
     let similar = kb.similar_to(ticket.query, limit).await?;
-    let mut others = similar.iter().filter(|s| s.id != ticket.record_id);
+    let others = similar.iter().filter(|s| s.id != ticket.record_id);
     let Some(nearest) = others.clone().next().map(|s| s.score) else {
         return Ok(0);
     };
@@ -170,7 +170,6 @@ pub(crate) async fn demote(
     // Tickets an earlier correction took to the floor already are passed over, not counted: the
     // limit is on the weights this one changes, so a correction next to earlier ones reaches further.
     let demoted: Vec<(SimilarTicket, f32)> = others
-        .by_ref()
         .filter(|s| {
             s.department == ticket.from_department
                 && s.created_at_ms < ticket.received_at_ms
